@@ -243,7 +243,7 @@ fn cmdi() -> Pack {
         format!(
             r#"{SEP}{TOOLS}\s+(?:-{{1,2}}\w|/|~/|\.\.?/|[a-z]:/|\$|https?:|ftp:|['"]|\d+\s*(?:[;|&`)#]|$)|user\b|localgroup\b)"#
         ),
-        format!(r"{SEP}{BARE}\s*(?:[;|`)#]|&&)"),
+        format!(r"{SEP}{BARE}\s*(?:[;|`)#\n]|&&)"),
         r"\$\{?IFS\b".to_owned(),
         r"/dev/(?:tcp|udp)/".to_owned(),
         r"\b(?:nc|ncat|netcat)\s+(?:-\w+\s+)*-[a-z]*e\s".to_owned(),
