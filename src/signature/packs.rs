@@ -70,7 +70,6 @@ fn scanner_ua() -> Pack {
             "webinspect",
             "appscan",
             "wapiti",
-            "vega/",
             "joomscan",
             "droopescan",
             "interactsh",
@@ -97,7 +96,7 @@ fn sensitive_file() -> Pack {
             // Editor swap files and backup copies.
             r"\.(?:bak|old|orig|save|swp|swo|sql|backup)$",
             r"/[^/]+\.\w{1,5}~$",
-            r"/(?:backup|backups|db|database|dump|site|www|wwwroot|htdocs|public_html|html|web|data|sql|old|archive)\.(?:zip|tar|tgz|tar\.gz|tar\.bz2|gz|7z|rar|sql|sql\.gz)$",
+            r"/(?:backup|backups|db|database|dump|site|www|wwwroot|htdocs|public_html|sql)\.(?:zip|tar|tgz|tar\.gz|tar\.bz2|gz|7z|rar|sql|sql\.gz)$",
             // Server and framework configuration.
             r"/(?:web|app)\.config$",
             r"/(?:wp-)?config(?:uration)?\.(?:php|inc|ini)$",
