@@ -1,5 +1,6 @@
 //! tower-siem (under construction)
 pub mod event;
+pub mod pipeline;
 pub mod sink;
 pub mod engine { mod verdict; pub use verdict::{Action, Verdict}; }
 pub use engine::{Action, Verdict};
