@@ -1,0 +1,444 @@
+//! Delivery of events to sinks, off the request path.
+//!
+//! The [`Pipeline`] is the event pipeline in miniature, after `tracing-appender`'s
+//! `non_blocking` writer: a bounded queue per sink, lossy by default with every loss counted,
+//! and a `#[must_use]` [`FlushGuard`] that flushes on drop.
+//!
+//! - **The request path never waits.** [`Pipeline::emit`] wraps the event in an `Arc` once and
+//!   pushes it onto each sink's lock-free bounded queue. It takes no lock and makes no system
+//!   call in the common case: the worker is woken only when a queue reaches the batch size, and
+//!   otherwise wakes on its own every [`flush_interval`](PipelineConfig::flush_interval).
+//! - **One worker thread.** `Pipeline::new` starts one OS thread, `tower-siem-pipeline`, running a
+//!   current-thread tokio runtime with one task per sink, so a slow sink holds back only its own
+//!   queue. It works the same whether or not the caller runs inside a tokio runtime.
+//! - **Batching and retries.** Each task writes batches of up to
+//!   [`batch_max`](PipelineConfig::batch_max) events; a failed batch is retried with exponential
+//!   backoff and jitter ([`RetryPolicy`]), then dropped and counted. A sink that panics counts
+//!   as a failed write; it does not take the worker down.
+//! - **Exact accounting.** For every sink, at every [`Pipeline::stats`] call,
+//!   `emitted == delivered + dropped.total() + buffered`, with drops split by reason
+//!   ([`Dropped`]).
+//! - **Flush and shutdown.** [`Pipeline::flush`] waits until everything emitted before it is
+//!   delivered (or dropped after its retries); [`Pipeline::shutdown`] stops accepting, drains
+//!   until a deadline and counts the rest as dropped at shutdown.
+//!
+//! Detection state never goes through here: only delivery to sinks may be lossy.
+
+mod worker;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use self::worker::{deadline_after, Core};
+use crate::event::Event;
+use crate::sink::Sink;
+
+/// How long the worker keeps draining after the last handle is dropped without a shutdown.
+const DROP_DRAIN: Duration = Duration::from_secs(5);
+/// Extra time `shutdown` gives the worker past its deadline to flush and stop its runtime.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
+
+/// What [`Pipeline::emit`] does when a sink's queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Drop the event for that sink, counted as `dropped.queue_full`. Never blocks.
+    #[default]
+    DropNewest,
+    /// Block the emitting thread up to this long for room, then drop (counted as
+    /// `dropped.queue_full`).
+    ///
+    /// # Deployment caveat
+    ///
+    /// This makes a request wait on a slow sink, which is what the pipeline otherwise
+    /// prevents; inside an async handler it also blocks a runtime worker thread.
+    Wait(Duration),
+}
+
+/// How failed batch writes are retried.
+///
+/// The delay before retry `n` (from 1) is `min(max, base * 2^(n-1))`, of which a random half is
+/// taken off ("equal jitter"), so sinks failing together do not retry in lockstep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt before the batch is dropped (default 5).
+    pub max_retries: u32,
+    /// Delay before the first retry (default 50 ms).
+    pub base: Duration,
+    /// Longest delay between two attempts (default 5 s).
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            base: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: a failed batch is dropped at once.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The delay before retry `attempt` (from 1), given a random number for the jitter.
+    fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        let cap = self.base.saturating_mul(factor).min(self.max);
+        let half = cap / 2;
+        let spread = u64::try_from((cap - half).as_nanos()).unwrap_or(u64::MAX);
+        half.saturating_add(Duration::from_nanos(random % spread.saturating_add(1)))
+    }
+}
+
+/// Settings of a [`Pipeline`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_siem::pipeline::{Overflow, PipelineConfig};
+///
+/// let config = PipelineConfig {
+///     queue_capacity: 10_000,
+///     flush_interval: Duration::from_millis(250),
+///     overflow: Overflow::DropNewest,
+///     ..PipelineConfig::default()
+/// };
+/// assert_eq!(config.batch_max, 512);
+/// ```
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Events each sink's queue holds (default 65 536; at least 1).
+    pub queue_capacity: usize,
+    /// Most events per write (default 512; at least 1). A queue this long wakes the worker.
+    pub batch_max: usize,
+    /// How often the worker looks at a queue that has not reached `batch_max` (default 100 ms;
+    /// at least 1 ms).
+    pub flush_interval: Duration,
+    /// Retries of failed writes.
+    pub retry: RetryPolicy,
+    /// What to do when a queue is full.
+    pub overflow: Overflow,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_capacity: 65_536,
+            batch_max: 512,
+            flush_interval: Duration::from_millis(100),
+            retry: RetryPolicy::default(),
+            overflow: Overflow::default(),
+        }
+    }
+}
+
+/// Counters of a pipeline, one entry per sink, in the order the sinks were given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PipelineStats {
+    /// Per-sink counters.
+    pub sinks: Vec<SinkStats>,
+}
+
+impl PipelineStats {
+    /// The counters of the first sink with this name.
+    pub fn sink(&self, name: &str) -> Option<&SinkStats> {
+        self.sinks.iter().find(|s| s.name == name)
+    }
+}
+
+/// Counters of one sink. `emitted == delivered + dropped.total() + buffered`, always.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SinkStats {
+    /// The sink's [`name`](Sink::name).
+    pub name: String,
+    /// Events handed to this sink's queue (or dropped trying).
+    pub emitted: u64,
+    /// Events the sink acknowledged.
+    pub delivered: u64,
+    /// Events lost, by reason.
+    pub dropped: Dropped,
+    /// Events queued or being written.
+    pub buffered: u64,
+    /// Write attempts after a failure.
+    pub retries: u64,
+    /// Failed writes and flushes (each attempt counts once).
+    pub write_errors: u64,
+}
+
+/// Events lost, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    /// The sink's queue was full (see [`Overflow`]).
+    pub queue_full: u64,
+    /// The sink kept failing past [`RetryPolicy::max_retries`].
+    pub sink_error: u64,
+    /// Still undelivered at the shutdown deadline, or emitted after shutdown.
+    pub shutdown: u64,
+}
+
+impl Dropped {
+    /// All drops together.
+    pub fn total(&self) -> u64 {
+        self.queue_full
+            .saturating_add(self.sink_error)
+            .saturating_add(self.shutdown)
+    }
+}
+
+/// The last user handle: dropping it starts a best-effort drain of what is queued.
+struct Handle {
+    core: Arc<Core>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // No join here: drop may run on an async thread. `guard` or `shutdown` wait properly.
+        self.core.close(deadline_after(DROP_DRAIN));
+    }
+}
+
+/// The bounded, non-blocking event pipeline. Cheap to clone (an `Arc` inside).
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_siem::pipeline::{Pipeline, PipelineConfig};
+/// use tower_siem::sink::{JsonlSink, TracingSink};
+/// use tower_siem::Event;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("events.jsonl");
+/// let pipeline = Pipeline::new(
+///     vec![Box::new(JsonlSink::new(&path)), Box::new(TracingSink::new())],
+///     PipelineConfig::default(),
+/// );
+/// // Flushes (within 5 s) when `main` returns, however it returns.
+/// let _guard = pipeline.guard(Duration::from_secs(5));
+///
+/// pipeline.emit(Event::new("auth.failure").user("alice"));
+///
+/// assert!(pipeline.flush(Duration::from_secs(5)));
+/// let jsonl = pipeline.stats().sink("jsonl").cloned().unwrap();
+/// assert_eq!((jsonl.emitted, jsonl.delivered, jsonl.buffered), (1, 1, 0));
+/// assert_eq!(std::fs::read_to_string(&path)?.lines().count(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Pipeline {
+    handle: Option<Arc<Handle>>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sinks: Vec<&str> = match &self.handle {
+            Some(h) => h.core.sinks.iter().map(|s| s.name()).collect(),
+            None => Vec::new(),
+        };
+        f.debug_struct("Pipeline")
+            .field("enabled", &self.is_enabled())
+            .field("sinks", &sinks)
+            .finish()
+    }
+}
+
+impl Default for Pipeline {
+    /// A [disabled](Pipeline::disabled) pipeline.
+    fn default() -> Self {
+        Pipeline::disabled()
+    }
+}
+
+impl Pipeline {
+    /// Starts a pipeline delivering to `sinks`, with its worker thread.
+    ///
+    /// With no sinks this is [`Pipeline::disabled`]. Out-of-range settings are clamped
+    /// (a zero capacity becomes 1, …), so this never panics. If the OS refuses the thread,
+    /// every event is counted as `dropped.shutdown`.
+    pub fn new(sinks: Vec<Box<dyn Sink>>, config: PipelineConfig) -> Self {
+        if sinks.is_empty() {
+            return Pipeline::disabled();
+        }
+        Pipeline {
+            handle: Some(Arc::new(Handle {
+                core: Core::start(sinks, config),
+            })),
+        }
+    }
+
+    /// A pipeline with no sinks and no thread: `emit` does nothing and counts nothing.
+    pub fn disabled() -> Self {
+        Pipeline { handle: None }
+    }
+
+    /// Whether events go anywhere.
+    pub fn is_enabled(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    fn core(&self) -> Option<&Core> {
+        self.handle.as_deref().map(|h| &*h.core)
+    }
+
+    /// Hands an event to every sink. Never blocks (unless [`Overflow::Wait`] is configured) and
+    /// never fails: a full queue or a closed pipeline counts the event as dropped.
+    pub fn emit(&self, event: Event) {
+        if let Some(core) = self.core() {
+            core.emit(Arc::new(event));
+        }
+    }
+
+    /// The counters, one entry per sink. Exact: `emitted == delivered + dropped.total() +
+    /// buffered` holds for every sink in every snapshot.
+    pub fn stats(&self) -> PipelineStats {
+        match self.core() {
+            Some(core) => PipelineStats {
+                sinks: core.sinks.iter().map(|s| s.stats()).collect(),
+            },
+            None => PipelineStats::default(),
+        }
+    }
+
+    /// Delivers everything emitted before this call, then flushes the sinks
+    /// ([`Sink::flush`]), or gives up at `timeout`.
+    ///
+    /// Returns `true` when every sink caught up: each event emitted before the call was either
+    /// delivered or dropped after its retries (see [`stats`](Self::stats)). Returns `true` at
+    /// once for a disabled pipeline and `false` once the pipeline is shut down.
+    ///
+    /// Blocks the calling thread. Inside a tokio runtime that is fine on a multi-thread runtime
+    /// (it only ties up one worker), but on a current-thread runtime it stalls every other task
+    /// until it returns: use [`flush_async`](Self::flush_async) there.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        match self.core() {
+            Some(core) => core.flush(timeout),
+            None => true,
+        }
+    }
+
+    /// [`flush`](Self::flush) for async code.
+    ///
+    /// # Panics
+    ///
+    /// When not called from a tokio runtime with time enabled (it uses a tokio timer).
+    pub async fn flush_async(&self, timeout: Duration) -> bool {
+        match self.core() {
+            Some(core) => core.flush_async(timeout).await,
+            None => true,
+        }
+    }
+
+    /// Stops accepting events, delivers what is queued until `deadline` from now, counts what
+    /// could not be delivered as `dropped.shutdown`, and joins the worker thread. Returns the
+    /// final counters. Idempotent: later calls just return the counters.
+    ///
+    /// Events emitted afterwards (through any clone) are counted as `dropped.shutdown`. Blocks
+    /// the calling thread up to `deadline` plus a short grace; if a sink is stuck in blocking
+    /// code past that, the thread is left to finish on its own.
+    pub fn shutdown(&self, deadline: Duration) -> PipelineStats {
+        if let Some(core) = self.core() {
+            let until: Instant = deadline_after(deadline);
+            core.shutdown(until, SHUTDOWN_GRACE);
+        }
+        self.stats()
+    }
+
+    /// A guard that calls [`shutdown(deadline)`](Self::shutdown) when dropped: keep it alive
+    /// in `main` so events are flushed on the way out, even on an early return.
+    ///
+    /// Dropping the last `Pipeline` handle without a shutdown also drains what is queued, but
+    /// in the background, with nothing waiting for it.
+    pub fn guard(&self, deadline: Duration) -> FlushGuard {
+        FlushGuard {
+            pipeline: self.clone(),
+            deadline,
+        }
+    }
+}
+
+/// Shuts the pipeline down, flushing what it can, when dropped. See [`Pipeline::guard`].
+#[must_use = "the pipeline is shut down when the guard is dropped; bind it to a named variable"]
+pub struct FlushGuard {
+    pipeline: Pipeline,
+    deadline: Duration,
+}
+
+impl fmt::Debug for FlushGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlushGuard")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        self.pipeline.shutdown(self.deadline);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let policy = RetryPolicy {
+            max_retries: 10,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        let d1 = policy.delay(1, 0);
+        assert_eq!(d1, Duration::from_millis(50));
+        assert!(policy.delay(1, u64::MAX) <= Duration::from_millis(100));
+        assert!(policy.delay(2, 7) >= Duration::from_millis(100));
+        for attempt in [5, 31, 32, 1000, u32::MAX] {
+            let d = policy.delay(attempt, 12345);
+            assert!(
+                d >= Duration::from_millis(500) && d <= Duration::from_secs(1),
+                "{d:?}"
+            );
+        }
+        let huge = RetryPolicy {
+            max_retries: 1,
+            base: Duration::MAX,
+            max: Duration::MAX,
+        };
+        let _ = huge.delay(u32::MAX, u64::MAX);
+        let zero = RetryPolicy {
+            max_retries: 1,
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        };
+        assert_eq!(zero.delay(3, 99), Duration::ZERO);
+    }
+
+    #[test]
+    fn disabled_pipeline_counts_nothing() {
+        let p = Pipeline::disabled();
+        assert!(!p.is_enabled());
+        p.emit(Event::new("x"));
+        assert_eq!(p.stats(), PipelineStats::default());
+        assert!(p.flush(Duration::ZERO));
+        assert_eq!(p.shutdown(Duration::ZERO), PipelineStats::default());
+        assert!(!Pipeline::new(Vec::new(), PipelineConfig::default()).is_enabled());
+    }
+
+    #[test]
+    fn handles_are_send_sync() {
+        fn check<T: Send + Sync + Clone + fmt::Debug>() {}
+        check::<Pipeline>();
+        fn send<T: Send>() {}
+        send::<FlushGuard>();
+    }
+}

@@ -1,0 +1,574 @@
+//! The shared state between emitters and the worker thread, and the worker itself.
+//!
+//! Emitters push onto one lock-free bounded queue per sink and bump counters; the worker thread
+//! runs a current-thread tokio runtime with one task per sink, so a slow sink only ever holds up
+//! its own queue.
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::{watch, Notify};
+
+use super::{Dropped, Overflow, PipelineConfig, SinkStats};
+use crate::event::SharedEvent;
+use crate::sink::{BoxFuture, Sink, SinkError};
+
+/// How long the runtime waits for abandoned blocking sink work when the worker stops.
+const BLOCKING_GRACE: Duration = Duration::from_millis(50);
+/// Longest pause between two tries of an emitter waiting for room (`Overflow::Wait`).
+const MAX_WAIT_PAUSE: Duration = Duration::from_millis(1);
+
+/// A point `after` from now, saturating instead of overflowing.
+pub(super) fn deadline_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+#[derive(Default)]
+struct Counters {
+    emitted: AtomicU64,
+    delivered: AtomicU64,
+    queue_full: AtomicU64,
+    sink_error: AtomicU64,
+    shutdown: AtomicU64,
+    retries: AtomicU64,
+    write_errors: AtomicU64,
+}
+
+/// One sink's queue, counters and wake-up state.
+pub(super) struct Slot {
+    name: String,
+    queue: ArrayQueue<SharedEvent>,
+    notify: Notify,
+    /// Set by the emitter that woke the worker; cleared by the worker when it wakes. Keeps
+    /// emitters from notifying on every event while the queue stays above the batch size.
+    wake_pending: AtomicBool,
+    /// Highest flush generation this sink has caught up with.
+    flushed: AtomicU64,
+    c: Counters,
+}
+
+impl Slot {
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn wake(&self) {
+        if !self.wake_pending.load(SeqCst) && !self.wake_pending.swap(true, SeqCst) {
+            self.notify.notify_one();
+        }
+    }
+
+    pub(super) fn stats(&self) -> SinkStats {
+        // Every event is counted in `emitted` before it can be counted as delivered or dropped,
+        // so reading the outcomes first and `emitted` last keeps `buffered` from going negative
+        // and makes `emitted == delivered + dropped + buffered` hold exactly.
+        let delivered = self.c.delivered.load(SeqCst);
+        let dropped = Dropped {
+            queue_full: self.c.queue_full.load(SeqCst),
+            sink_error: self.c.sink_error.load(SeqCst),
+            shutdown: self.c.shutdown.load(SeqCst),
+        };
+        let retries = self.c.retries.load(SeqCst);
+        let write_errors = self.c.write_errors.load(SeqCst);
+        let emitted = self.c.emitted.load(SeqCst);
+        let resolved = delivered.saturating_add(dropped.total());
+        SinkStats {
+            name: self.name.clone(),
+            emitted: emitted.max(resolved),
+            delivered,
+            dropped,
+            buffered: emitted.saturating_sub(resolved),
+            retries,
+            write_errors,
+        }
+    }
+}
+
+/// Wakes threads (condvar) and tasks (`Notify`) waiting for flush progress or the worker's end.
+#[derive(Default)]
+struct Signal {
+    lock: Mutex<()>,
+    cv: Condvar,
+    notify: Notify,
+}
+
+impl Signal {
+    fn bump(&self) {
+        drop(self.lock.lock());
+        self.cv.notify_all();
+        self.notify.notify_waiters();
+    }
+
+    fn wait(&self, deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+        let mut guard = self.lock.lock();
+        loop {
+            if done() {
+                return true;
+            }
+            if self.cv.wait_until(&mut guard, deadline).timed_out() {
+                return done();
+            }
+        }
+    }
+
+    async fn wait_async(&self, deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+        loop {
+            let mut notified = pin!(self.notify.notified());
+            notified.as_mut().enable();
+            if done() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
+                return done();
+            }
+        }
+    }
+}
+
+/// Everything emitters, the handle and the worker share.
+pub(super) struct Core {
+    pub(super) sinks: Box<[Slot]>,
+    config: PipelineConfig,
+    /// Queue length at which an emitter wakes the worker early.
+    wake_at: usize,
+    closed: AtomicBool,
+    finished: AtomicBool,
+    flush_gen: AtomicU64,
+    /// Set when shutting down: drain until then.
+    deadline: watch::Sender<Option<Instant>>,
+    signal: Signal,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Core {
+    /// Builds the shared state and starts the worker thread.
+    pub(super) fn start(sinks: Vec<Box<dyn Sink>>, config: PipelineConfig) -> Arc<Core> {
+        let config = PipelineConfig {
+            queue_capacity: config.queue_capacity.max(1),
+            batch_max: config.batch_max.max(1),
+            flush_interval: config.flush_interval.max(Duration::from_millis(1)),
+            ..config
+        };
+        let slots = sinks
+            .iter()
+            .map(|sink| Slot {
+                name: sink.name().to_owned(),
+                queue: ArrayQueue::new(config.queue_capacity),
+                notify: Notify::new(),
+                wake_pending: AtomicBool::new(false),
+                flushed: AtomicU64::new(0),
+                c: Counters::default(),
+            })
+            .collect();
+        let core = Arc::new(Core {
+            sinks: slots,
+            wake_at: config.batch_max.min(config.queue_capacity),
+            config,
+            closed: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            flush_gen: AtomicU64::new(0),
+            deadline: watch::channel(None).0,
+            signal: Signal::default(),
+            thread: Mutex::new(None),
+        });
+        let worker = Arc::clone(&core);
+        let spawned = thread::Builder::new()
+            .name("tower-siem-pipeline".into())
+            .spawn(move || run(worker, sinks));
+        match spawned {
+            Ok(handle) => *core.thread.lock() = Some(handle),
+            // No thread, no delivery: every event is counted as dropped at shutdown.
+            Err(_) => core.finish(),
+        }
+        core
+    }
+
+    pub(super) fn emit(&self, event: SharedEvent) {
+        if self.closed.load(SeqCst) {
+            for slot in self.sinks.iter() {
+                slot.c.emitted.fetch_add(1, SeqCst);
+                slot.c.shutdown.fetch_add(1, SeqCst);
+            }
+            return;
+        }
+        for slot in self.sinks.iter() {
+            // Counted before the push, so the worker can never resolve an uncounted event.
+            slot.c.emitted.fetch_add(1, SeqCst);
+            match slot.queue.push(Arc::clone(&event)) {
+                Ok(()) => {
+                    if slot.queue.len() >= self.wake_at {
+                        slot.wake();
+                    }
+                }
+                Err(event) => match self.config.overflow {
+                    Overflow::Wait(limit) => self.push_waiting(slot, event, limit),
+                    Overflow::DropNewest => {
+                        slot.c.queue_full.fetch_add(1, SeqCst);
+                    }
+                },
+            }
+        }
+        // Pairs with the fence in `finish`: either the worker's final sweep sees this push, or
+        // this thread sees that the worker is gone and sweeps the queue itself.
+        fence(SeqCst);
+        if self.finished.load(SeqCst) {
+            self.sweep();
+        }
+    }
+
+    fn push_waiting(&self, slot: &Slot, mut event: SharedEvent, limit: Duration) {
+        let until = deadline_after(limit);
+        let mut pause = Duration::from_micros(20);
+        loop {
+            slot.wake_pending.store(true, SeqCst);
+            slot.notify.notify_one();
+            if self.finished.load(SeqCst) {
+                slot.c.shutdown.fetch_add(1, SeqCst);
+                return;
+            }
+            let now = Instant::now();
+            if now >= until {
+                slot.c.queue_full.fetch_add(1, SeqCst);
+                return;
+            }
+            thread::sleep(pause.min(until - now));
+            pause = (pause * 2).min(MAX_WAIT_PAUSE);
+            match slot.queue.push(event) {
+                Ok(()) => return,
+                Err(back) => event = back,
+            }
+        }
+    }
+
+    /// Counts everything still queued as dropped at shutdown.
+    pub(super) fn sweep(&self) {
+        for slot in self.sinks.iter() {
+            while slot.queue.pop().is_some() {
+                slot.c.shutdown.fetch_add(1, SeqCst);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.closed.store(true, SeqCst);
+        self.finished.store(true, SeqCst);
+        fence(SeqCst);
+        self.sweep();
+        self.signal.bump();
+    }
+
+    pub(super) fn is_finished(&self) -> bool {
+        self.finished.load(SeqCst)
+    }
+
+    /// Stops accepting events and asks the worker to drain until `deadline`.
+    pub(super) fn close(&self, deadline: Instant) {
+        self.closed.store(true, SeqCst);
+        self.deadline.send_if_modified(|current| match current {
+            Some(existing) if *existing <= deadline => false,
+            _ => {
+                *current = Some(deadline);
+                true
+            }
+        });
+        for slot in self.sinks.iter() {
+            slot.notify.notify_one();
+        }
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.borrow().is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Asks every sink task to catch up; returns the generation to wait for.
+    fn request_flush(&self) -> u64 {
+        let generation = self.flush_gen.fetch_add(1, SeqCst) + 1;
+        for slot in self.sinks.iter() {
+            slot.notify.notify_one();
+        }
+        generation
+    }
+
+    fn caught_up(&self, generation: u64) -> bool {
+        self.sinks
+            .iter()
+            .all(|s| s.flushed.load(SeqCst) >= generation)
+    }
+
+    pub(super) fn flush(&self, timeout: Duration) -> bool {
+        let generation = self.request_flush();
+        let deadline = deadline_after(timeout);
+        self.signal.wait(deadline, || {
+            self.caught_up(generation) || self.is_finished()
+        });
+        self.caught_up(generation)
+    }
+
+    pub(super) async fn flush_async(&self, timeout: Duration) -> bool {
+        let generation = self.request_flush();
+        let deadline = deadline_after(timeout);
+        self.signal
+            .wait_async(deadline, || {
+                self.caught_up(generation) || self.is_finished()
+            })
+            .await;
+        self.caught_up(generation)
+    }
+
+    /// Closes, waits for the worker until `deadline` (plus a short grace) and joins it.
+    pub(super) fn shutdown(&self, deadline: Instant, grace: Duration) {
+        self.close(deadline);
+        let until = deadline.checked_add(grace).unwrap_or(deadline);
+        if self.signal.wait(until, || self.is_finished()) {
+            if let Some(handle) = self.thread.lock().take() {
+                let _ = handle.join();
+            }
+        } else {
+            // The worker is stuck inside a sink: give up on what is still queued.
+            self.sweep();
+        }
+    }
+
+    /// Runs `fut` to completion, or until the shutdown deadline (`None` then).
+    async fn until_deadline<F: Future>(&self, fut: F) -> Option<F::Output> {
+        let mut rx = self.deadline.subscribe();
+        let mut fut = pin!(fut);
+        loop {
+            let deadline = *rx.borrow_and_update();
+            match deadline {
+                Some(d) => return tokio::time::timeout_at(d.into(), fut).await.ok(),
+                None => tokio::select! {
+                    out = &mut fut => return Some(out),
+                    changed = rx.changed() => if changed.is_err() {
+                        return Some(fut.await);
+                    },
+                },
+            }
+        }
+    }
+}
+
+fn run(core: Arc<Core>, sinks: Vec<Box<dyn Sink>>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build();
+    if let Ok(runtime) = runtime {
+        runtime.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, sink) in sinks.into_iter().enumerate() {
+                tasks.spawn(sink_task(Arc::clone(&core), index, sink));
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+        runtime.shutdown_timeout(BLOCKING_GRACE);
+    }
+    core.finish();
+}
+
+async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
+    let slot = &core.sinks[index];
+    let mut deadline_rx = core.deadline.subscribe();
+    let mut jitter = Jitter::new(index);
+    let batch_max = core.config.batch_max;
+    let mut batch: Vec<SharedEvent> = Vec::with_capacity(batch_max.min(4096));
+    loop {
+        slot.wake_pending.store(false, SeqCst);
+        // Read before draining: once stopping, nothing new is accepted, so this drain is the last.
+        let stopping = deadline_rx.borrow_and_update().is_some();
+        let mut generation = core.flush_gen.load(SeqCst);
+        // Everything queued before the flush request is within the first `owed` events.
+        let mut owed = slot.queue.len();
+        let mut out_of_time = false;
+        loop {
+            if owed == 0 && generation > slot.flushed.load(SeqCst) {
+                flush_sink(&core, slot, &*sink, generation).await;
+            }
+            while batch.len() < batch_max {
+                match slot.queue.pop() {
+                    Some(event) => batch.push(event),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            deliver(&core, slot, &*sink, &batch, &mut jitter).await;
+            owed = owed.saturating_sub(batch.len());
+            batch.clear();
+            let latest = core.flush_gen.load(SeqCst);
+            if latest > generation {
+                generation = latest;
+                owed = slot.queue.len();
+            }
+            if core.past_deadline() {
+                out_of_time = true;
+                break;
+            }
+        }
+        if !out_of_time && (stopping || generation > slot.flushed.load(SeqCst)) {
+            flush_sink(&core, slot, &*sink, generation).await;
+        }
+        if stopping {
+            // Whatever a racing emitter still pushes is swept as dropped by `finish`.
+            return;
+        }
+        tokio::select! {
+            _ = slot.notify.notified() => {}
+            _ = tokio::time::sleep(core.config.flush_interval) => {}
+            _ = deadline_rx.changed() => {}
+        }
+    }
+}
+
+/// Writes one batch with retries; every event ends up delivered or counted as dropped.
+async fn deliver(
+    core: &Core,
+    slot: &Slot,
+    sink: &dyn Sink,
+    batch: &[SharedEvent],
+    jitter: &mut Jitter,
+) {
+    let n = batch.len() as u64;
+    let retry = &core.config.retry;
+    let mut attempt = 0u32;
+    loop {
+        let error = match core.until_deadline(guarded(|| sink.write(batch))).await {
+            None => {
+                slot.c.shutdown.fetch_add(n, SeqCst);
+                return;
+            }
+            Some(Ok(())) => {
+                slot.c.delivered.fetch_add(n, SeqCst);
+                return;
+            }
+            Some(Err(error)) => error,
+        };
+        slot.c.write_errors.fetch_add(1, SeqCst);
+        if attempt >= retry.max_retries {
+            slot.c.sink_error.fetch_add(n, SeqCst);
+            tracing::warn!(
+                target: "tower_siem::pipeline",
+                sink = %slot.name,
+                events = n,
+                attempts = attempt + 1,
+                %error,
+                "sink write failed; batch dropped"
+            );
+            return;
+        }
+        attempt += 1;
+        let delay = retry.delay(attempt, jitter.next());
+        if core
+            .until_deadline(tokio::time::sleep(delay))
+            .await
+            .is_none()
+        {
+            slot.c.shutdown.fetch_add(n, SeqCst);
+            return;
+        }
+        slot.c.retries.fetch_add(1, SeqCst);
+    }
+}
+
+/// Flushes the sink, then records that it caught up with `generation`.
+async fn flush_sink(core: &Core, slot: &Slot, sink: &dyn Sink, generation: u64) {
+    if let Some(Err(_)) = core.until_deadline(guarded(|| sink.flush())).await {
+        slot.c.write_errors.fetch_add(1, SeqCst);
+    }
+    slot.flushed.fetch_max(generation, SeqCst);
+    core.signal.bump();
+}
+
+/// Calls a sink method so that a panic, in the call or while polling, becomes an error.
+fn guarded<'a, T>(call: impl FnOnce() -> BoxFuture<'a, Result<T, SinkError>>) -> CatchPanic<'a, T> {
+    CatchPanic {
+        inner: catch_unwind(AssertUnwindSafe(call)).ok(),
+    }
+}
+
+struct CatchPanic<'a, T> {
+    inner: Option<BoxFuture<'a, Result<T, SinkError>>>,
+}
+
+impl<T> Future for CatchPanic<'_, T> {
+    type Output = Result<T, SinkError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(fut) = self.inner.as_mut() else {
+            return Poll::Ready(Err(SinkError::other("sink panicked")));
+        };
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                self.inner = None;
+                Poll::Ready(Err(SinkError::other("sink panicked")))
+            }
+        }
+    }
+}
+
+/// A small xorshift generator for backoff jitter; not for anything secret.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(salt: usize) -> Self {
+        Jitter(RandomState::new().hash_one(salt) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_varies() {
+        let mut j = Jitter::new(0);
+        let a = j.next();
+        let b = j.next();
+        assert_ne!(a, b);
+        assert_ne!(a, 0);
+    }
+
+    #[tokio::test]
+    async fn panics_become_errors() {
+        struct Boom;
+        impl Sink for Boom {
+            fn name(&self) -> &str {
+                "boom"
+            }
+            fn write<'a>(&'a self, _: &'a [SharedEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
+                panic!("in the call")
+            }
+            fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
+                Box::pin(async { panic!("while polling") })
+            }
+        }
+        assert!(guarded(|| Boom.write(&[])).await.is_err());
+        assert!(guarded(|| Boom.flush()).await.is_err());
+    }
+}
