@@ -1,9 +1,74 @@
-//! tower-siem (under construction)
+//! # tower-siem
+//!
+//! An embedded SIEM for axum and hyper services. One [`SiemLayer`] turns every request, and
+//! every security action the application reports (login failed, password changed, second
+//! factor passed), into a security [`Event`]; keeps a decaying risk score per client IP, user,
+//! session and device; and, **before the handler runs**, lets the request through, tags it
+//! with `X-Step-Up-Required`, throttles it, or blocks it. Events leave in the background
+//! through a bounded pipeline to sinks; the request never waits for them.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use axum::{routing::post, Json, Router};
+//! use tower_siem::{Event, SecurityContext, Siem};
+//!
+//! async fn login(ctx: SecurityContext, Json(form): Json<serde_json::Value>) -> &'static str {
+//!     let user = form["username"].as_str().unwrap_or_default();
+//!     if form["password"] != "wonderland" {
+//!         ctx.fire(Event::new("auth.failure").user(user));
+//!         return "wrong password";
+//!     }
+//!     // The verdict *after* this event: ask for a second factor if the account is under attack.
+//!     if ctx.fire(Event::new("auth.success").user(user)).is_suspicious() {
+//!         return "second factor required";
+//!     }
+//!     "welcome"
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let siem = Siem::builder().build()?;          // the built-in rule pack
+//! let app: Router = Router::new().route("/login", post(login)).layer(siem.layer());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Pieces
+//!
+//! | module | what |
+//! |---|---|
+//! | [`layer`] | [`SiemLayer`], [`SiemService`], the [`SecurityContext`] extractor, route policies |
+//! | [`engine`] | rules (threshold, distinct, signature, novelty, relief), scores, [`Verdict`]s, the TOML rules file |
+//! | [`identify`] | client IP from the socket peer and trusted proxies |
+//! | [`signature`] | attack signatures over path, query and user agent |
+//! | [`event`] | [`Event`], [`EventName`], [`Subject`], redaction |
+//! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default) |
+//! | [`pipeline`], [`sink`] | bounded delivery to JSONL files, `tracing`, or your own [`sink::Sink`] |
+//!
+//! ## Security model
+//!
+//! - The client IP is the socket peer unless the peer is a configured trusted proxy; forwarding
+//!   headers are walked from the right. Trusting every address is refused.
+//! - Any `X-Step-Up-Required` header sent by a client is removed before the handler sees it.
+//! - `Authorization`, `Cookie`, `Set-Cookie` and secret query values never reach a sink;
+//!   session and device ids are stored as keyed hashes.
+//! - Every per-key structure has a capacity: a flood of random addresses cannot grow memory
+//!   past it.
+//! - Users and devices are never blocked automatically, only stepped up: an attacker must not
+//!   be able to lock a victim out of their account.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod engine;
 pub mod event;
 pub mod identify;
+pub mod layer;
 pub mod pipeline;
+mod siem;
 pub mod signature;
 pub mod sink;
-pub mod engine { mod verdict; pub use verdict::{Action, Verdict}; }
-pub use engine::{Action, Verdict};
+pub mod store;
+
+pub use engine::{Action, RuleSet, Verdict};
 pub use event::{Event, EventName, Subject};
+pub use layer::{PeerAddr, RoutePolicy, SecurityContext, SiemLayer, SiemService};
+pub use siem::{BuildError, Siem, SiemBuilder, SiemStats};

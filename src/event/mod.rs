@@ -124,12 +124,18 @@ pub struct Subject {
 impl Subject {
     /// A subject known by its IP address.
     pub fn ip(ip: IpAddr) -> Self {
-        Subject { ip: Some(ip), ..Subject::default() }
+        Subject {
+            ip: Some(ip),
+            ..Subject::default()
+        }
     }
 
     /// A subject known by its user name.
     pub fn user(user: impl Into<String>) -> Self {
-        Subject { user: Some(user.into()), ..Subject::default() }
+        Subject {
+            user: Some(user.into()),
+            ..Subject::default()
+        }
     }
 
     /// Sets the IP address.
@@ -226,6 +232,9 @@ pub struct Event {
     /// Application-defined attributes (free text, escaped on output).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub attrs: Vec<(String, String)>,
+    /// Whether `time` was set explicitly (replays); otherwise the SIEM stamps its own clock.
+    #[serde(skip)]
+    explicit_time: bool,
 }
 
 impl Event {
@@ -240,6 +249,7 @@ impl Event {
             http: None,
             verdict: None,
             attrs: Vec::new(),
+            explicit_time: false,
         }
     }
 
@@ -282,7 +292,13 @@ impl Event {
     /// Sets the event time (for replays and tests).
     pub fn at(mut self, time: jiff::Timestamp) -> Self {
         self.time = time;
+        self.explicit_time = true;
         self
+    }
+
+    /// Whether the time was set with [`Event::at`].
+    pub fn has_explicit_time(&self) -> bool {
+        self.explicit_time
     }
 
     /// Adds an attribute.
@@ -303,7 +319,10 @@ impl Event {
 
     /// Looks up an attribute.
     pub fn get_attr(&self, key: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 

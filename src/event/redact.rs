@@ -23,7 +23,12 @@ pub struct Redactor {
     hash_users: bool,
 }
 
-const NEVER_CAPTURED: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
+const NEVER_CAPTURED: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 
 /// Query keys whose values are redacted by default (compared without case).
 pub const DEFAULT_SECRET_QUERY_KEYS: &[&str] = &[
@@ -52,7 +57,10 @@ pub const DEFAULT_SECRET_QUERY_KEYS: &[&str] = &[
 impl Default for Redactor {
     fn default() -> Self {
         Redactor {
-            query_keys: DEFAULT_SECRET_QUERY_KEYS.iter().map(|s| s.to_string()).collect(),
+            query_keys: DEFAULT_SECRET_QUERY_KEYS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             header_allow: vec![http::header::REFERER, http::header::CONTENT_TYPE],
             key: random_key(),
             hash_users: false,
@@ -124,12 +132,24 @@ impl Redactor {
         }
     }
 
+    /// [`Redactor::user_id`] without copying when ids are not hashed.
+    pub fn user_id_owned(&self, user: String) -> String {
+        if self.hash_users {
+            self.hash_id(&user)
+        } else {
+            user
+        }
+    }
+
     /// The allow-listed headers of a request, lower-case names, values escaped.
     pub fn headers(&self, headers: &http::HeaderMap) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for name in &self.header_allow {
             for v in headers.get_all(name) {
-                out.push((name.as_str().to_owned(), escape_control(&String::from_utf8_lossy(v.as_bytes()))));
+                out.push((
+                    name.as_str().to_owned(),
+                    escape_control(&String::from_utf8_lossy(v.as_bytes())),
+                ));
             }
         }
         out
@@ -164,7 +184,11 @@ impl Redactor {
         let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
         let k = decoded.trim().to_ascii_lowercase();
         // `user[password]` and `user.password` forms count too.
-        let leaf = k.rsplit(|c| c == '[' || c == '.').next().unwrap_or(&k).trim_end_matches(']');
+        let leaf = k
+            .rsplit(|c| c == '[' || c == '.')
+            .next()
+            .unwrap_or(&k)
+            .trim_end_matches(']');
         self.query_keys.iter().any(|s| s == &k || s == leaf)
     }
 }
@@ -203,7 +227,8 @@ mod tests {
     fn query_secrets_are_replaced() {
         let r = Redactor::default();
         assert_eq!(
-            r.query("q=shoes&password=hunter2&Token=abc&user%5Bpassword%5D=x&flag").unwrap(),
+            r.query("q=shoes&password=hunter2&Token=abc&user%5Bpassword%5D=x&flag")
+                .unwrap(),
             "q=shoes&password=[REDACTED]&Token=[REDACTED]&user%5Bpassword%5D=[REDACTED]&flag"
         );
         assert_eq!(r.query(""), None);
@@ -211,13 +236,27 @@ mod tests {
 
     #[test]
     fn credential_headers_cannot_be_allow_listed() {
-        let r = Redactor::default().capture_header(http::header::AUTHORIZATION).capture_header(http::header::COOKIE);
+        let r = Redactor::default()
+            .capture_header(http::header::AUTHORIZATION)
+            .capture_header(http::header::COOKIE);
         let mut h = http::HeaderMap::new();
-        h.insert(http::header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer s3cret".parse().unwrap(),
+        );
         h.insert(http::header::COOKIE, "sid=s3cret".parse().unwrap());
-        h.insert(http::header::REFERER, "https://example.com/\u{1}".parse().unwrap_or(http::HeaderValue::from_static("https://example.com/")));
+        h.insert(
+            http::header::REFERER,
+            "https://example.com/\u{1}"
+                .parse()
+                .unwrap_or(http::HeaderValue::from_static("https://example.com/")),
+        );
         let got = r.headers(&h);
-        assert!(got.iter().all(|(k, v)| k == "referer" && !v.contains("s3cret")), "{got:?}");
+        assert!(
+            got.iter()
+                .all(|(k, v)| k == "referer" && !v.contains("s3cret")),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl fmt::Display for Field {
 /// ).unwrap();
 /// assert!(pack.patterns.is_empty());
 /// ```
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pack {
     /// The pack's name, reported in every [`Hit`]; unique within an [`Inspector`].
     pub id: String,

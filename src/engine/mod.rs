@@ -1,0 +1,716 @@
+//! The detection engine: rules over events, per-entity scores, verdicts.
+//!
+//! The engine knows nothing of HTTP transport or sinks. It takes [`Event`]s (and, for inline
+//! signatures, a request's path, query and user agent), updates sliding windows and entity
+//! scores synchronously, and answers with a [`Verdict`]. Everything it keeps per key is bounded.
+
+mod clock;
+mod config;
+mod score;
+mod verdict;
+mod window;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ahash::RandomState;
+use serde::Serialize;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    After, ConfigError, Dur, EntityKind, MaxAction, RuleConfig, RuleKind, RuleSet, Scoring,
+    ValueField, DEFAULT_RULES,
+};
+pub use score::{Contribution, EntityKey, EntityState};
+pub use verdict::{Action, Verdict};
+
+use crate::event::{Event, Subject};
+use crate::signature::{Hit, Inspector};
+use crate::store::RiskStore;
+use window::{BoundedMap, Distinct, Recent};
+
+/// Capacities and keying of the engine's per-key structures.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Keys each rule keeps window state for.
+    pub window_capacity: usize,
+    /// Sessions remembered as belonging to a user (from `auth.success` events carrying both).
+    pub session_capacity: usize,
+    /// IPv4 addresses are keyed by this prefix.
+    pub ipv4_prefix: u8,
+    /// IPv6 addresses are keyed by this prefix.
+    pub ipv6_prefix: u8,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            window_capacity: 65_536,
+            session_capacity: 65_536,
+            ipv4_prefix: 32,
+            ipv6_prefix: 64,
+        }
+    }
+}
+
+enum State {
+    Recent(Recent),
+    Distinct(Distinct),
+    Novelty {
+        known: Distinct,
+        recent: Option<Recent>,
+    },
+}
+
+struct Compiled {
+    id: Arc<str>,
+    kind: RuleKind,
+    on: Vec<Box<str>>,
+    key: EntityKind,
+    target: EntityKind,
+    count: usize,
+    window: i64,
+    field: Option<ValueField>,
+    score: f64,
+    status: Vec<u16>,
+    gate: Option<Action>,
+    after: Option<(Vec<Box<str>>, usize, i64)>,
+    remember: usize,
+    keep: f64,
+    shadow: bool,
+    windows: BoundedMap<u64, State>,
+    hits: AtomicU64,
+    shadow_hits: AtomicU64,
+}
+
+/// The detection engine. Shared behind an `Arc` by [`Siem`](crate::Siem).
+pub struct Engine {
+    rules: Vec<Compiled>,
+    by_name: HashMap<Box<str>, Vec<usize>, RandomState>,
+    by_pack: HashMap<Box<str>, usize, RandomState>,
+    inspector: Option<Inspector>,
+    store: Arc<dyn RiskStore>,
+    scoring: Scoring,
+    config: EngineConfig,
+    sessions: BoundedMap<u64, Arc<str>>,
+    hasher: RandomState,
+    events: AtomicU64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| &*r.id).collect::<Vec<_>>(),
+            )
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An entity with a verdict against it, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Offender {
+    /// Who.
+    pub entity: EntityKey,
+    /// The verdict now.
+    pub verdict: Verdict,
+    /// The rules behind the score, strongest first.
+    pub contributions: Vec<Contribution>,
+    /// End of the current block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_until: Option<jiff::Timestamp>,
+    /// Automatic blocks earned so far.
+    pub offenses: u32,
+    /// Last event seen for the entity.
+    pub last_seen: Option<jiff::Timestamp>,
+}
+
+/// How often one rule fired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    /// Rule id.
+    pub id: String,
+    /// Times it fired and acted.
+    pub hits: u64,
+    /// Times it would have acted in shadow mode.
+    pub shadow_hits: u64,
+}
+
+/// Counters and sizes of the engine's structures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EngineStats {
+    /// Events ingested.
+    pub events: u64,
+    /// Per-rule hit counts.
+    pub rules: Vec<RuleStats>,
+    /// Entities in the risk store.
+    pub entities: u64,
+    /// Its capacity.
+    pub entity_capacity: u64,
+    /// Largest number of keys any one rule holds window state for.
+    pub max_window_keys: u64,
+    /// Per-rule window capacity.
+    pub window_capacity: u64,
+    /// Sessions bound to users.
+    pub sessions: u64,
+    /// Capacity of the session binding map.
+    pub session_capacity: u64,
+    /// Window entries evicted to stay within capacity.
+    pub window_evictions: u64,
+}
+
+fn mask(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
+    match crate::identify::normalize(ip) {
+        IpAddr::V4(a) => {
+            let bits = u32::from(a)
+                & (u32::MAX
+                    .checked_shl(32 - u32::from(v4.min(32)))
+                    .unwrap_or(0));
+            IpAddr::V4(bits.into())
+        }
+        IpAddr::V6(a) => {
+            let bits = u128::from(a)
+                & (u128::MAX
+                    .checked_shl(128 - u32::from(v6.min(128)))
+                    .unwrap_or(0));
+            IpAddr::V6(bits.into())
+        }
+    }
+}
+
+impl Engine {
+    /// Compiles a rule set against a store.
+    ///
+    /// # Errors
+    /// The rule set does not validate, or a custom signature pack does not compile.
+    pub fn new(
+        rules: &RuleSet,
+        store: Arc<dyn RiskStore>,
+        config: EngineConfig,
+    ) -> Result<Engine, ConfigError> {
+        rules.validate()?;
+        let mut compiled = Vec::new();
+        let mut by_name: HashMap<Box<str>, Vec<usize>, RandomState> = HashMap::default();
+        let mut by_pack: HashMap<Box<str>, usize, RandomState> = HashMap::default();
+        let mut packs = Vec::new();
+        let builtin = crate::signature::builtin_packs();
+        for r in rules.rules.iter().filter(|r| r.enabled) {
+            let idx = compiled.len();
+            let key = r.key.unwrap_or(EntityKind::Ip);
+            let after = r.after.as_ref().map(|a| {
+                (
+                    a.on.iter()
+                        .map(|s| s.as_str().into())
+                        .collect::<Vec<Box<str>>>(),
+                    a.count as usize,
+                    a.window.millis(),
+                )
+            });
+            let c = Compiled {
+                id: r.id.as_str().into(),
+                kind: r.kind,
+                on: r.on.iter().map(|s| s.as_str().into()).collect(),
+                key,
+                target: r.target.unwrap_or(key),
+                count: r.count.unwrap_or(1) as usize,
+                window: r.window.map(|w| w.millis()).unwrap_or(i64::MAX),
+                field: r.field,
+                score: r.score.unwrap_or(0.0),
+                status: r.status.clone(),
+                gate: r.gate,
+                after,
+                remember: r.remember.unwrap_or(16).clamp(1, 1024) as usize,
+                keep: r.keep.unwrap_or(0.0),
+                shadow: r.shadow,
+                windows: BoundedMap::new(
+                    if matches!(r.kind, RuleKind::Signature | RuleKind::Relief) {
+                        1
+                    } else {
+                        config.window_capacity
+                    },
+                ),
+                hits: AtomicU64::new(0),
+                shadow_hits: AtomicU64::new(0),
+            };
+            let mut names: Vec<&str> = c.on.iter().map(|s| &**s).collect();
+            if let Some((a, _, _)) = &c.after {
+                names.extend(a.iter().map(|s| &**s));
+            }
+            names.sort_unstable();
+            names.dedup();
+            if r.kind == RuleKind::Signature {
+                let pack = r.pack.clone().unwrap_or_default();
+                let def = rules
+                    .packs
+                    .iter()
+                    .find(|p| p.id == pack)
+                    .or_else(|| builtin.iter().find(|p| p.id == pack));
+                if let Some(def) = def {
+                    if !packs
+                        .iter()
+                        .any(|p: &crate::signature::Pack| p.id == def.id)
+                    {
+                        packs.push(def.clone());
+                    }
+                }
+                by_pack.insert(pack.into(), idx);
+            } else {
+                for n in names {
+                    by_name.entry(n.into()).or_default().push(idx);
+                }
+            }
+            compiled.push(c);
+        }
+        let inspector = if packs.is_empty() {
+            None
+        } else {
+            Some(Inspector::new(packs).map_err(|e| ConfigError::new(e.to_string()).field("pack"))?)
+        };
+        Ok(Engine {
+            rules: compiled,
+            by_name,
+            by_pack,
+            inspector,
+            store,
+            scoring: rules.scoring.clone(),
+            sessions: BoundedMap::new(config.session_capacity),
+            config,
+            hasher: RandomState::with_seeds(0x5EED, 0x7051, 0xE5C0, 0x2B1D),
+            events: AtomicU64::new(0),
+        })
+    }
+
+    /// The scoring parameters in force.
+    pub fn scoring(&self) -> &Scoring {
+        &self.scoring
+    }
+
+    /// The risk store.
+    pub fn store(&self) -> &Arc<dyn RiskStore> {
+        &self.store
+    }
+
+    /// The key an address is counted under (IPv6 by prefix, IPv4-mapped normalised).
+    pub fn ip_key(&self, ip: IpAddr) -> IpAddr {
+        mask(ip, self.config.ipv4_prefix, self.config.ipv6_prefix)
+    }
+
+    /// Applies an event and returns the verdict for its subject at the event's time.
+    pub fn ingest(&self, event: &Event) -> Verdict {
+        self.ingest_only(event);
+        self.verdict_at(&event.subject, event.millis())
+    }
+
+    /// Applies an event without computing a verdict (the layer's post-response path).
+    pub fn ingest_only(&self, event: &Event) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+        let t = event.millis();
+        self.bind_session(event);
+        if let Some(idxs) = self.by_name.get(event.name.as_str()) {
+            for &i in idxs {
+                self.apply(i, event, t);
+            }
+        }
+    }
+
+    /// Runs the signature packs over a request and applies the matching rules to `subject` at
+    /// time `t`. Returns the matches (empty for a clean request, without allocating).
+    pub fn inspect(
+        &self,
+        subject: &Subject,
+        path: &str,
+        query: Option<&str>,
+        user_agent: Option<&str>,
+        t: i64,
+    ) -> Vec<Hit> {
+        let Some(insp) = &self.inspector else {
+            return Vec::new();
+        };
+        let hits = insp.inspect(path, query, user_agent);
+        for h in &hits {
+            if let Some(&i) = self.by_pack.get(&*h.pack) {
+                let r = &self.rules[i];
+                self.fire(r, subject, t, Some(&h.sample));
+            }
+        }
+        hits
+    }
+
+    /// The verdict for a subject at time `t` (ms): the strongest over its entities.
+    pub fn verdict_at(&self, subject: &Subject, t: i64) -> Verdict {
+        let mut v = Verdict::allow();
+        let mut seen_user = false;
+        if let Some(ip) = subject.ip {
+            v = v.merge(self.entity_verdict(&EntityKey::Ip(self.ip_key(ip)), t));
+        }
+        if let Some(u) = &subject.user {
+            seen_user = true;
+            v = v.merge(self.entity_verdict(&EntityKey::User(u.as_str().into()), t));
+        }
+        if let Some(s) = &subject.session {
+            v = v.merge(self.entity_verdict(&EntityKey::Session(s.as_str().into()), t));
+            if !seen_user {
+                if let Some(u) = self.sessions.get(&self.hash_str(s), Arc::clone) {
+                    v = v.merge(self.entity_verdict(&EntityKey::User(u), t));
+                }
+            }
+        }
+        if let Some(d) = &subject.device {
+            v = v.merge(self.entity_verdict(&EntityKey::Device(d.as_str().into()), t));
+        }
+        v
+    }
+
+    /// The user a session was bound to by an earlier `auth.success`, if remembered.
+    pub fn session_user(&self, session: &str) -> Option<Arc<str>> {
+        self.sessions.get(&self.hash_str(session), Arc::clone)
+    }
+
+    fn entity_verdict(&self, key: &EntityKey, t: i64) -> Verdict {
+        match self.store.get(key) {
+            Some(s) => s.verdict(t, &self.scoring, self.cap(key.kind())),
+            None => Verdict::allow(),
+        }
+    }
+
+    fn cap(&self, kind: EntityKind) -> Action {
+        let m = &self.scoring.max_action;
+        match kind {
+            EntityKind::Ip => m.ip,
+            EntityKind::User => m.user,
+            EntityKind::Session => m.session,
+            EntityKind::Device => m.device,
+        }
+    }
+
+    fn hash_str(&self, s: &str) -> u64 {
+        self.hasher.hash_one(s)
+    }
+
+    fn bind_session(&self, event: &Event) {
+        let (Some(s), Some(u)) = (&event.subject.session, &event.subject.user) else {
+            return;
+        };
+        let n = event.name.as_str();
+        let h = self.hash_str(s);
+        if n == "auth.logout" {
+            self.sessions.remove(&h);
+        } else if n == "auth.success" || n == "mfa.success" {
+            let user: Arc<str> = u.as_str().into();
+            self.sessions
+                .with(&h, event.millis(), || user.clone(), |v| *v = user.clone());
+        }
+    }
+
+    fn entity_key(&self, kind: EntityKind, s: &Subject) -> Option<EntityKey> {
+        Some(match kind {
+            EntityKind::Ip => EntityKey::Ip(self.ip_key(s.ip?)),
+            EntityKind::User => EntityKey::User(s.user.as_deref()?.into()),
+            EntityKind::Session => EntityKey::Session(s.session.as_deref()?.into()),
+            EntityKind::Device => EntityKey::Device(s.device.as_deref()?.into()),
+        })
+    }
+
+    /// A hash of the entity a rule counts per, without allocating.
+    fn key_hash(&self, kind: EntityKind, s: &Subject) -> Option<u64> {
+        let mut h = self.hasher.build_hasher();
+        match kind {
+            EntityKind::Ip => {
+                0u8.hash(&mut h);
+                self.ip_key(s.ip?).hash(&mut h);
+            }
+            EntityKind::User => {
+                1u8.hash(&mut h);
+                s.user.as_deref()?.hash(&mut h);
+            }
+            EntityKind::Session => {
+                2u8.hash(&mut h);
+                s.session.as_deref()?.hash(&mut h);
+            }
+            EntityKind::Device => {
+                3u8.hash(&mut h);
+                s.device.as_deref()?.hash(&mut h);
+            }
+        }
+        Some(h.finish())
+    }
+
+    fn value_hash(&self, field: ValueField, e: &Event) -> Option<u64> {
+        let s = &e.subject;
+        Some(match field {
+            ValueField::Ip => self.hasher.hash_one(self.ip_key(s.ip?)),
+            ValueField::Network => self.hasher.hash_one(mask(s.ip?, 24, 48)),
+            ValueField::User => self.hash_str(s.user.as_deref()?),
+            ValueField::Session => self.hash_str(s.session.as_deref()?),
+            ValueField::Device => self.hash_str(s.device.as_deref()?),
+            ValueField::UserAgent => self.hash_str(e.user_agent.as_deref()?),
+            ValueField::Path => self.hash_str(&e.http.as_ref()?.path),
+        })
+    }
+
+    fn apply(&self, i: usize, e: &Event, t: i64) {
+        let r = &self.rules[i];
+        if !r.status.is_empty() && !e.status().is_some_and(|st| r.status.contains(&st)) {
+            return;
+        }
+        if let Some(g) = r.gate {
+            if e.verdict.as_ref().map(|v| v.action) != Some(g) {
+                return;
+            }
+        }
+        let name = e.name.as_str();
+        match r.kind {
+            RuleKind::Threshold => {
+                let Some(k) = self.key_hash(r.key, &e.subject) else {
+                    return;
+                };
+                let fired = r.windows.with(
+                    &k,
+                    t,
+                    || State::Recent(Recent::new(r.count)),
+                    |st| match st {
+                        State::Recent(w) => w.record(t, r.window),
+                        _ => false,
+                    },
+                );
+                if fired {
+                    self.fire(r, &e.subject, t, sample_of(e));
+                }
+            }
+            RuleKind::Distinct => {
+                let (Some(k), Some(v)) = (
+                    self.key_hash(r.key, &e.subject),
+                    r.field.and_then(|f| self.value_hash(f, e)),
+                ) else {
+                    return;
+                };
+                let n = r.windows.with(
+                    &k,
+                    t,
+                    || State::Distinct(Distinct::new(r.count)),
+                    |st| match st {
+                        State::Distinct(d) => d.record(v, t, r.window),
+                        _ => 0,
+                    },
+                );
+                if n >= r.count {
+                    self.fire(r, &e.subject, t, sample_of(e));
+                }
+            }
+            RuleKind::Novelty => {
+                let Some(k) = self.key_hash(r.key, &e.subject) else {
+                    return;
+                };
+                let is_after = r
+                    .after
+                    .as_ref()
+                    .is_some_and(|(on, _, _)| on.iter().any(|n| &**n == name));
+                let is_on = r.on.iter().any(|n| &**n == name);
+                let value = r.field.and_then(|f| self.value_hash(f, e));
+                let fired = r.windows.with(
+                    &k,
+                    t,
+                    || State::Novelty {
+                        known: Distinct::new(r.remember),
+                        recent: r.after.as_ref().map(|(_, c, _)| Recent::new(*c)),
+                    },
+                    |st| {
+                        let State::Novelty { known, recent } = st else {
+                            return false;
+                        };
+                        if is_after {
+                            if let (Some(rc), Some((_, _, w))) = (recent.as_mut(), &r.after) {
+                                rc.record(t, *w);
+                            }
+                        }
+                        if !is_on {
+                            return false;
+                        }
+                        let Some(v) = value else { return false };
+                        let novel = !known.contains(v);
+                        let primed = match (recent.as_ref(), &r.after) {
+                            (Some(rc), Some((_, _, w))) => rc.holds(t, *w),
+                            // Without a precondition, the very first value is not news.
+                            _ => !known.is_empty(),
+                        };
+                        known.remember(v, t);
+                        novel && primed
+                    },
+                );
+                if fired {
+                    self.fire(r, &e.subject, t, sample_of(e));
+                }
+            }
+            RuleKind::Relief => {
+                if r.shadow {
+                    r.shadow_hits.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let Some(key) = self.entity_key(r.target, &e.subject) else {
+                    return;
+                };
+                r.hits.fetch_add(1, Ordering::Relaxed);
+                let keep = r.keep;
+                self.store.update(&key, &mut |cur| {
+                    let mut s = cur?;
+                    s.relieve(keep, t, &self.scoring);
+                    Some(s)
+                });
+            }
+            RuleKind::Signature => {}
+        }
+    }
+
+    fn fire(&self, r: &Compiled, subject: &Subject, t: i64, sample: Option<&str>) {
+        if r.shadow {
+            r.shadow_hits.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Some(key) = self.entity_key(r.target, subject) else {
+            return;
+        };
+        r.hits.fetch_add(1, Ordering::Relaxed);
+        let cap = self.cap(key.kind());
+        let scoring = &self.scoring;
+        self.store.update(&key, &mut |cur| {
+            let mut s = cur.unwrap_or_default();
+            s.add(&r.id, r.score, sample, t, scoring, cap);
+            Some(s)
+        });
+    }
+
+    /// Entities with a verdict above `Allow` at time `t`, highest score first.
+    pub fn offenders(&self, t: i64) -> Vec<Offender> {
+        let mut out = Vec::new();
+        self.store.for_each(&mut |k, s| {
+            let o = self.offender(k, s, t);
+            if o.verdict.action > Action::Allow {
+                out.push(o);
+            }
+        });
+        out.sort_by(|a, b| {
+            b.verdict
+                .score
+                .total_cmp(&a.verdict.score)
+                .then_with(|| a.entity.cmp(&b.entity))
+        });
+        out
+    }
+
+    /// Everything known about one entity at time `t`.
+    pub fn explain(&self, key: &EntityKey, t: i64) -> Option<Offender> {
+        self.store.get(key).map(|s| self.offender(key, &s, t))
+    }
+
+    fn offender(&self, k: &EntityKey, s: &EntityState, t: i64) -> Offender {
+        let mut s2 = s.clone();
+        s2.decay(t, &self.scoring);
+        let mut contributions = s2.contributions;
+        contributions.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let ts = |ms: i64| jiff::Timestamp::from_millisecond(ms).ok();
+        Offender {
+            entity: k.clone(),
+            verdict: s.verdict(t, &self.scoring, self.cap(k.kind())),
+            contributions,
+            blocked_until: (s.blocked_until > t).then(|| ts(s.blocked_until)).flatten(),
+            offenses: s.offenses,
+            last_seen: ts(s.last_seen),
+        }
+    }
+
+    /// Blocks an entity until `until` (ms) by operator decision, whatever its kind.
+    pub fn block(&self, key: &EntityKey, until: i64, t: i64) {
+        self.store.update(key, &mut |cur| {
+            let mut s = cur.unwrap_or_default();
+            s.decay(t, &self.scoring);
+            s.blocked_until = until;
+            s.manual_block = true;
+            s.allow_until = 0;
+            s.last_seen = s.last_seen.max(t);
+            Some(s)
+        });
+    }
+
+    /// Lifts any block and clears the entity's score and windows.
+    pub fn unblock(&self, key: &EntityKey) {
+        self.store.remove(key);
+        self.forget_windows(key);
+    }
+
+    /// Allow-lists an entity until `until` (ms): no action against it, no score added.
+    pub fn allow(&self, key: &EntityKey, until: i64, t: i64) {
+        self.forget_windows(key);
+        self.store.update(key, &mut |cur| {
+            let mut s = cur.unwrap_or_default();
+            s.score = 0.0;
+            s.at = t;
+            s.contributions.clear();
+            s.blocked_until = 0;
+            s.manual_block = false;
+            s.allow_until = until;
+            Some(s)
+        });
+    }
+
+    fn forget_windows(&self, key: &EntityKey) {
+        let subject = match key {
+            EntityKey::Ip(ip) => Subject::ip(*ip),
+            EntityKey::User(u) => Subject::user(&**u),
+            EntityKey::Session(s) => Subject::default().with_session(&**s),
+            EntityKey::Device(d) => Subject::default().with_device(&**d),
+        };
+        for r in &self.rules {
+            if r.key == key.kind() {
+                if let Some(h) = self.key_hash(r.key, &subject) {
+                    r.windows.remove(&h);
+                }
+            }
+        }
+    }
+
+    /// Counters and the sizes of every bounded structure.
+    pub fn stats(&self) -> EngineStats {
+        self.store.sync();
+        EngineStats {
+            events: self.events.load(Ordering::Relaxed),
+            rules: self
+                .rules
+                .iter()
+                .map(|r| RuleStats {
+                    id: r.id.to_string(),
+                    hits: r.hits.load(Ordering::Relaxed),
+                    shadow_hits: r.shadow_hits.load(Ordering::Relaxed),
+                })
+                .collect(),
+            entities: self.store.len(),
+            entity_capacity: self.store.capacity(),
+            max_window_keys: self
+                .rules
+                .iter()
+                .map(|r| r.windows.len() as u64)
+                .max()
+                .unwrap_or(0),
+            window_capacity: self
+                .rules
+                .iter()
+                .map(|r| r.windows.capacity() as u64)
+                .max()
+                .unwrap_or(0),
+            sessions: self.sessions.len() as u64,
+            session_capacity: self.sessions.capacity() as u64,
+            window_evictions: self.rules.iter().map(|r| r.windows.evicted()).sum(),
+        }
+    }
+}
+
+fn sample_of(e: &Event) -> Option<&str> {
+    if let Some(h) = &e.http {
+        return Some(&h.path);
+    }
+    e.subject.user.as_deref()
+}

@@ -1,0 +1,257 @@
+//! Per-key state with a hard capacity, and the sliding-window counters rules keep in it.
+
+use std::hash::Hash;
+
+use ahash::RandomState;
+use parking_lot::Mutex;
+
+const SHARDS: usize = 16;
+/// How many entries an eviction looks at to find the least recently touched one.
+const EVICTION_SAMPLE: usize = 8;
+
+/// A concurrent map that never holds more than its capacity.
+///
+/// Sixteen shards, each a mutex around a small hash map with capacity `cap / 16`. When a shard is
+/// full, an insert evicts the least recently touched of a sample of its entries: an approximation
+/// of LRU that keeps active keys (an attacker who keeps trying stays tracked) while a flood of
+/// one-off keys only displaces other one-off keys.
+pub(crate) struct BoundedMap<K, V> {
+    shards: Box<[Mutex<Shard<K, V>>]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+struct Shard<K, V> {
+    map: hashbrown_like::Map<K, (V, i64)>,
+    evicted: u64,
+}
+
+// std's HashMap with ahash; kept behind a module name so the choice is in one place.
+mod hashbrown_like {
+    pub(crate) type Map<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+}
+
+impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS).max(1);
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    map: hashbrown_like::Map::with_capacity_and_hasher(0, RandomState::new()),
+                    evicted: 0,
+                })
+            })
+            .collect();
+        BoundedMap {
+            shards,
+            per_shard,
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, key: &K) -> &Mutex<Shard<K, V>> {
+        let h = self.hasher.hash_one(key) as usize;
+        &self.shards[h % SHARDS]
+    }
+
+    /// Runs `f` on the entry for `key`, creating it with `init` when absent. `now` marks it as
+    /// touched (event time, milliseconds).
+    pub(crate) fn with<R>(
+        &self,
+        key: &K,
+        now: i64,
+        init: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R {
+        let mut shard = self.shard(key).lock();
+        if let Some((v, touched)) = shard.map.get_mut(key) {
+            *touched = (*touched).max(now);
+            return f(v);
+        }
+        if shard.map.len() >= self.per_shard {
+            shard.evict_one();
+        }
+        let mut v = init();
+        let r = f(&mut v);
+        shard.map.insert(key.clone(), (v, now));
+        r
+    }
+
+    /// Runs `f` on the entry for `key` if there is one.
+    pub(crate) fn get<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+        let shard = self.shard(key).lock();
+        shard.map.get(key).map(|(v, _)| f(v))
+    }
+
+    pub(crate) fn remove(&self, key: &K) {
+        self.shard(key).lock().map.remove(key);
+    }
+
+    /// Entries held now.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().map.len()).sum()
+    }
+
+    /// The most entries it will ever hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+
+    /// Entries evicted to make room so far.
+    pub(crate) fn evicted(&self) -> u64 {
+        self.shards.iter().map(|s| s.lock().evicted).sum()
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> Shard<K, V> {
+    fn evict_one(&mut self) {
+        let victim = self
+            .map
+            .iter()
+            .take(EVICTION_SAMPLE)
+            .min_by_key(|(_, (_, touched))| *touched)
+            .map(|(k, _)| k.clone());
+        if let Some(k) = victim {
+            self.map.remove(&k);
+            self.evicted += 1;
+        }
+    }
+}
+
+/// Exact sliding-window counter for "at least `n` events within `window`": the timestamps of
+/// the last `n` events. The condition holds when the oldest of them is still inside the window,
+/// so memory is `n` timestamps per key whatever the event rate.
+#[derive(Debug, Clone)]
+pub(crate) struct Recent {
+    times: Vec<i64>,
+    next: usize,
+}
+
+impl Recent {
+    pub(crate) fn new(n: usize) -> Self {
+        Recent {
+            times: Vec::with_capacity(n.max(1)),
+            next: 0,
+        }
+    }
+
+    /// Records an event at `t` and tells whether at least `n` events fell in `(t - window, t]`.
+    pub(crate) fn record(&mut self, t: i64, window: i64) -> bool {
+        let n = self.times.capacity();
+        if self.times.len() < n {
+            self.times.push(t);
+        } else {
+            self.times[self.next] = t;
+            self.next = (self.next + 1) % n;
+        }
+        self.holds(t, window)
+    }
+
+    /// Whether at least `n` of the recorded events fall in `(now - window, now]`.
+    pub(crate) fn holds(&self, now: i64, window: i64) -> bool {
+        let n = self.times.capacity();
+        self.times.len() >= n && self.times.iter().all(|&t| now - t < window)
+    }
+
+    /// How many recorded events fall in `(now - window, now]` (at most `n`).
+    #[cfg(test)]
+    pub(crate) fn count(&self, now: i64, window: i64) -> usize {
+        self.times
+            .iter()
+            .filter(|&&t| now - t < window && t <= now)
+            .count()
+    }
+}
+
+/// Distinct values of a field seen within a window, keeping at most `n` of them (the most
+/// recent): enough to decide "at least `n` distinct values", never more memory than that.
+#[derive(Debug, Clone)]
+pub(crate) struct Distinct {
+    seen: Vec<(u64, i64)>,
+    cap: usize,
+}
+
+impl Distinct {
+    pub(crate) fn new(n: usize) -> Self {
+        Distinct {
+            seen: Vec::new(),
+            cap: n.max(1),
+        }
+    }
+
+    /// Records value `v` (hashed) at `t`; returns how many distinct values fall in the window.
+    pub(crate) fn record(&mut self, v: u64, t: i64, window: i64) -> usize {
+        self.seen.retain(|&(_, s)| t - s < window);
+        if let Some(e) = self.seen.iter_mut().find(|(h, _)| *h == v) {
+            e.1 = e.1.max(t);
+        } else {
+            if self.seen.len() >= self.cap {
+                if let Some(oldest) = self
+                    .seen
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, (_, s))| *s)
+                    .map(|(i, _)| i)
+                {
+                    self.seen.swap_remove(oldest);
+                }
+            }
+            self.seen.push((v, t));
+        }
+        self.seen.len()
+    }
+
+    /// Whether `v` was seen (at any time still remembered).
+    pub(crate) fn contains(&self, v: u64) -> bool {
+        self.seen.iter().any(|(h, _)| *h == v)
+    }
+
+    /// Remembers `v` without a window (for novelty's known set).
+    pub(crate) fn remember(&mut self, v: u64, t: i64) {
+        self.record(v, t, i64::MAX);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_map_never_exceeds_capacity() {
+        let m: BoundedMap<u64, u32> = BoundedMap::new(1000);
+        for i in 0..100_000u64 {
+            m.with(&i, i as i64, || 0, |v| *v += 1);
+        }
+        assert!(m.len() <= m.capacity(), "{} > {}", m.len(), m.capacity());
+        assert!(m.capacity() >= 1000 && m.capacity() < 1000 + SHARDS);
+        assert!(m.evicted() >= 99_000 - SHARDS as u64);
+    }
+
+    #[test]
+    fn recent_is_an_exact_sliding_window() {
+        let mut r = Recent::new(3);
+        assert!(!r.record(0, 100));
+        assert!(!r.record(50, 100));
+        assert!(r.record(99, 100)); // 0, 50, 99 all within (−1, 99]
+        assert!(!r.record(150, 100)); // 50, 99, 150: 50 is out of (50, 150]
+        assert!(r.record(151, 100)); // 99, 150, 151
+        assert_eq!(r.count(151, 100), 3);
+        assert_eq!(r.count(1000, 100), 0);
+    }
+
+    #[test]
+    fn distinct_counts_within_window_and_stays_bounded() {
+        let mut d = Distinct::new(4);
+        assert_eq!(d.record(1, 0, 100), 1);
+        assert_eq!(d.record(1, 10, 100), 1);
+        assert_eq!(d.record(2, 20, 100), 2);
+        assert_eq!(d.record(3, 30, 100), 3);
+        assert_eq!(d.record(4, 40, 100), 4);
+        assert_eq!(d.record(5, 50, 100), 4, "capped at n");
+        assert_eq!(d.record(6, 200, 100), 1, "old values left the window");
+    }
+}

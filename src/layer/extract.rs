@@ -1,0 +1,190 @@
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{Method, StatusCode};
+use parking_lot::Mutex;
+
+use crate::engine::{Action, Verdict};
+use crate::event::{Event, HttpInfo, Subject};
+use crate::signature::Hit;
+use crate::Siem;
+
+/// What the layer learned about a request; shared by the extractor and the response future.
+pub(crate) struct RequestCtx {
+    pub(crate) siem: Siem,
+    pub(crate) subject: Subject,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) route: Option<MatchedPath>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) gate: Verdict,
+    pub(crate) hits: Vec<Hit>,
+    /// The strongest suspicious verdict a handler got back from `fire`.
+    pub(crate) fired: Mutex<Option<Verdict>>,
+}
+
+impl RequestCtx {
+    pub(crate) fn http_info(&self) -> HttpInfo {
+        HttpInfo {
+            method: self.method.as_str().to_owned(),
+            route: self.route.as_ref().map(|r| r.as_str().to_owned()),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            status: None,
+            latency_us: None,
+            bytes: None,
+            request_id: self.request_id.clone(),
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+/// The request's security context, for handlers: the gate's [`Verdict`], and a
+/// [`fire`](SecurityContext::fire) that fills in client IP, user agent, session and route.
+///
+/// ```
+/// use axum::Json;
+/// use tower_siem::{Event, SecurityContext};
+///
+/// async fn login(ctx: SecurityContext, Json(form): Json<serde_json::Value>) -> &'static str {
+///     let user = form["username"].as_str().unwrap_or_default();
+///     let password_ok = false; // check it
+///     if !password_ok {
+///         ctx.fire(Event::new("auth.failure").user(user));
+///         return "no";
+///     }
+///     if ctx.fire(Event::new("auth.success").user(user)).is_suspicious() {
+///         return "second factor, please";
+///     }
+///     "welcome"
+/// }
+/// ```
+///
+/// Extracting it without [`SiemLayer`](crate::SiemLayer) in front fails with
+/// [`MissingSiemLayer`], a 500 that says so.
+#[derive(Clone)]
+pub struct SecurityContext(pub(crate) Arc<RequestCtx>);
+
+impl fmt::Debug for SecurityContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecurityContext")
+            .field("ip", &self.0.subject.ip)
+            .field("user", &self.0.subject.user)
+            .field("verdict", &self.0.gate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecurityContext {
+    /// The verdict the gate applied to this request.
+    pub fn verdict(&self) -> &Verdict {
+        &self.0.gate
+    }
+
+    /// Whether the request was tagged for step-up, by the gate or by an event fired since.
+    pub fn step_up_required(&self) -> bool {
+        self.0.gate.action >= Action::StepUp
+            || self
+                .0
+                .fired
+                .lock()
+                .as_ref()
+                .is_some_and(|v| v.action >= Action::StepUp)
+    }
+
+    /// The client address (after trusted-proxy resolution).
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.0.subject.ip
+    }
+
+    /// Who the request is from, as far as the layer knows.
+    pub fn subject(&self) -> &Subject {
+        &self.0.subject
+    }
+
+    /// Signature matches on this request.
+    pub fn signature_hits(&self) -> &[Hit] {
+        &self.0.hits
+    }
+
+    /// The SIEM handle.
+    pub fn siem(&self) -> &Siem {
+        &self.0.siem
+    }
+
+    /// Fires an event about this request: client IP, session, device, user agent, method,
+    /// path, route and request id are filled in where the event leaves them empty. Returns
+    /// the verdict after the event was applied. A suspicious verdict is also echoed on the
+    /// response as `X-Step-Up-Required` (when the layer is configured to).
+    pub fn fire(&self, mut event: Event) -> Verdict {
+        let c = &self.0;
+        let s = &mut event.subject;
+        if s.ip.is_none() {
+            s.ip = c.subject.ip;
+        }
+        if s.session.is_none() {
+            s.session.clone_from(&c.subject.session);
+        }
+        if s.device.is_none() {
+            s.device.clone_from(&c.subject.device);
+        }
+        if s.user.is_none() {
+            s.user.clone_from(&c.subject.user);
+        }
+        if event.user_agent.is_none() {
+            event.user_agent.clone_from(&c.user_agent);
+        }
+        if event.http.is_none() {
+            event.http = Some(c.http_info());
+        }
+        let v = c.siem.fire(event);
+        if v.action >= Action::StepUp {
+            let mut slot = c.fired.lock();
+            *slot = Some(match slot.take() {
+                Some(prev) => prev.merge(v.clone()),
+                None => v.clone(),
+            });
+        }
+        v
+    }
+}
+
+/// The rejection when [`SecurityContext`] is extracted without the layer.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct MissingSiemLayer;
+
+impl fmt::Display for MissingSiemLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "SecurityContext needs tower_siem::SiemLayer: add `.layer(siem.layer())` to the router",
+        )
+    }
+}
+
+impl std::error::Error for MissingSiemLayer {}
+
+impl IntoResponse for MissingSiemLayer {
+    fn into_response(self) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SecurityContext {
+    type Rejection = MissingSiemLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<SecurityContext>()
+            .cloned()
+            .ok_or(MissingSiemLayer)
+    }
+}

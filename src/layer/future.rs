@@ -1,0 +1,147 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use pin_project_lite::pin_project;
+
+use super::extract::RequestCtx;
+use super::{SiemBody, STEP_UP_HEADER};
+use crate::engine::Action;
+use crate::event::{Event, EventName};
+
+pin_project! {
+    /// The response future of [`SiemService`](super::SiemService).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Passthrough { #[pin] fut: F },
+        Call { #[pin] fut: F, ctx: Arc<RequestCtx>, start: Instant, echo_step_up: bool },
+        Deny { response: Option<Response<Bytes>> },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn passthrough(fut: F) -> Self {
+        ResponseFuture {
+            kind: Kind::Passthrough { fut },
+        }
+    }
+
+    pub(crate) fn call(fut: F, ctx: Arc<RequestCtx>, start: Instant, echo_step_up: bool) -> Self {
+        ResponseFuture {
+            kind: Kind::Call {
+                fut,
+                ctx,
+                start,
+                echo_step_up,
+            },
+        }
+    }
+
+    pub(crate) fn deny(response: Response<Bytes>) -> Self {
+        ResponseFuture {
+            kind: Kind::Deny {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body<Data = Bytes>,
+{
+    type Output = Result<Response<SiemBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Passthrough { fut } => {
+                let res = ready!(fut.poll(cx))?;
+                Poll::Ready(Ok(res.map(SiemBody::inner)))
+            }
+            KindProj::Call {
+                fut,
+                ctx,
+                start,
+                echo_step_up,
+            } => {
+                let out = ready!(fut.poll(cx));
+                let latency = start.elapsed();
+                match out {
+                    Ok(mut res) => {
+                        let bytes = res
+                            .headers()
+                            .get(http::header::CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok()?.parse().ok())
+                            .or_else(|| http_body::Body::size_hint(res.body()).exact());
+                        if *echo_step_up {
+                            let mut v = ctx.gate.clone();
+                            if let Some(f) = ctx.fired.lock().as_ref() {
+                                v = v.merge(f.clone());
+                            }
+                            if v.action >= Action::StepUp {
+                                if let Ok(h) = HeaderValue::from_str(&v.reasons_header()) {
+                                    res.headers_mut().insert(STEP_UP_HEADER, h);
+                                }
+                            }
+                        }
+                        record(ctx, Some(res.status()), bytes, latency);
+                        Poll::Ready(Ok(res.map(SiemBody::inner)))
+                    }
+                    Err(e) => {
+                        record(ctx, None, None, latency);
+                        Poll::Ready(Err(e))
+                    }
+                }
+            }
+            KindProj::Deny { response } => {
+                let res = response
+                    .take()
+                    .expect("ResponseFuture polled after completion");
+                Poll::Ready(Ok(res.map(SiemBody::full)))
+            }
+        }
+    }
+}
+
+/// Applies and emits the request's `http.request` event. A blocked request is not applied to
+/// the rules (it never reached the application, and its own 403 must not count as probing);
+/// a throttled one is, so a client that ignores 429s escalates.
+pub(crate) fn record(
+    ctx: &RequestCtx,
+    status: Option<StatusCode>,
+    bytes: Option<u64>,
+    latency: Duration,
+) {
+    let siem = &ctx.siem;
+    let mut http = ctx.http_info();
+    http.status = status.map(|s| s.as_u16());
+    http.bytes = bytes;
+    http.latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
+    let mut e = Event::new(EventName::HTTP_REQUEST)
+        .at(siem.now())
+        .subject(ctx.subject.clone());
+    e.user_agent.clone_from(&ctx.user_agent);
+    if http.request_id.is_none() && siem.pipeline_enabled() {
+        http.request_id = Some(e.id.to_string());
+    }
+    e.http = Some(http);
+    e.verdict = Some(ctx.gate.clone());
+    if ctx.gate.action != Action::Block {
+        siem.engine().ingest_only(&e);
+    }
+    if siem.pipeline_enabled() {
+        siem.emit(e);
+    }
+}

@@ -1,0 +1,193 @@
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use parking_lot::Mutex;
+use tower_service::Service;
+
+use super::extract::{RequestCtx, SecurityContext};
+use super::future::{record, ResponseFuture};
+use super::{PeerAddr, RoutePolicy, SiemBody, SiemLayer, STEP_UP_HEADER};
+use crate::engine::{Action, Verdict};
+use crate::event::Subject;
+
+/// The service [`SiemLayer`] produces. See the [module docs](crate::layer).
+#[derive(Clone, Debug)]
+pub struct SiemService<S> {
+    inner: S,
+    layer: SiemLayer,
+}
+
+impl<S> SiemService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, layer: SiemLayer) -> Self {
+        SiemService { inner, layer }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+fn peer_ip(ext: &http::Extensions) -> Option<IpAddr> {
+    if let Some(ConnectInfo(addr)) = ext.get::<ConnectInfo<SocketAddr>>() {
+        return Some(addr.ip());
+    }
+    ext.get::<PeerAddr>().map(|p| p.0.ip())
+}
+
+/// The value of cookie `name`, from any `Cookie` header.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    for h in headers.get_all(http::header::COOKIE) {
+        let Ok(s) = h.to_str() else { continue };
+        for pair in s.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if k == name && !v.is_empty() {
+                    return Some(v.trim_matches('"'));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn text(v: &HeaderValue) -> String {
+    String::from_utf8_lossy(v.as_bytes()).into_owned()
+}
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("x-request-id")?.to_str().ok()?;
+    (!v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| v.to_owned())
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SiemService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = Bytes>,
+{
+    type Response = Response<SiemBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // Whatever the client claims, only the layer decides about step-up.
+        req.headers_mut().remove(STEP_UP_HEADER);
+        let cfg = &*self.layer.config;
+        let policy = cfg.policy(req.uri().path());
+        if policy == RoutePolicy::Exclude {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        }
+        let start = Instant::now();
+        let siem = &self.layer.siem;
+        let now = siem.now_millis();
+        let headers = req.headers();
+
+        let subject = Subject {
+            ip: peer_ip(req.extensions()).map(|p| cfg.resolver.resolve(p, headers)),
+            user: cfg
+                .user_from
+                .as_ref()
+                .and_then(|f| f(headers, req.extensions()))
+                .map(|u| siem.redactor().user_id_owned(u)),
+            session: cfg
+                .session_cookie
+                .as_deref()
+                .and_then(|n| cookie(headers, n))
+                .map(|v| siem.redactor().hash_id(v)),
+            device: cfg
+                .device_cookie
+                .as_deref()
+                .and_then(|n| cookie(headers, n))
+                .or_else(|| {
+                    cfg.device_header
+                        .as_ref()
+                        .and_then(|h| headers.get(h)?.to_str().ok())
+                })
+                .map(|v| siem.redactor().hash_id(v)),
+        };
+        let user_agent = headers.get(http::header::USER_AGENT).map(text);
+        let path = req.uri().path();
+        let raw_query = req.uri().query();
+
+        let hits = siem
+            .engine()
+            .inspect(&subject, path, raw_query, user_agent.as_deref(), now);
+        let mut gate = siem.engine().verdict_at(&subject, now);
+        match policy {
+            RoutePolicy::MonitorOnly => gate.action = gate.action.min(Action::StepUp),
+            RoutePolicy::Strict if gate.action == Action::StepUp => gate.action = Action::Block,
+            _ => {}
+        }
+
+        let recording = siem.pipeline_enabled();
+        let ctx = Arc::new(RequestCtx {
+            siem: siem.clone(),
+            user_agent,
+            method: req.method().clone(),
+            path: path.to_owned(),
+            query: if recording {
+                raw_query.and_then(|q| siem.redactor().query(q))
+            } else {
+                None
+            },
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            request_id: request_id(headers),
+            headers: if recording {
+                siem.redactor().headers(headers)
+            } else {
+                Vec::new()
+            },
+            gate,
+            hits,
+            fired: Mutex::new(None),
+            subject,
+        });
+
+        if ctx.gate.action >= Action::Throttle {
+            let mut res = (cfg.responder)(&ctx.gate);
+            let bytes = res.body().len() as u64;
+            record(&ctx, Some(res.status()), Some(bytes), start.elapsed());
+            res.extensions_mut().insert(ctx.gate.clone());
+            return ResponseFuture::deny(res);
+        }
+        if ctx.gate.action == Action::StepUp {
+            if let Ok(v) = HeaderValue::from_str(&ctx.gate.reasons_header()) {
+                req.headers_mut().insert(STEP_UP_HEADER, v);
+            }
+        }
+        req.extensions_mut().insert::<Verdict>(ctx.gate.clone());
+        req.extensions_mut().insert(SecurityContext(ctx.clone()));
+        ResponseFuture::call(self.inner.call(req), ctx, start, cfg.step_up_on_response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("a=1; sid=abc; b=2"),
+        );
+        assert_eq!(cookie(&h, "sid"), Some("abc"));
+        assert_eq!(cookie(&h, "si"), None);
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("dev=\"xyz\""),
+        );
+        assert_eq!(cookie(&h, "dev"), Some("xyz"));
+    }
+}

@@ -1,0 +1,377 @@
+//! The [`Siem`] handle: engine, clock and event pipeline behind one cheap clone.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::engine::{
+    Clock, ConfigError, Engine, EngineConfig, EngineStats, EntityKey, Offender, RuleSet,
+    SystemClock, Verdict,
+};
+use crate::event::{Event, Redactor, Subject};
+use crate::layer::SiemLayer;
+use crate::pipeline::{FlushGuard, Pipeline, PipelineConfig, PipelineStats};
+use crate::sink::Sink;
+use crate::store::{MemoryStore, RiskStore};
+
+/// The SIEM: rules, per-entity risk and the event pipeline, shared by every clone.
+///
+/// ```
+/// use tower_siem::{Event, Siem};
+///
+/// let siem = Siem::builder().build().unwrap();
+/// for _ in 0..6 {
+///     siem.fire(Event::new("auth.failure").user("alice"));
+/// }
+/// // The account is under attack: the next login must pass a second factor.
+/// let v = siem.fire(Event::new("auth.success").user("alice"));
+/// assert!(v.is_suspicious());
+/// assert_eq!(v.reasons, ["auth.bruteforce.user"]);
+/// ```
+#[derive(Clone)]
+pub struct Siem {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    pipeline: Pipeline,
+    clock: Arc<dyn Clock>,
+    redactor: Redactor,
+}
+
+impl fmt::Debug for Siem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Siem")
+            .field("engine", &self.inner.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`Siem`] could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The rules were refused.
+    Rules(ConfigError),
+    /// An option was out of range.
+    Invalid(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Rules(e) => write!(f, "invalid rules: {e}"),
+            BuildError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Rules(e) => Some(e),
+            BuildError::Invalid(_) => None,
+        }
+    }
+}
+
+impl From<ConfigError> for BuildError {
+    fn from(e: ConfigError) -> Self {
+        BuildError::Rules(e)
+    }
+}
+
+/// Builds a [`Siem`]. Every option has a safe default.
+#[must_use]
+pub struct SiemBuilder {
+    rules: Option<RuleSet>,
+    store: Option<Arc<dyn RiskStore>>,
+    clock: Arc<dyn Clock>,
+    sinks: Vec<Box<dyn Sink>>,
+    pipeline: PipelineConfig,
+    engine: EngineConfig,
+    entity_capacity: u64,
+    redactor: Redactor,
+}
+
+impl fmt::Debug for SiemBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SiemBuilder")
+            .field(
+                "sinks",
+                &self
+                    .sinks
+                    .iter()
+                    .map(|s| s.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .field("engine", &self.engine)
+            .field("entity_capacity", &self.entity_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SiemBuilder {
+    fn default() -> Self {
+        SiemBuilder {
+            rules: None,
+            store: None,
+            clock: Arc::new(SystemClock),
+            sinks: Vec::new(),
+            pipeline: PipelineConfig::default(),
+            engine: EngineConfig::default(),
+            entity_capacity: 100_000,
+            redactor: Redactor::default(),
+        }
+    }
+}
+
+impl SiemBuilder {
+    /// Uses these rules instead of the built-in pack.
+    pub fn rules(mut self, rules: RuleSet) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    /// Reads the rules from a TOML file.
+    ///
+    /// # Errors
+    /// The file cannot be read or is invalid; the error names the line and field.
+    pub fn rules_file(self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
+        Ok(self.rules(RuleSet::from_file(path)?))
+    }
+
+    /// Keeps entity risk in this store instead of the in-process default.
+    pub fn store(mut self, store: impl RiskStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The most entities the default in-process store holds (default 100,000).
+    pub fn entity_capacity(mut self, n: u64) -> Self {
+        self.entity_capacity = n;
+        self
+    }
+
+    /// The most keys each rule keeps window state for (default 65,536).
+    pub fn window_capacity(mut self, n: usize) -> Self {
+        self.engine.window_capacity = n.max(1);
+        self
+    }
+
+    /// The most sessions remembered as belonging to a user (default 65,536).
+    pub fn session_capacity(mut self, n: usize) -> Self {
+        self.engine.session_capacity = n.max(1);
+        self
+    }
+
+    /// IPv6 clients are keyed by this prefix (default /64).
+    ///
+    /// # Errors
+    /// `bits` outside 1..=128.
+    pub fn ipv6_prefix(mut self, bits: u8) -> Result<Self, BuildError> {
+        if !(1..=128).contains(&bits) {
+            return Err(BuildError::Invalid(format!(
+                "ipv6 prefix must be 1..=128, got {bits}"
+            )));
+        }
+        self.engine.ipv6_prefix = bits;
+        Ok(self)
+    }
+
+    /// Where "now" comes from (a [`ManualClock`](crate::engine::ManualClock) in tests).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Adds an event destination.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Queue sizes, batching, retries and overflow policy of the event pipeline.
+    pub fn pipeline(mut self, config: PipelineConfig) -> Self {
+        self.pipeline = config;
+        self
+    }
+
+    /// What may be recorded of requests, and how ids are hashed.
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
+    /// Builds the SIEM. Starts the pipeline's worker thread when there are sinks.
+    ///
+    /// # Errors
+    /// Invalid rules (with line and field) or options.
+    pub fn build(self) -> Result<Siem, BuildError> {
+        let rules = self.rules.unwrap_or_default();
+        let store = self
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::new(self.entity_capacity)));
+        let engine = Engine::new(&rules, store, self.engine)?;
+        let pipeline = if self.sinks.is_empty() {
+            Pipeline::disabled()
+        } else {
+            Pipeline::new(self.sinks, self.pipeline)
+        };
+        Ok(Siem {
+            inner: Arc::new(Inner {
+                engine,
+                pipeline,
+                clock: self.clock,
+                redactor: self.redactor,
+            }),
+        })
+    }
+}
+
+/// Counters of the engine and the pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiemStats {
+    /// Events, rule hits and structure sizes.
+    pub engine: EngineStats,
+    /// Delivery accounting per sink.
+    pub pipeline: PipelineStats,
+}
+
+impl Siem {
+    /// A builder with the built-in rule pack and no sinks.
+    pub fn builder() -> SiemBuilder {
+        SiemBuilder::default()
+    }
+
+    /// The tower layer for this SIEM.
+    pub fn layer(&self) -> SiemLayer {
+        SiemLayer::new(self.clone())
+    }
+
+    /// Applies an event and returns the verdict for its subject *after* it was applied; then
+    /// hands the event to the pipeline (never waiting on it).
+    ///
+    /// An event without an explicit time ([`Event::at`]) is stamped with the SIEM's clock.
+    pub fn fire(&self, mut event: Event) -> Verdict {
+        if !event.has_explicit_time() {
+            event.time = self.now();
+        }
+        if let Some(u) = event.subject.user.take() {
+            event.subject.user = Some(self.inner.redactor.user_id_owned(u));
+        }
+        let v = self.inner.engine.ingest(&event);
+        if self.inner.pipeline.is_enabled() {
+            event.verdict = Some(v.clone());
+            self.inner.pipeline.emit(event);
+        }
+        v
+    }
+
+    /// Hands an already-applied event to the pipeline (the layer's `http.request`).
+    pub(crate) fn emit(&self, event: Event) {
+        self.inner.pipeline.emit(event);
+    }
+
+    pub(crate) fn pipeline_enabled(&self) -> bool {
+        self.inner.pipeline.is_enabled()
+    }
+
+    /// The verdict for a subject now, without recording anything.
+    pub fn verdict_for(&self, subject: &Subject) -> Verdict {
+        self.inner.engine.verdict_at(subject, self.now_millis())
+    }
+
+    /// The engine (rules, inspection, stats).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The redaction policy.
+    pub fn redactor(&self) -> &Redactor {
+        &self.inner.redactor
+    }
+
+    /// Milliseconds since the epoch on the SIEM's clock.
+    pub fn now_millis(&self) -> i64 {
+        self.inner.clock.now_millis()
+    }
+
+    /// Now on the SIEM's clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::from_millisecond(self.now_millis()).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// Entities stepped up, throttled or blocked now, highest score first, with the rules
+    /// behind each.
+    pub fn offenders(&self) -> Vec<Offender> {
+        self.inner.engine.offenders(self.now_millis())
+    }
+
+    /// Everything known about one entity.
+    pub fn explain(&self, entity: &EntityKey) -> Option<Offender> {
+        self.inner
+            .engine
+            .explain(&self.normalize(entity), self.now_millis())
+    }
+
+    /// Blocks an entity for `duration` (operator decision; any entity kind).
+    pub fn block(&self, entity: &EntityKey, duration: Duration) {
+        let now = self.now_millis();
+        let until = now.saturating_add(duration.as_millis().min(i64::MAX as u128) as i64);
+        self.inner.engine.block(&self.normalize(entity), until, now);
+    }
+
+    /// Lifts a block and clears the entity's score.
+    pub fn unblock(&self, entity: &EntityKey) {
+        self.inner.engine.unblock(&self.normalize(entity));
+    }
+
+    /// Never acts against an entity for `duration`, and adds no score to it meanwhile.
+    pub fn allow(&self, entity: &EntityKey, duration: Duration) {
+        let now = self.now_millis();
+        let until = now.saturating_add(duration.as_millis().min(i64::MAX as u128) as i64);
+        self.inner.engine.allow(&self.normalize(entity), until, now);
+    }
+
+    fn normalize(&self, entity: &EntityKey) -> EntityKey {
+        match entity {
+            EntityKey::Ip(ip) => EntityKey::Ip(self.inner.engine.ip_key(*ip)),
+            other => other.clone(),
+        }
+    }
+
+    /// Engine counters and per-sink delivery accounting.
+    pub fn stats(&self) -> SiemStats {
+        SiemStats {
+            engine: self.inner.engine.stats(),
+            pipeline: self.inner.pipeline.stats(),
+        }
+    }
+
+    /// Waits until every event emitted so far is delivered, or `timeout` passes. Returns
+    /// whether all sinks caught up. From async code, prefer [`Siem::flush_async`].
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.inner.pipeline.flush(timeout)
+    }
+
+    /// [`Siem::flush`] for async code.
+    pub async fn flush_async(&self, timeout: Duration) -> bool {
+        self.inner.pipeline.flush_async(timeout).await
+    }
+
+    /// Stops the pipeline, delivering what it can within `deadline`; what is left is counted
+    /// as dropped.
+    pub fn shutdown(&self, deadline: Duration) -> PipelineStats {
+        self.inner.pipeline.shutdown(deadline)
+    }
+
+    /// A guard that shuts the pipeline down (with `deadline`) when dropped: hold it in `main`.
+    pub fn guard(&self, deadline: Duration) -> FlushGuard {
+        self.inner.pipeline.guard(deadline)
+    }
+}
