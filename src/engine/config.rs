@@ -297,7 +297,7 @@ impl Dur {
                 ))
             }
         };
-        if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
             return Err(format!("duration out of range: {s:?}"));
         }
         Ok(Dur(Duration::from_secs_f64(secs)))

@@ -185,7 +185,7 @@ impl Redactor {
         let k = decoded.trim().to_ascii_lowercase();
         // `user[password]` and `user.password` forms count too.
         let leaf = k
-            .rsplit(|c| c == '[' || c == '.')
+            .rsplit(['[', '.'])
             .next()
             .unwrap_or(&k)
             .trim_end_matches(']');

@@ -89,6 +89,9 @@ pub enum RoutePolicy {
     Exclude,
 }
 
+/// Names the user of a request before the handler runs (see [`SiemLayer::user_from`]).
+pub type UserFn = Arc<dyn Fn(&http::HeaderMap, &http::Extensions) -> Option<String> + Send + Sync>;
+
 /// Writes the response for a denied request.
 pub type Responder = Arc<dyn Fn(&Verdict) -> Response<Bytes> + Send + Sync>;
 
@@ -97,8 +100,7 @@ pub(crate) struct LayerConfig {
     pub(crate) session_cookie: Option<String>,
     pub(crate) device_cookie: Option<String>,
     pub(crate) device_header: Option<HeaderName>,
-    pub(crate) user_from:
-        Option<Arc<dyn Fn(&http::HeaderMap, &http::Extensions) -> Option<String> + Send + Sync>>,
+    pub(crate) user_from: Option<UserFn>,
     pub(crate) routes: Vec<(String, RoutePolicy)>,
     pub(crate) step_up_on_response: bool,
     pub(crate) responder: Responder,
