@@ -27,7 +27,7 @@ pub use config::{
 pub use score::{Contribution, EntityKey, EntityState};
 pub use verdict::{Action, Verdict};
 
-use crate::event::{Event, Subject};
+use crate::event::{Event, EventName, Subject};
 use crate::signature::{Hit, Inspector};
 use crate::store::RiskStore;
 use window::{BoundedMap, Distinct, Recent};
@@ -709,8 +709,13 @@ impl Engine {
 }
 
 fn sample_of(e: &Event) -> Option<&str> {
-    if let Some(h) = &e.http {
-        return Some(&h.path);
+    // A request is best told by its path; an application event by whom it was about.
+    match (&e.http, e.name == EventName::HTTP_REQUEST) {
+        (Some(h), true) => Some(&h.path),
+        (h, _) => e
+            .subject
+            .user
+            .as_deref()
+            .or(h.as_ref().map(|h| h.path.as_str())),
     }
-    e.subject.user.as_deref()
 }

@@ -85,6 +85,20 @@ pub struct Contribution {
     pub sample: Option<Arc<str>>,
 }
 
+/// Longest sample kept, in bytes.
+const MAX_SAMPLE: usize = 120;
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Most contributions kept per entity; the weakest is dropped beyond this.
 const MAX_CONTRIBUTIONS: usize = 8;
 
@@ -144,6 +158,7 @@ impl EntityState {
         scoring: &Scoring,
         cap: Action,
     ) -> bool {
+        let sample = sample.map(|s| truncate(s, MAX_SAMPLE));
         self.decay(now, scoring);
         self.last_seen = self.last_seen.max(now);
         if self.allow_until > now {
