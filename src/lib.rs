@@ -72,3 +72,8 @@ pub use engine::{Action, RuleSet, Verdict};
 pub use event::{Event, EventName, Subject};
 pub use layer::{PeerAddr, RoutePolicy, SecurityContext, SiemLayer, SiemService};
 pub use siem::{BuildError, Siem, SiemBuilder, SiemStats};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

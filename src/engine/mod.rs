@@ -8,7 +8,7 @@ mod clock;
 mod config;
 mod score;
 mod verdict;
-mod window;
+pub(crate) mod window;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};

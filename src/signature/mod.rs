@@ -41,6 +41,8 @@ use std::sync::{Arc, OnceLock};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::window::BoundedMap;
+
 pub use packs::builtin_packs;
 
 /// The part of a request a pattern is matched against.
@@ -219,7 +221,15 @@ struct Inner {
     /// sample after the set matched.
     regexes: Vec<Vec<Regex>>,
     fields: Vec<FieldMatcher>,
+    /// Hashes of user agents that matched nothing. Real traffic repeats a few hundred user
+    /// agents, and the UA is the longest field scanned, so this skips most of the scanning.
+    /// Keyed by a per-process random hash; bounded.
+    clean_agents: BoundedMap<u64, ()>,
+    agent_hasher: ahash::RandomState,
 }
+
+/// User agents remembered as clean.
+const CLEAN_AGENT_CAPACITY: usize = 4096;
 
 /// Everything that looks at one field: the patterns and literals of all packs over it, with
 /// (pack, index into that pack's `regexes`) per set index.
@@ -316,6 +326,8 @@ impl Inspector {
                 ids,
                 regexes,
                 fields,
+                clean_agents: BoundedMap::new(CLEAN_AGENT_CAPACITY),
+                agent_hasher: ahash::RandomState::new(),
             }),
         })
     }
@@ -341,7 +353,18 @@ impl Inspector {
                     _ => continue,
                 },
                 Field::UserAgent => match user_agent {
-                    Some(ua) if !ua.is_empty() => Cow::Borrowed(ua.as_bytes()),
+                    Some(ua) if !ua.is_empty() => {
+                        let h = self.inner.agent_hasher.hash_one(ua);
+                        if self.inner.clean_agents.get(&h, |_| ()).is_some() {
+                            continue;
+                        }
+                        let before = found.len();
+                        self.inspect_field(matcher, ua.as_bytes(), &mut found);
+                        if found.len() == before {
+                            self.inner.clean_agents.with(&h, 0, || (), |_| ());
+                        }
+                        continue;
+                    }
                     _ => continue,
                 },
             };
@@ -440,6 +463,19 @@ fn sample(matched: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn clean_agent_cache_never_hides_an_attack() {
+        let insp = Inspector::builtin();
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36";
+        for _ in 0..3 {
+            assert!(insp.inspect("/", None, Some(chrome)).is_empty());
+            let hits = insp.inspect("/", None, Some("sqlmap/1.7.2#stable"));
+            assert_eq!(hits.len(), 1, "an attack UA is reported every time");
+        }
+        // The path is still scanned when the UA is known clean.
+        assert!(!insp.inspect("/.env", None, Some(chrome)).is_empty());
+    }
+
     use super::*;
 
     fn packs_hit(path: &str, query: Option<&str>, ua: Option<&str>) -> Vec<String> {
