@@ -258,11 +258,16 @@ impl Siem {
     ///
     /// An event without an explicit time ([`Event::at`]) is stamped with the SIEM's clock.
     pub fn fire(&self, mut event: Event) -> Verdict {
-        if !event.has_explicit_time() {
-            event.time = self.now();
-        }
         if let Some(u) = event.subject.user.take() {
             event.subject.user = Some(self.inner.redactor.user_id_owned(u));
+        }
+        self.fire_prepared(event)
+    }
+
+    /// [`Siem::fire`] for an event whose user id is already in stored form.
+    pub(crate) fn fire_prepared(&self, mut event: Event) -> Verdict {
+        if !event.has_explicit_time() {
+            event.time = self.now();
         }
         let v = self.inner.engine.ingest(&event);
         if self.inner.pipeline.is_enabled() {
@@ -283,6 +288,11 @@ impl Siem {
 
     /// The verdict for a subject now, without recording anything.
     pub fn verdict_for(&self, subject: &Subject) -> Verdict {
+        if self.inner.redactor.hashes_user_ids() && subject.user.is_some() {
+            let mut s = subject.clone();
+            s.user = s.user.map(|u| self.inner.redactor.user_id_owned(u));
+            return self.inner.engine.verdict_at(&s, self.now_millis());
+        }
         self.inner.engine.verdict_at(subject, self.now_millis())
     }
 
@@ -341,6 +351,9 @@ impl Siem {
     fn normalize(&self, entity: &EntityKey) -> EntityKey {
         match entity {
             EntityKey::Ip(ip) => EntityKey::Ip(self.inner.engine.ip_key(*ip)),
+            EntityKey::User(u) if self.inner.redactor.hashes_user_ids() => {
+                EntityKey::User(self.inner.redactor.hash_id(u).into())
+            }
             other => other.clone(),
         }
     }

@@ -544,3 +544,36 @@ async fn extractor_without_layer_says_what_is_missing() {
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body_text(res).await.contains("SiemLayer"));
 }
+
+#[tokio::test]
+async fn hashed_user_ids_still_gate_the_right_account() {
+    let app = TestApp::with(
+        |b| b.redactor(tower_siem::event::Redactor::default().hash_user_ids(true)),
+        |l| l,
+    );
+    for i in 0..6 {
+        app.login(ATTACKER, "alice", &format!("guess{i}")).await;
+    }
+    let res = app.login(BYSTANDER, "alice", "wonderland").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "stepped up through the hashed id"
+    );
+    assert_eq!(
+        app.siem.verdict_for(&Subject::user("alice")).action,
+        Action::StepUp
+    );
+    assert_eq!(
+        app.siem.verdict_for(&Subject::user("bob")).action,
+        Action::Allow
+    );
+    let flagged: Vec<String> = app
+        .siem
+        .offenders()
+        .iter()
+        .map(|o| o.entity.to_string())
+        .collect();
+    assert!(flagged.iter().all(|e| !e.contains("alice")), "{flagged:?}");
+    assert!(app.siem.explain(&EntityKey::User("alice".into())).is_some());
+}

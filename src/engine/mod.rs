@@ -28,6 +28,7 @@ pub use score::{Contribution, EntityKey, EntityState};
 pub use verdict::{Action, Verdict};
 
 use crate::event::{Event, EventName, Subject};
+use crate::identify::mask;
 use crate::signature::{Hit, Inspector};
 use crate::store::RiskStore;
 use window::{BoundedMap, Distinct, Recent};
@@ -162,25 +163,6 @@ pub struct EngineStats {
     pub session_capacity: u64,
     /// Window entries evicted to stay within capacity.
     pub window_evictions: u64,
-}
-
-fn mask(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
-    match crate::identify::normalize(ip) {
-        IpAddr::V4(a) => {
-            let bits = u32::from(a)
-                & (u32::MAX
-                    .checked_shl(32 - u32::from(v4.min(32)))
-                    .unwrap_or(0));
-            IpAddr::V4(bits.into())
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a)
-                & (u128::MAX
-                    .checked_shl(128 - u32::from(v6.min(128)))
-                    .unwrap_or(0));
-            IpAddr::V6(bits.into())
-        }
-    }
 }
 
 impl Engine {

@@ -359,16 +359,7 @@ impl IpResolver {
     /// assert_eq!(resolver.key(a), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
     /// ```
     pub fn key(&self, ip: IpAddr) -> IpAddr {
-        match normalize(ip) {
-            IpAddr::V4(v4) => {
-                let mask = u32::MAX << (32 - u32::from(self.ipv4_prefix));
-                IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
-            }
-            IpAddr::V6(v6) => {
-                let mask = u128::MAX << (128 - u32::from(self.ipv6_prefix));
-                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
-            }
-        }
+        mask(ip, self.ipv4_prefix, self.ipv6_prefix)
     }
 
     /// Whether `ip` (normalised first) is inside one of the trusted-proxy networks.
@@ -419,6 +410,31 @@ impl IpResolver {
             }
         }
         last_trusted
+    }
+}
+
+/// The address normalised ([`normalize`]) and masked to a prefix: IPv4 to `v4` bits, IPv6 to
+/// `v6` bits (prefixes above 32 and 128 count as 32 and 128; 0 masks everything).
+///
+/// ```
+/// use tower_siem::identify::mask;
+/// assert_eq!(mask("2001:db8:1:2:3:4:5:6".parse().unwrap(), 32, 64), "2001:db8:1:2::".parse::<std::net::IpAddr>().unwrap());
+/// assert_eq!(mask("::ffff:192.0.2.77".parse().unwrap(), 24, 64), "192.0.2.0".parse::<std::net::IpAddr>().unwrap());
+/// ```
+pub fn mask(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
+    match normalize(ip) {
+        IpAddr::V4(a) => {
+            let m = u32::MAX
+                .checked_shl(32 - u32::from(v4.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & m))
+        }
+        IpAddr::V6(a) => {
+            let m = u128::MAX
+                .checked_shl(128 - u32::from(v6.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & m))
+        }
     }
 }
 

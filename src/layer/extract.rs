@@ -135,8 +135,11 @@ impl SecurityContext {
         if s.device.is_none() {
             s.device.clone_from(&c.subject.device);
         }
-        if s.user.is_none() {
-            s.user.clone_from(&c.subject.user);
+        // The layer's user is already in stored form (hashed when so configured); the caller's
+        // is not.
+        match s.user.take() {
+            Some(u) => s.user = Some(c.siem.redactor().user_id_owned(u)),
+            None => s.user.clone_from(&c.subject.user),
         }
         if event.user_agent.is_none() {
             event.user_agent.clone_from(&c.user_agent);
@@ -144,7 +147,7 @@ impl SecurityContext {
         if event.http.is_none() {
             event.http = Some(c.http_info());
         }
-        let v = c.siem.fire(event);
+        let v = c.siem.fire_prepared(event);
         if v.action >= Action::StepUp {
             let mut slot = c.fired.lock();
             *slot = Some(match slot.take() {
