@@ -288,6 +288,24 @@ impl Engine {
         self.verdict_at(&event.subject, event.millis())
     }
 
+    /// Whether any rule would look at an `http.request` with this status and gate action. The
+    /// layer skips building the event when nothing would read it.
+    pub fn wants_request(&self, status: Option<u16>, gate: Action) -> bool {
+        let Some(idxs) = self.by_name.get(EventName::HTTP_REQUEST.as_str()) else {
+            return false;
+        };
+        idxs.iter().any(|&i| {
+            let r = &self.rules[i];
+            (r.status.is_empty() || status.is_some_and(|s| r.status.contains(&s)))
+                && r.gate.is_none_or(|g| g == gate)
+        })
+    }
+
+    /// Counts an event that no rule reads (kept so `stats().events` is every event seen).
+    pub fn count_event(&self) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Applies an event without computing a verdict (the layer's post-response path).
     pub fn ingest_only(&self, event: &Event) {
         self.events.fetch_add(1, Ordering::Relaxed);

@@ -125,6 +125,15 @@ pub(crate) fn record(
     latency: Duration,
 ) {
     let siem = &ctx.siem;
+    let apply = ctx.gate.action != Action::Block
+        && siem
+            .engine()
+            .wants_request(status.map(|s| s.as_u16()), ctx.gate.action);
+    if !apply && !siem.pipeline_enabled() {
+        // Neither a rule nor a sink would read it: count it and skip building it.
+        siem.engine().count_event();
+        return;
+    }
     let mut http = ctx.http_info();
     http.status = status.map(|s| s.as_u16());
     http.bytes = bytes;
@@ -138,8 +147,10 @@ pub(crate) fn record(
     }
     e.http = Some(http);
     e.verdict = Some(ctx.gate.clone());
-    if ctx.gate.action != Action::Block {
+    if apply {
         siem.engine().ingest_only(&e);
+    } else {
+        siem.engine().count_event();
     }
     if siem.pipeline_enabled() {
         siem.emit(e);
