@@ -38,7 +38,18 @@ fn peer_ip(ext: &http::Extensions) -> Option<IpAddr> {
     if let Some(ConnectInfo(addr)) = ext.get::<ConnectInfo<SocketAddr>>() {
         return Some(addr.ip());
     }
-    ext.get::<PeerAddr>().map(|p| p.0.ip())
+    let peer = ext.get::<PeerAddr>().map(|p| p.0.ip());
+    if peer.is_none() {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "tower-siem: a request without a peer address; client-IP rules are off for such \
+                 requests. Serve with `into_make_service_with_connect_info::<SocketAddr>()`, or \
+                 insert `tower_siem::PeerAddr` into request extensions"
+            );
+        });
+    }
+    peer
 }
 
 /// The value of cookie `name`, from any `Cookie` header.
