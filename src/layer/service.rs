@@ -175,8 +175,9 @@ where
             if let Ok(v) = HeaderValue::from_str(&ctx.gate.reasons_header()) {
                 req.headers_mut().insert(STEP_UP_HEADER, v);
             }
+            // Allowed requests carry their (empty) verdict in the `SecurityContext` only.
+            req.extensions_mut().insert::<Verdict>(ctx.gate.clone());
         }
-        req.extensions_mut().insert::<Verdict>(ctx.gate.clone());
         req.extensions_mut().insert(SecurityContext(ctx.clone()));
         ResponseFuture::call(self.inner.call(req), ctx, start, cfg.step_up_on_response)
     }
