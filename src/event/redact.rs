@@ -146,10 +146,8 @@ impl Redactor {
         let mut out = Vec::new();
         for name in &self.header_allow {
             for v in headers.get_all(name) {
-                out.push((
-                    name.as_str().to_owned(),
-                    escape_control(&String::from_utf8_lossy(v.as_bytes())),
-                ));
+                let text = String::from_utf8_lossy(v.as_bytes());
+                out.push((name.as_str().to_owned(), escape_control(&self.url(&text))));
             }
         }
         out
@@ -160,6 +158,20 @@ impl Redactor {
         if query.is_empty() {
             return None;
         }
+        Some(escape_control(&self.query_unescaped(query)))
+    }
+
+    /// A URL-like value (a `Referer`) with its fragment dropped and its query redacted: a
+    /// password-reset link must not reach a sink through the next page's `Referer`.
+    fn url(&self, value: &str) -> String {
+        let value = value.split('#').next().unwrap_or_default();
+        match value.split_once('?') {
+            Some((base, q)) if !q.is_empty() => format!("{base}?{}", self.query_unescaped(q)),
+            _ => value.to_owned(),
+        }
+    }
+
+    fn query_unescaped(&self, query: &str) -> String {
         let mut out = String::with_capacity(query.len());
         for (i, pair) in query.split('&').enumerate() {
             if i > 0 {
@@ -177,7 +189,7 @@ impl Redactor {
                 out.push_str(pair);
             }
         }
-        Some(escape_control(&out))
+        out
     }
 
     fn is_secret_key(&self, raw: &str) -> bool {
@@ -256,6 +268,25 @@ mod tests {
             got.iter()
                 .all(|(k, v)| k == "referer" && !v.contains("s3cret")),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn referer_query_secrets_are_replaced() {
+        let r = Redactor::default();
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::REFERER,
+            "https://shop.example/reset?token=T0P&lang=en#code=X"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            r.headers(&h),
+            [(
+                "referer".to_owned(),
+                "https://shop.example/reset?token=[REDACTED]&lang=en".to_owned()
+            )]
         );
     }
 
