@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Throughput and CPU cost of SiemLayer under HTTP load, on loopback.
+#
+# Builds examples/load_server.rs in release, then for ROUNDS rounds runs each variant in turn
+# (bare, layered, layered+sink; the order rotates every round): the server pinned to core 0
+# with one thread, wrk pinned to core 1. For each run it records requests/s and the CPU time
+# the server process spent during the measured wrk run (read from /proc/PID/stat), and prints
+# the per-round figures, the median of each variant, the layered/bare throughput ratio and the
+# server CPU per request.
+#
+# Environment: ROUNDS (5), WRK_SECS (10), WARM_SECS (2), CONNS (32), PORT (3001),
+# VARIANTS ("bare layered sink"). Installs wrk with apt-get when it is missing.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-5}
+WRK_SECS=${WRK_SECS:-10}
+WARM_SECS=${WARM_SECS:-2}
+CONNS=${CONNS:-32}
+PORT=${PORT:-3001}
+VARIANTS=(${VARIANTS:-bare layered sink})
+URL="http://127.0.0.1:${PORT}/"
+
+cd "$(dirname "$0")/.."
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN="$TARGET/release/examples/load_server"
+TMP=$(mktemp -d)
+SERVER_PID=
+
+cleanup() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+    echo "installing wrk" >&2
+    if ! apt-get install -y wrk >/dev/null 2>&1; then
+        apt-get update >/dev/null
+        apt-get install -y wrk >/dev/null
+    fi
+fi
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
+if (( $(nproc) < 2 )); then
+    echo "needs 2 cores: server on core 0, wrk on core 1" >&2
+    exit 1
+fi
+
+cargo build --release --example load_server >&2
+CLK_TCK=$(getconf CLK_TCK)
+
+# utime + stime of a process, in clock ticks (fields 14 and 15, counted after the name).
+cpu_ticks() {
+    local stat
+    stat=$(cat "/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+wait_for_port() {
+    local i
+    for i in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited early" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "server did not answer on port $PORT" >&2
+    return 1
+}
+
+# run VARIANT ROUND: appends "variant round rps requests cpu_ticks non2xx" to $TMP/results.
+run() {
+    local variant=$1 round=$2 layered=0 sink=0
+    case $variant in
+        bare) ;;
+        layered) layered=1 ;;
+        sink) layered=1 sink=1 ;;
+        *) echo "unknown variant $variant" >&2; return 1 ;;
+    esac
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        echo "port $PORT is already in use" >&2
+        return 1
+    fi
+    PORT=$PORT LAYERED=$layered SINK=$sink DURATION_SECS=$((WARM_SECS + WRK_SECS + 10)) \
+        taskset -c 0 "$BIN" >"$TMP/server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_for_port
+    if (( WARM_SECS > 0 )); then
+        taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARM_SECS}s" "$URL" >/dev/null
+    fi
+    local before after out
+    before=$(cpu_ticks "$SERVER_PID")
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${WRK_SECS}s" "$URL")
+    after=$(cpu_ticks "$SERVER_PID")
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+    local rps requests non2xx
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    requests=$(awk '/ requests in / { print $1 }' <<<"$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
+    if [[ -z "$rps" || -z "$requests" ]]; then
+        echo "could not parse wrk output:" >&2
+        echo "$out" >&2
+        return 1
+    fi
+    echo "$variant $round $rps $requests $((after - before)) ${non2xx:-0}" >>"$TMP/results"
+    awk -v v="$variant" -v r="$round" -v rps="$rps" -v n="$requests" \
+        -v t="$((after - before))" -v hz="$CLK_TCK" -v bad="${non2xx:-0}" 'BEGIN {
+        printf "round %d  %-8s %10.0f req/s  %9d requests  cpu %6.2f s  %6.2f us/req%s\n",
+            r, v, rps, n, t / hz, t / hz * 1e6 / n, (bad > 0 ? "  NON-2XX: " bad : "")
+    }'
+}
+
+: >"$TMP/results"
+n=${#VARIANTS[@]}
+for round in $(seq 1 "$ROUNDS"); do
+    for k in $(seq 0 $((n - 1))); do
+        run "${VARIANTS[$(((k + round - 1) % n))]}" "$round"
+    done
+done
+
+# Medians per variant, ratio to bare, CPU per request.
+awk -v hz="$CLK_TCK" '
+function median(a, m,   i, j, t) {
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+        t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+    }
+    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}
+{
+    k = ++cnt[$1]; order[$1] = order[$1] ? order[$1] : ++nv; name[order[$1]] = $1
+    rps[$1, k] = $3; us[$1, k] = $5 / hz * 1e6 / $4; bad[$1] += $6
+}
+END {
+    print ""
+    print "median over " cnt[name[1]] " rounds:"
+    for (v = 1; v <= nv; v++) {
+        s = name[v]; m = cnt[s]
+        for (i = 1; i <= m; i++) { r[i] = rps[s, i]; c[i] = us[s, i] }
+        mr[s] = median(r, m); mc[s] = median(c, m)
+        printf "  %-8s %10.0f req/s  %6.2f us CPU/req%s\n", s, mr[s], mc[s],
+            (bad[s] > 0 ? "  (" bad[s] " non-2xx responses)" : "")
+    }
+    if ("bare" in mr) {
+        for (v = 1; v <= nv; v++) {
+            s = name[v]
+            if (s == "bare") continue
+            printf "  %s/bare throughput ratio %.3f (target >= 0.90); CPU/req +%.2f us\n",
+                s, mr[s] / mr["bare"], mc[s] - mc["bare"]
+        }
+    }
+}' "$TMP/results"

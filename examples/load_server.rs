@@ -1,0 +1,97 @@
+//! A minimal server for load tests (`benches/load.sh`): `GET /` answers `ok`, on one thread.
+//!
+//! Environment:
+//! - `PORT` (default 3001): listens on `127.0.0.1:PORT`;
+//! - `LAYERED=1`: wraps the app in `SiemLayer` with the built-in rule pack;
+//! - `SINK=1` (with `LAYERED=1`): adds a JSONL sink writing to a temporary file;
+//! - `DURATION_SECS` (default 30): the server stops by itself after this long.
+//!
+//! It prints `ready cpu_ticks=N` once listening and `done cpu_ticks=N` on exit: the process's
+//! user + system CPU time from `/proc/self/stat`, in clock ticks (`getconf CLK_TCK`), so a
+//! script can charge the CPU spent serving to the requests served.
+//!
+//! ```text
+//! LAYERED=1 DURATION_SECS=20 cargo run --release --example load_server
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::{routing::get, Router};
+use tower_siem::sink::JsonlSink;
+use tower_siem::Siem;
+
+/// utime + stime of this process (all its threads), in clock ticks.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state is field 3, so utime (14) and stime (15) are at indexes 11 and 12.
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(11) + get(12)
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1")
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = std::env::var("PORT").map_or(Ok(3001), |p| p.parse())?;
+    let duration: u64 = std::env::var("DURATION_SECS").map_or(Ok(30), |d| d.parse())?;
+    let layered = env_flag("LAYERED");
+    let sink = env_flag("SINK");
+
+    let mut app: Router = Router::new().route("/", get(|| async { "ok" }));
+    // Kept alive until exit: the sink writes here.
+    let dir = tempfile::tempdir()?;
+    let mut siem = None;
+    if layered {
+        let mut builder = Siem::builder();
+        if sink {
+            builder = builder.sink(JsonlSink::new(dir.path().join("events.jsonl")));
+        }
+        let s = builder.build()?;
+        app = app.layer(s.layer());
+        siem = Some(s);
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let variant = match (layered, sink) {
+            (false, _) => "bare",
+            (true, false) => "layered",
+            (true, true) => "layered+sink",
+        };
+        println!(
+            "ready variant={variant} port={port} cpu_ticks={}",
+            cpu_ticks()
+        );
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        );
+        tokio::select! {
+            r = serve => r?,
+            () = tokio::time::sleep(Duration::from_secs(duration)) => {}
+        }
+        Ok::<_, std::io::Error>(())
+    })?;
+    let ticks = cpu_ticks();
+    if let Some(s) = siem {
+        let stats = s.stats();
+        let verdicts: u64 = stats.engine.rules.iter().map(|r| r.hits).sum();
+        println!("engine events={} rule_hits={verdicts}", stats.engine.events);
+        s.shutdown(Duration::from_secs(2));
+    }
+    println!("done cpu_ticks={ticks}");
+    Ok(())
+}
