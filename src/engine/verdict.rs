@@ -78,39 +78,26 @@ impl Verdict {
         self.action >= Action::Throttle
     }
 
-    /// Combines two verdicts: the stronger action wins; reasons are merged.
-    pub fn merge(mut self, other: Verdict) -> Verdict {
-        if other.action > self.action || (other.action == self.action && other.score > self.score) {
-            let mut reasons = other.reasons;
-            for r in self.reasons {
-                if !reasons.contains(&r) {
-                    reasons.push(r);
-                }
-            }
-            Verdict {
-                action: other.action,
-                score: other.score.max(self.score),
-                reasons,
-                retry_after_secs: match (other.retry_after_secs, self.retry_after_secs) {
-                    (Some(a), Some(b)) if other.action == self.action => Some(a.max(b)),
-                    (a, _) => a,
-                },
-            }
+    /// Combines two verdicts: the stronger action wins (then the higher score); reasons are
+    /// merged, the winner's first.
+    pub fn merge(self, other: Verdict) -> Verdict {
+        let other_wins =
+            other.action > self.action || (other.action == self.action && other.score > self.score);
+        let (mut hi, lo) = if other_wins {
+            (other, self)
         } else {
-            for r in other.reasons {
-                if !self.reasons.contains(&r) {
-                    self.reasons.push(r);
-                }
+            (self, other)
+        };
+        for r in lo.reasons {
+            if !hi.reasons.contains(&r) {
+                hi.reasons.push(r);
             }
-            self.score = self.score.max(other.score);
-            if other.action == self.action {
-                self.retry_after_secs = match (self.retry_after_secs, other.retry_after_secs) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            self
         }
+        hi.score = hi.score.max(lo.score);
+        if lo.action == hi.action {
+            hi.retry_after_secs = hi.retry_after_secs.max(lo.retry_after_secs);
+        }
+        hi
     }
 
     /// The reasons joined with commas, as sent in `X-Step-Up-Required`.
@@ -120,5 +107,37 @@ impl Verdict {
         } else {
             self.reasons.join(",")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(action: Action, score: f64, reasons: &[&str], retry: Option<u64>) -> Verdict {
+        Verdict {
+            action,
+            score,
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            retry_after_secs: retry,
+        }
+    }
+
+    #[test]
+    fn merge_keeps_the_strongest_and_all_reasons() {
+        let a = v(Action::StepUp, 40.0, &["a"], None);
+        let b = v(Action::Block, 100.0, &["b", "a"], Some(600));
+        assert_eq!(
+            a.clone().merge(b.clone()),
+            v(Action::Block, 100.0, &["b", "a"], Some(600))
+        );
+        assert_eq!(b.merge(a), v(Action::Block, 100.0, &["b", "a"], Some(600)));
+        let t1 = v(Action::Throttle, 61.0, &["x"], Some(10));
+        let t2 = v(Action::Throttle, 70.0, &["y"], Some(5));
+        assert_eq!(
+            t1.merge(t2),
+            v(Action::Throttle, 70.0, &["y", "x"], Some(10))
+        );
+        assert_eq!(Verdict::allow().merge(Verdict::allow()), Verdict::allow());
     }
 }
