@@ -9,7 +9,7 @@
 # server CPU per request.
 #
 # Environment: ROUNDS (5), WRK_SECS (10), WARM_SECS (2), CONNS (32), PORT (3001),
-# VARIANTS ("bare layered sink"). Installs wrk with apt-get when it is missing.
+# VARIANTS ("bare layered sink"), UA (a Chrome user agent). Installs wrk with apt-get when it is missing.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -19,6 +19,8 @@ CONNS=${CONNS:-32}
 PORT=${PORT:-3001}
 VARIANTS=(${VARIANTS:-bare layered sink})
 URL="http://127.0.0.1:${PORT}/"
+# Browser traffic: the layer inspects the user agent of every request.
+UA=${UA:-"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"}
 
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -90,11 +92,11 @@ run() {
     SERVER_PID=$!
     wait_for_port
     if (( WARM_SECS > 0 )); then
-        taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARM_SECS}s" "$URL" >/dev/null
+        taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARM_SECS}s" -H "User-Agent: $UA" "$URL" >/dev/null
     fi
     local before after out
     before=$(cpu_ticks "$SERVER_PID")
-    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${WRK_SECS}s" "$URL")
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${WRK_SECS}s" -H "User-Agent: $UA" "$URL")
     after=$(cpu_ticks "$SERVER_PID")
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
