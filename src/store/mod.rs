@@ -77,6 +77,10 @@ impl fmt::Debug for MemoryStore {
 
 impl RiskStore for MemoryStore {
     fn get(&self, key: &EntityKey) -> Option<EntityState> {
+        // Most clients have no state: answer a miss without recording a read.
+        if !self.cache.contains_key(key) {
+            return None;
+        }
         self.cache.get(key)
     }
 
