@@ -240,16 +240,23 @@ pub struct Event {
 impl Event {
     /// A new event with the given name, a fresh id and the current time.
     pub fn new(name: impl Into<EventName>) -> Self {
+        let mut e = Event::new_at(name, jiff::Timestamp::now());
+        e.explicit_time = false;
+        e
+    }
+
+    /// A new event at a given time (one clock read for the layer's per-request event).
+    pub fn new_at(name: impl Into<EventName>, time: jiff::Timestamp) -> Self {
         Event {
             id: uuid::Uuid::now_v7(),
             name: name.into(),
-            time: jiff::Timestamp::now(),
+            time,
             subject: Subject::default(),
             user_agent: None,
             http: None,
             verdict: None,
             attrs: Vec::new(),
-            explicit_time: false,
+            explicit_time: true,
         }
     }
 

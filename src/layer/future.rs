@@ -138,9 +138,7 @@ pub(crate) fn record(
     http.status = status.map(|s| s.as_u16());
     http.bytes = bytes;
     http.latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
-    let mut e = Event::new(EventName::HTTP_REQUEST)
-        .at(siem.now())
-        .subject(ctx.subject.clone());
+    let mut e = Event::new_at(EventName::HTTP_REQUEST, siem.now()).subject(ctx.subject.clone());
     e.user_agent.clone_from(&ctx.user_agent);
     if http.request_id.is_none() && siem.pipeline_enabled() {
         http.request_id = Some(e.id.to_string());

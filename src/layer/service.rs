@@ -72,7 +72,8 @@ fn text(v: &HeaderValue) -> String {
 }
 
 fn request_id(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get("x-request-id")?.to_str().ok()?;
+    const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+    let v = headers.get(X_REQUEST_ID)?.to_str().ok()?;
     (!v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .then(|| v.to_owned())
 }
