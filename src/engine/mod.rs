@@ -87,6 +87,14 @@ struct Compiled {
     shadow_hits: AtomicU64,
 }
 
+impl Compiled {
+    /// The rule's status and gate filters, shared by `apply` and the layer's precheck.
+    fn accepts(&self, status: Option<u16>, gate: Option<Action>) -> bool {
+        (self.status.is_empty() || status.is_some_and(|s| self.status.contains(&s)))
+            && self.gate.is_none_or(|g| Some(g) == gate)
+    }
+}
+
 /// The detection engine. Shared behind an `Arc` by [`Siem`](crate::Siem).
 pub struct Engine {
     rules: Vec<Compiled>,
@@ -296,8 +304,7 @@ impl Engine {
         };
         idxs.iter().any(|&i| {
             let r = &self.rules[i];
-            (r.status.is_empty() || status.is_some_and(|s| r.status.contains(&s)))
-                && r.gate.is_none_or(|g| g == gate)
+            r.accepts(status, Some(gate))
         })
     }
 
@@ -455,13 +462,8 @@ impl Engine {
 
     fn apply(&self, i: usize, e: &Event, t: i64) {
         let r = &self.rules[i];
-        if !r.status.is_empty() && !e.status().is_some_and(|st| r.status.contains(&st)) {
+        if !r.accepts(e.status(), e.verdict.as_ref().map(|v| v.action)) {
             return;
-        }
-        if let Some(g) = r.gate {
-            if e.verdict.as_ref().map(|v| v.action) != Some(g) {
-                return;
-            }
         }
         let name = e.name.as_str();
         match r.kind {
