@@ -58,6 +58,8 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod engine;
 pub mod event;
 pub mod identify;

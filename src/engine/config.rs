@@ -646,7 +646,26 @@ fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
             err.field.get_or_insert_with(|| f.to_owned());
         }
     }
+    // Otherwise, a bad value: the key written before it on the same line.
+    if err.field.is_none() {
+        if let Some(key) = e.span().and_then(|span| key_before(text, span.start)) {
+            err.field = Some(key.to_owned());
+        }
+    }
     err
+}
+
+/// The `key` of a `key = value` line whose value starts at byte `at`.
+fn key_before(text: &str, at: usize) -> Option<&str> {
+    let head = text.get(..at)?;
+    let line = &head[head.rfind('\n').map_or(0, |i| i + 1)..];
+    let key = line.trim_end().strip_suffix('=')?.trim();
+    let key = key.rsplit('.').next()?.trim().trim_matches('"');
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then_some(key)
 }
 
 /// Finds the line of a semantic error: the rule's table, then the field's line inside it.

@@ -1,0 +1,41 @@
+//! The `tower-siem` command line (feature `cli`).
+//!
+//! | command | what |
+//! |---|---|
+//! | `tower-siem rules check FILE` | validate a rules file; each error with its line, rule and field |
+//!
+//! The binary is a few lines calling [`run`]; every command lives in its own module here so it
+//! can be tested without spawning a process.
+
+mod rules;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Command-line arguments of `tower-siem`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tower-siem",
+    version,
+    about = "An embedded SIEM for axum/hyper services: offline tools"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with rules files.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+}
+
+/// Parses the process arguments and runs the command; the exit code to return from `main`.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Rules(cmd) => rules::run(cmd),
+    }
+}
