@@ -335,10 +335,22 @@ impl Engine {
         user_agent: Option<&str>,
         t: i64,
     ) -> Vec<Hit> {
+        self.inspect_request(subject, path, query, user_agent.map(str::as_bytes), t)
+    }
+
+    /// [`inspect`](Engine::inspect) with the user agent as raw header bytes.
+    pub fn inspect_request(
+        &self,
+        subject: &Subject,
+        path: &str,
+        query: Option<&str>,
+        user_agent: Option<&[u8]>,
+        t: i64,
+    ) -> Vec<Hit> {
         let Some(insp) = &self.inspector else {
             return Vec::new();
         };
-        let hits = insp.inspect(path, query, user_agent);
+        let hits = insp.inspect_raw(path, query, user_agent);
         for h in &hits {
             if let Some(&i) = self.by_pack.get(&*h.pack) {
                 let r = &self.rules[i];

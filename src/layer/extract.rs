@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode, Uri};
 use parking_lot::Mutex;
 
 use crate::engine::{Action, Verdict};
@@ -17,12 +17,19 @@ use crate::Siem;
 pub(crate) struct RequestCtx {
     pub(crate) siem: Siem,
     pub(crate) subject: Subject,
-    pub(crate) user_agent: Option<String>,
+    /// Kept as the header value (a reference-counted slice of the request head): it becomes a
+    /// `String` only when an event is built.
+    pub(crate) user_agent: Option<HeaderValue>,
     pub(crate) method: Method,
-    pub(crate) path: String,
+    /// Cloning a `Uri` shares its bytes; the path is copied only when an event is built.
+    pub(crate) uri: Uri,
+    /// Redacted, and only when events leave through a sink.
     pub(crate) query: Option<String>,
     pub(crate) route: Option<MatchedPath>,
-    pub(crate) request_id: Option<String>,
+    /// A client-supplied `X-Request-Id` that passed the checks in `service::request_id`.
+    pub(crate) request_id: Option<HeaderValue>,
+    /// When the layer first saw the request (ms since the epoch, from the SIEM's clock).
+    pub(crate) started_ms: i64,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) gate: Verdict,
     pub(crate) hits: Vec<Hit>,
@@ -31,16 +38,27 @@ pub(crate) struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// The user agent as text (invalid UTF-8 replaced).
+    pub(crate) fn user_agent(&self) -> Option<String> {
+        self.user_agent
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
     pub(crate) fn http_info(&self) -> HttpInfo {
         HttpInfo {
             method: self.method.as_str().to_owned(),
             route: self.route.as_ref().map(|r| r.as_str().to_owned()),
-            path: self.path.clone(),
+            path: self.uri.path().to_owned(),
             query: self.query.clone(),
             status: None,
             latency_us: None,
             bytes: None,
-            request_id: self.request_id.clone(),
+            request_id: self
+                .request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             headers: self.headers.clone(),
         }
     }
@@ -142,7 +160,7 @@ impl SecurityContext {
             None => s.user.clone_from(&c.subject.user),
         }
         if event.user_agent.is_none() {
-            event.user_agent.clone_from(&c.user_agent);
+            event.user_agent = c.user_agent();
         }
         if event.http.is_none() {
             event.http = Some(c.http_info());

@@ -138,8 +138,12 @@ pub(crate) fn record(
     http.status = status.map(|s| s.as_u16());
     http.bytes = bytes;
     http.latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
-    let mut e = Event::new_at(EventName::HTTP_REQUEST, siem.now()).subject(ctx.subject.clone());
-    e.user_agent.clone_from(&ctx.user_agent);
+    // The response time, from the request's start on the SIEM's clock: no second clock read.
+    let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
+    let at = jiff::Timestamp::from_millisecond(ctx.started_ms.saturating_add(latency_ms))
+        .unwrap_or_else(|_| siem.now());
+    let mut e = Event::new_at(EventName::HTTP_REQUEST, at).subject(ctx.subject.clone());
+    e.user_agent = ctx.user_agent();
     if http.request_id.is_none() && siem.pipeline_enabled() {
         http.request_id = Some(e.id.to_string());
     }

@@ -67,15 +67,12 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     None
 }
 
-fn text(v: &HeaderValue) -> String {
-    String::from_utf8_lossy(v.as_bytes()).into_owned()
-}
-
-fn request_id(headers: &HeaderMap) -> Option<String> {
+/// A client-supplied request id worth keeping: 1 to 128 visible ASCII characters.
+fn request_id(headers: &HeaderMap) -> Option<HeaderValue> {
     const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
-    let v = headers.get(X_REQUEST_ID)?.to_str().ok()?;
-    (!v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| v.to_owned())
+    let v = headers.get(X_REQUEST_ID)?;
+    let b = v.as_bytes();
+    (!b.is_empty() && b.len() <= 128 && b.iter().all(|b| b.is_ascii_graphic())).then(|| v.clone())
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SiemService<S>
@@ -127,13 +124,17 @@ where
                 })
                 .map(|v| siem.redactor().hash_id(v)),
         };
-        let user_agent = headers.get(http::header::USER_AGENT).map(text);
+        let user_agent = headers.get(http::header::USER_AGENT).cloned();
         let path = req.uri().path();
         let raw_query = req.uri().query();
 
-        let hits = siem
-            .engine()
-            .inspect(&subject, path, raw_query, user_agent.as_deref(), now);
+        let hits = siem.engine().inspect_request(
+            &subject,
+            path,
+            raw_query,
+            user_agent.as_ref().map(HeaderValue::as_bytes),
+            now,
+        );
         let mut gate = siem.engine().verdict_at(&subject, now);
         match policy {
             RoutePolicy::MonitorOnly => gate.action = gate.action.min(Action::StepUp),
@@ -146,7 +147,7 @@ where
             siem: siem.clone(),
             user_agent,
             method: req.method().clone(),
-            path: path.to_owned(),
+            uri: req.uri().clone(),
             query: if recording {
                 raw_query.and_then(|q| siem.redactor().query(q))
             } else {
@@ -159,6 +160,7 @@ where
             } else {
                 Vec::new()
             },
+            started_ms: now,
             gate,
             hits,
             fired: Mutex::new(None),

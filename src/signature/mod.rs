@@ -225,11 +225,16 @@ struct Inner {
     /// agents, and the UA is the longest field scanned, so this skips most of the scanning.
     /// Keyed by a per-process random hash; bounded.
     clean_agents: BoundedMap<u64, ()>,
+    /// Hashes of raw paths that matched nothing: routes repeat even more than user agents.
+    /// Queries are not remembered (they vary, and carry most injection probes).
+    clean_paths: BoundedMap<u64, ()>,
     agent_hasher: ahash::RandomState,
 }
 
 /// User agents remembered as clean.
 const CLEAN_AGENT_CAPACITY: usize = 4096;
+/// Raw paths remembered as clean.
+const CLEAN_PATH_CAPACITY: usize = 8192;
 
 /// Everything that looks at one field: the patterns and literals of all packs over it, with
 /// (pack, index into that pack's `regexes`) per set index.
@@ -327,6 +332,7 @@ impl Inspector {
                 regexes,
                 fields,
                 clean_agents: BoundedMap::new(CLEAN_AGENT_CAPACITY),
+                clean_paths: BoundedMap::new(CLEAN_PATH_CAPACITY),
                 agent_hasher: ahash::RandomState::new(),
             }),
         })
@@ -344,13 +350,36 @@ impl Inspector {
     /// user agent), in pack order. Does not allocate when no field needs decoding and nothing
     /// matches.
     pub fn inspect(&self, path: &str, query: Option<&str>, user_agent: Option<&str>) -> Vec<Hit> {
+        self.inspect_raw(path, query, user_agent.map(str::as_bytes))
+    }
+
+    /// [`inspect`](Inspector::inspect) with the user agent as raw header bytes (it need not
+    /// be UTF-8).
+    pub fn inspect_raw(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        user_agent: Option<&[u8]>,
+    ) -> Vec<Hit> {
         let mut found: Vec<(usize, Hit)> = Vec::new();
         for matcher in &self.inner.fields {
-            let text: Cow<'_, [u8]> = match matcher.field {
-                Field::Path => decode::normalise(path, false),
+            match matcher.field {
+                Field::Path => {
+                    let h = self.inner.agent_hasher.hash_one(path.as_bytes());
+                    if self.inner.clean_paths.get(&h, |_| ()).is_some() {
+                        continue;
+                    }
+                    let before = found.len();
+                    self.inspect_field(matcher, &decode::normalise(path, false), &mut found);
+                    if found.len() == before {
+                        self.inner.clean_paths.with(&h, 0, || (), |_| ());
+                    }
+                }
                 Field::Query => match query {
-                    Some(q) if !q.is_empty() => decode::normalise(q, true),
-                    _ => continue,
+                    Some(q) if !q.is_empty() => {
+                        self.inspect_field(matcher, &decode::normalise(q, true), &mut found);
+                    }
+                    _ => {}
                 },
                 Field::UserAgent => match user_agent {
                     Some(ua) if !ua.is_empty() => {
@@ -359,16 +388,14 @@ impl Inspector {
                             continue;
                         }
                         let before = found.len();
-                        self.inspect_field(matcher, ua.as_bytes(), &mut found);
+                        self.inspect_field(matcher, ua, &mut found);
                         if found.len() == before {
                             self.inner.clean_agents.with(&h, 0, || (), |_| ());
                         }
-                        continue;
                     }
-                    _ => continue,
+                    _ => {}
                 },
-            };
-            self.inspect_field(matcher, &text, &mut found);
+            }
         }
         found.sort_unstable_by_key(|(i, _)| *i);
         found.into_iter().map(|(_, hit)| hit).collect()
@@ -474,6 +501,27 @@ mod tests {
         }
         // The path is still scanned when the UA is known clean.
         assert!(!insp.inspect("/.env", None, Some(chrome)).is_empty());
+    }
+
+    #[test]
+    fn clean_path_cache_never_hides_an_attack() {
+        let insp = Inspector::builtin();
+        for _ in 0..3 {
+            assert!(insp.inspect("/search", Some("q=jeans"), None).is_empty());
+            // A path remembered as clean still has its query scanned.
+            let hits = insp.inspect(
+                "/search",
+                Some("q=1'+UNION+SELECT+password+FROM+users--"),
+                None,
+            );
+            assert_eq!(hits.len(), 1, "{hits:?}");
+            assert_eq!(&*hits[0].pack, "sqli");
+            // An attack path is never remembered as clean.
+            assert_eq!(insp.inspect("/.git/config", None, None).len(), 1);
+        }
+        // Paths differing only in encoding are not confused.
+        let hits = insp.inspect("/%2e%2e/%2e%2e/etc/passwd", None, None);
+        assert!(!hits.is_empty(), "{hits:?}");
     }
 
     use super::*;

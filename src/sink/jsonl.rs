@@ -221,9 +221,11 @@ fn encode_line(buf: &mut Vec<u8>, event: &SharedEvent) -> Result<(), SinkError> 
 /// escapes. Non-ASCII bytes only occur inside JSON strings, where the escapes are valid.
 fn escape_line_separators(buf: &mut Vec<u8>, start: usize) {
     let tail = &buf[start..];
-    if !tail
-        .windows(2)
-        .any(|w| matches!(w, [0xE2, 0x80] | [0xC2, 0x85]))
+    // Most events are pure ASCII: one word-at-a-time scan, and done.
+    if tail.is_ascii()
+        || !tail
+            .windows(2)
+            .any(|w| matches!(w, [0xE2, 0x80] | [0xC2, 0x85]))
     {
         return;
     }
