@@ -169,17 +169,39 @@ impl SiemBuilder {
         self
     }
 
-    /// IPv6 clients are keyed by this prefix (default /64).
+    /// IPv6 clients are keyed by this prefix (default /64): the one place the key prefix is
+    /// set, for the layer and for events fired from anywhere else.
+    ///
+    /// A typical residential or cloud customer controls a whole /64 (often a /56 or /48), so
+    /// keying by the full address would let one attacker appear as 2^64 clients.
+    ///
+    /// ```
+    /// use tower_siem::Siem;
+    ///
+    /// let siem = Siem::builder().ipv6_prefix(56)?.build()?;
+    /// assert_eq!(
+    ///     siem.engine().ip_key("2001:db8:0:ff::1".parse()?),
+    ///     "2001:db8::".parse::<std::net::IpAddr>()?,
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
-    /// `bits` outside 1..=128.
+    /// [`BuildError::Invalid`] unless `bits` is in `1..=128`.
     pub fn ipv6_prefix(mut self, bits: u8) -> Result<Self, BuildError> {
-        if !(1..=128).contains(&bits) {
-            return Err(BuildError::Invalid(format!(
-                "ipv6 prefix must be 1..=128, got {bits}"
-            )));
-        }
-        self.engine.ipv6_prefix = bits;
+        self.engine.ipv6_prefix = crate::identify::IdentifyError::check_prefix(true, bits)
+            .map_err(|e| BuildError::Invalid(e.to_string()))?;
+        Ok(self)
+    }
+
+    /// IPv4 clients are keyed by this prefix (default /32, the whole address). A shorter one
+    /// (say /24) groups neighbours, at the risk of grouping an office with its attacker.
+    ///
+    /// # Errors
+    /// [`BuildError::Invalid`] unless `bits` is in `1..=32`.
+    pub fn ipv4_prefix(mut self, bits: u8) -> Result<Self, BuildError> {
+        self.engine.ipv4_prefix = crate::identify::IdentifyError::check_prefix(false, bits)
+            .map_err(|e| BuildError::Invalid(e.to_string()))?;
         Ok(self)
     }
 

@@ -137,8 +137,6 @@ impl ForwardedHeader {
 pub struct IpResolver {
     trusted: Arc<Trusted>,
     header: ForwardedHeader,
-    ipv4_prefix: u8,
-    ipv6_prefix: u8,
 }
 
 #[derive(Default)]
@@ -175,8 +173,6 @@ impl fmt::Debug for IpResolver {
         f.debug_struct("IpResolver")
             .field("trusted_proxies", &Nets(&self.trusted))
             .field("header", &self.header)
-            .field("ipv4_prefix", &self.ipv4_prefix)
-            .field("ipv6_prefix", &self.ipv6_prefix)
             .finish()
     }
 }
@@ -200,8 +196,6 @@ impl IpResolver {
         IpResolver {
             trusted: Arc::new(Trusted::default()),
             header: ForwardedHeader::default(),
-            ipv4_prefix: 32,
-            ipv6_prefix: 64,
         }
     }
 
@@ -272,55 +266,6 @@ impl IpResolver {
         self
     }
 
-    /// Sets the prefix IPv6 clients are keyed by (default 64).
-    ///
-    /// A typical residential or cloud customer controls a whole /64 (often a /56 or /48), so
-    /// keying by the full address would let one attacker appear as 2^64 clients.
-    ///
-    /// ```
-    /// use tower_siem::identify::IpResolver;
-    ///
-    /// let resolver = IpResolver::peer_only().ipv6_prefix(56).unwrap();
-    /// assert_eq!(
-    ///     resolver.key("2001:db8:0:ff::1".parse().unwrap()),
-    ///     "2001:db8::".parse::<std::net::IpAddr>().unwrap(),
-    /// );
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`IdentifyErrorKind::InvalidPrefix`] unless `bits` is in `1..=128`.
-    pub fn ipv6_prefix(mut self, bits: u8) -> Result<Self, IdentifyError> {
-        if !(1..=128).contains(&bits) {
-            return Err(IdentifyError::prefix(Family::V6, bits));
-        }
-        self.ipv6_prefix = bits;
-        Ok(self)
-    }
-
-    /// Sets the prefix IPv4 clients are keyed by (default 32, the whole address).
-    ///
-    /// ```
-    /// use tower_siem::identify::IpResolver;
-    ///
-    /// let resolver = IpResolver::peer_only().ipv4_prefix(24).unwrap();
-    /// assert_eq!(
-    ///     resolver.key("198.51.100.77".parse().unwrap()),
-    ///     "198.51.100.0".parse::<std::net::IpAddr>().unwrap(),
-    /// );
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`IdentifyErrorKind::InvalidPrefix`] unless `bits` is in `1..=32`.
-    pub fn ipv4_prefix(mut self, bits: u8) -> Result<Self, IdentifyError> {
-        if !(1..=32).contains(&bits) {
-            return Err(IdentifyError::prefix(Family::V4, bits));
-        }
-        self.ipv4_prefix = bits;
-        Ok(self)
-    }
-
     /// The client address of a request that arrived from `peer` with `headers`, normalised
     /// (see [`normalize`]).
     ///
@@ -343,23 +288,6 @@ impl IpResolver {
             return peer;
         }
         self.walk(peer, headers)
-    }
-
-    /// The key for per-client state: the normalised address masked to the configured prefix
-    /// (IPv4 /32 and IPv6 /64 by default).
-    ///
-    /// ```
-    /// use std::net::IpAddr;
-    /// use tower_siem::identify::IpResolver;
-    ///
-    /// let resolver = IpResolver::peer_only();
-    /// let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-    /// let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
-    /// assert_eq!(resolver.key(a), resolver.key(b));
-    /// assert_eq!(resolver.key(a), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
-    /// ```
-    pub fn key(&self, ip: IpAddr) -> IpAddr {
-        mask(ip, self.ipv4_prefix, self.ipv6_prefix)
     }
 
     /// Whether `ip` (normalised first) is inside one of the trusted-proxy networks.
@@ -479,7 +407,8 @@ pub enum IdentifyErrorKind {
     InvalidCidr,
     /// A trusted-proxy entry has prefix length 0, which would trust every proxy.
     TrustAll,
-    /// A key prefix length is out of range for its address family.
+    /// A key prefix length is out of range for its address family (see
+    /// [`SiemBuilder::ipv6_prefix`](crate::SiemBuilder::ipv6_prefix)).
     InvalidPrefix,
 }
 
@@ -510,6 +439,20 @@ impl IdentifyError {
             kind,
             detail: Detail::Cidr(input.into()),
             source,
+        }
+    }
+
+    /// Checks a key prefix length: `1..=32` for IPv4, `1..=128` for IPv6.
+    pub(crate) fn check_prefix(ipv6: bool, bits: u8) -> Result<u8, IdentifyError> {
+        let (family, max) = if ipv6 {
+            (Family::V6, 128)
+        } else {
+            (Family::V4, 32)
+        };
+        if (1..=max).contains(&bits) {
+            Ok(bits)
+        } else {
+            Err(IdentifyError::prefix(family, bits))
         }
     }
 
@@ -934,18 +877,16 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        let r = IpResolver::peer_only();
-        assert_eq!(
-            r.clone().ipv6_prefix(0).unwrap_err().kind(),
-            IdentifyErrorKind::InvalidPrefix
-        );
-        assert!(r.clone().ipv6_prefix(129).is_err());
-        assert!(r.clone().ipv4_prefix(33).is_err());
-        assert!(r.clone().ipv4_prefix(0).is_err());
-        let r = r.ipv4_prefix(1).unwrap().ipv6_prefix(128).unwrap();
-        assert_eq!(r.key(ip("200.1.1.1")), ip("128.0.0.0"));
-        assert_eq!(r.key(ip("::ffff:200.1.1.1")), ip("128.0.0.0"));
-        assert_eq!(r.key(ip("2001:db8::1")), ip("2001:db8::1"));
+        for (v6, bits) in [(true, 0), (true, 129), (false, 0), (false, 33)] {
+            let err = IdentifyError::check_prefix(v6, bits).unwrap_err();
+            assert_eq!(err.kind(), IdentifyErrorKind::InvalidPrefix);
+            assert!(err.to_string().contains(&format!("/{bits}")), "{err}");
+        }
+        assert_eq!(IdentifyError::check_prefix(false, 1).unwrap(), 1);
+        assert_eq!(IdentifyError::check_prefix(true, 128).unwrap(), 128);
+        assert_eq!(mask(ip("200.1.1.1"), 1, 128), ip("128.0.0.0"));
+        assert_eq!(mask(ip("::ffff:200.1.1.1"), 1, 128), ip("128.0.0.0"));
+        assert_eq!(mask(ip("2001:db8::1"), 1, 128), ip("2001:db8::1"));
     }
 
     #[test]
