@@ -10,6 +10,11 @@
 #
 # Environment: ROUNDS (5), WRK_SECS (10), WARM_SECS (2), CONNS (32), PORT (3001),
 # VARIANTS ("bare layered sink"), UA (a Chrome user agent). Installs wrk with apt-get when it is missing.
+#
+# PIPELINE_CORE=1 moves every server thread except the request-serving one (the event pipeline's
+# worker and the blocking threads it starts) to core 1, beside wrk: it measures what the
+# pipeline costs the request thread alone, as on a machine with a spare core. By default the
+# whole server shares core 0, so the pipeline's serialisation and I/O count against throughput.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -91,6 +96,12 @@ run() {
         taskset -c 0 "$BIN" >"$TMP/server.log" 2>&1 &
     SERVER_PID=$!
     wait_for_port
+    if [[ -n "${PIPELINE_CORE:-}" ]]; then
+        local task
+        for task in /proc/"$SERVER_PID"/task/*; do
+            [[ "${task##*/}" == "$SERVER_PID" ]] || taskset -pc "$PIPELINE_CORE" "${task##*/}" >/dev/null
+        done
+    fi
     if (( WARM_SECS > 0 )); then
         taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARM_SECS}s" -H "User-Agent: $UA" "$URL" >/dev/null
     fi
