@@ -62,6 +62,7 @@
 pub mod cli;
 pub mod engine;
 pub mod event;
+pub mod format;
 pub mod identify;
 pub mod layer;
 pub mod pipeline;
