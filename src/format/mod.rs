@@ -73,7 +73,7 @@
 //!
 //! | event name | class (`class_uid`, `category_uid`) | `activity_id` |
 //! |---|---|---|
-//! | `http.request` | HTTP Activity (4002, 4 Network Activity) | from the method: Connect 1, Delete 2, Get 3, Head 4, Options 5, Post 6, Put 7, Trace 8, Patch 9, Other 99 |
+//! | `http.request` | HTTP Activity (4002, 4 Network Activity) | from the method: Connect 1, Delete 2, Get 3, Head 4, Options 5, Post 6, Put 7, Trace 8, Other 99 (`activity_name` is then the method, e.g. `Patch` or `PROPFIND`: 1.3.0 has no id for PATCH) |
 //! | `auth.success`, `auth.failure`, `mfa.success`, `mfa.failure` | Authentication (3002, 3 Identity & Access Management) | Logon 1 (`is_mfa: true` for `mfa.*`) |
 //! | `auth.logout` | Authentication (3002, 3) | Logoff 2 |
 //! | `account.create` / `account.password_change` / `account.password_reset` / `account.update` | Account Change (3001, 3) | Create 1 / Password Change 3 / Password Reset 4 / Other 99 |
@@ -87,9 +87,9 @@
 //! | `time` | `time` (milliseconds since the epoch) |
 //! | `id` | `metadata.uid` |
 //! | `name` | `metadata.event_code` |
-//! | — | `metadata.version: "1.3.0"`, `metadata.product {name, vendor_name, version}`, `metadata.profiles: ["security_control"]` |
+//! | — | `metadata.version: "1.3.0"`, `metadata.product {name, vendor_name, version}`; `metadata.profiles: ["security_control"]` when the event carries a verdict |
 //! | (from the name or status) | `status_id` / `status`: Success 1 / Failure 2 for `*.success` / `*.failure` names, by status (< 400 / ≥ 400) for HTTP, else Unknown 0 |
-//! | `verdict.action` | `severity_id`: Allow 1 Informational (2 Low for a failure), Step up 3 Medium, Throttle 3 Medium, Block 4 High; no verdict: 1 (2 for a failure). `action_id` / `disposition_id` (security control profile): Allow 1 / Allowed 1, Step up 1 / Challenge 23, Throttle 2 / Delayed 14, Block 2 / Blocked 2 |
+//! | `verdict.action` | `severity_id`: Allow or no verdict 1 Informational (2 Low for a failed logon), Step up 3 Medium, Throttle 3 Medium, Block 4 High. `action_id` / `disposition_id` (security control profile): Allow 1 Allowed / 1 Allowed, Step up 1 Allowed / 23 Challenge, Throttle 2 Denied / 2 Blocked, Block 2 Denied / 2 Blocked; present only when the event carries a verdict |
 //! | `verdict.reasons`, `score` | `unmapped.tower_siem.reasons`, `unmapped.tower_siem.score`; for a Detection Finding also `finding_info.types` and `risk_score` |
 //! | `ip` | `src_endpoint.ip` |
 //! | `user` | `actor.user.name`; for Authentication and Account Change also `user.name` (the account concerned) |
@@ -102,7 +102,7 @@
 //! | header `referer` | `http_request.referrer` |
 //! | other allow-listed headers | `http_request.http_headers` (`[{name, value}]`) |
 //! | `http.status` | `http_response.code` |
-//! | `http.bytes` | `http_response.length` |
+//! | `http.bytes` | `http_response.length` (the body size; headers are not counted) |
 //! | `http.latency_us` | `duration` and `http_response.latency` (milliseconds) |
 //! | `http.route`, `attrs`, `retry_after_secs` | `unmapped.tower_siem.*` |
 //!

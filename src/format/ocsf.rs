@@ -1,5 +1,7 @@
 //! The OCSF mapping (see the tables in the module docs).
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use super::{attrs_object, outcome, put, score_value, Outcome, OCSF_VERSION, PRODUCT};
@@ -46,28 +48,29 @@ const HTTP_ACTIVITY: Class = Class {
     category_name: "Network Activity",
 };
 
-const OTHER: (u32, &str) = (99, "Other");
+const OTHER: (u32, Cow<'static, str>) = (99, Cow::Borrowed("Other"));
 
 /// The class and activity (`activity_id`, `activity_name`) for an event.
-fn classify(event: &Event) -> (Class, (u32, &'static str)) {
+fn classify(event: &Event) -> (Class, (u32, Cow<'static, str>)) {
+    let known = |id, name| (id, Cow::Borrowed(name));
     match event.name.as_str() {
         "http.request" => (HTTP_ACTIVITY, http_activity(event)),
         "auth.success" | "auth.failure" | "mfa.success" | "mfa.failure" => {
-            (AUTHENTICATION, (1, "Logon"))
+            (AUTHENTICATION, known(1, "Logon"))
         }
-        "auth.logout" => (AUTHENTICATION, (2, "Logoff")),
-        "account.create" => (ACCOUNT_CHANGE, (1, "Create")),
-        "account.password_change" => (ACCOUNT_CHANGE, (3, "Password Change")),
-        "account.password_reset" => (ACCOUNT_CHANGE, (4, "Password Reset")),
+        "auth.logout" => (AUTHENTICATION, known(2, "Logoff")),
+        "account.create" => (ACCOUNT_CHANGE, known(1, "Create")),
+        "account.password_change" => (ACCOUNT_CHANGE, known(3, "Password Change")),
+        "account.password_reset" => (ACCOUNT_CHANGE, known(4, "Password Reset")),
         n if n.starts_with("account.") => (ACCOUNT_CHANGE, OTHER),
-        "siem.alert" => (DETECTION_FINDING, (1, "Create")),
+        "siem.alert" => (DETECTION_FINDING, known(1, "Create")),
         _ => (BASE_EVENT, OTHER),
     }
 }
 
-fn http_activity(event: &Event) -> (u32, &'static str) {
+fn http_activity(event: &Event) -> (u32, Cow<'static, str>) {
     let method = event.http.as_ref().map_or("", |h| h.method.as_str());
-    match method.to_ascii_uppercase().as_str() {
+    let (id, name) = match method {
         "CONNECT" => (1, "Connect"),
         "DELETE" => (2, "Delete"),
         "GET" => (3, "Get"),
@@ -76,15 +79,19 @@ fn http_activity(event: &Event) -> (u32, &'static str) {
         "POST" => (6, "Post"),
         "PUT" => (7, "Put"),
         "TRACE" => (8, "Trace"),
-        "PATCH" => (9, "Patch"),
+        // OCSF 1.3.0 has no Patch activity (later versions add 9); `activity_name` carries it.
+        "PATCH" => (99, "Patch"),
         "" => (0, "Unknown"),
-        _ => OTHER,
-    }
+        // For Other, OCSF wants the source's own name for the activity: the method token.
+        other => return (99, Cow::Owned(other.to_owned())),
+    };
+    (id, Cow::Borrowed(name))
 }
 
 /// `severity_id` and its caption.
-fn severity(event: &Event, outcome: Outcome) -> (u32, &'static str) {
-    let base = if outcome == Outcome::Failure {
+fn severity(event: &Event, class: Class, outcome: Outcome) -> (u32, &'static str) {
+    // A failed logon is worth a look; a 404 on its own is not.
+    let base = if outcome == Outcome::Failure && class == AUTHENTICATION {
         (2, "Low")
     } else {
         (1, "Informational")
@@ -101,7 +108,8 @@ fn control(action: Action) -> ((u32, &'static str), (u32, &'static str)) {
     match action {
         Action::Allow => ((1, "Allowed"), (1, "Allowed")),
         Action::StepUp => ((1, "Allowed"), (23, "Challenge")),
-        Action::Throttle => ((2, "Denied"), (14, "Delayed")),
+        // A 429 refuses the request; "Delayed" in OCSF means an operation awaiting a restart.
+        Action::Throttle => ((2, "Denied"), (2, "Blocked")),
         Action::Block => ((2, "Denied"), (2, "Blocked")),
     }
 }
@@ -109,7 +117,7 @@ fn control(action: Action) -> ((u32, &'static str), (u32, &'static str)) {
 pub(super) fn to_json(event: &Event) -> Value {
     let (class, (activity_id, activity_name)) = classify(event);
     let outcome = outcome(event);
-    let (severity_id, severity_name) = severity(event, outcome);
+    let (severity_id, severity_name) = severity(event, class, outcome);
     let type_uid = u64::from(class.uid) * 100 + u64::from(activity_id);
 
     let mut m = Map::new();
@@ -119,7 +127,7 @@ pub(super) fn to_json(event: &Event) -> Value {
     m.insert("category_uid".into(), class.category_uid.into());
     m.insert("category_name".into(), class.category_name.into());
     m.insert("activity_id".into(), activity_id.into());
-    m.insert("activity_name".into(), activity_name.into());
+    m.insert("activity_name".into(), activity_name.as_ref().into());
     m.insert("type_uid".into(), type_uid.into());
     m.insert(
         "type_name".into(),
@@ -134,20 +142,20 @@ pub(super) fn to_json(event: &Event) -> Value {
     };
     m.insert("status_id".into(), status_id.into());
     m.insert("status".into(), status.into());
-    m.insert(
-        "metadata".into(),
-        json!({
-            "version": OCSF_VERSION,
-            "uid": event.id.to_string(),
-            "event_code": event.name.as_str(),
-            "product": {
-                "name": PRODUCT,
-                "vendor_name": PRODUCT,
-                "version": env!("CARGO_PKG_VERSION"),
-            },
-            "profiles": ["security_control"],
-        }),
-    );
+    let mut metadata = json!({
+        "version": OCSF_VERSION,
+        "uid": event.id.to_string(),
+        "event_code": event.name.as_str(),
+        "product": {
+            "name": PRODUCT,
+            "vendor_name": PRODUCT,
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+    });
+    if event.verdict.is_some() {
+        metadata["profiles"] = json!(["security_control"]);
+    }
+    m.insert("metadata".into(), metadata);
 
     let s = &event.subject;
     if let Some(ip) = s.ip {
