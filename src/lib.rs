@@ -65,6 +65,9 @@ pub mod event;
 pub mod format;
 pub mod identify;
 pub mod layer;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod pipeline;
 mod siem;
 pub mod signature;
