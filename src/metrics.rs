@@ -1,13 +1,12 @@
 //! Metrics through the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`).
 //!
 //! tower-siem records into whatever recorder the application installs (for Prometheus,
-//! `metrics-exporter-prometheus`); with none installed every call is a no-op that neither
-//! allocates nor locks. Names and labels:
+//! `metrics-exporter-prometheus`); with none installed nothing is recorded and nothing is
+//! allocated. Names and labels:
 //!
 //! | metric | kind | labels | what |
 //! |---|---|---|---|
-//! | `tower_siem_events_total` | counter | `class`: `http`, `auth`, `account`, `mfa`, `siem`, `other` | events applied: every request's `http.request` and every [`Siem::fire`](crate::Siem::fire) (the class is the part of the name before the first dot; names outside the well-known families count as `other`) |
-//! | `tower_siem_verdicts_total` | counter | `action`: `allow`, `step_up`, `throttle`, `block`; `source`: `gate` (a request, before its handler) or `fire` (an event the application fired) | verdicts handed out |
+//! | `tower_siem_events_total` | counter | `class`: `http`, `auth`, `account`, `mfa`, `siem`, `other`; `action`: `allow`, `step_up`, `throttle`, `block` | events applied: every request's `http.request` (with the verdict its gate gave) and every [`Siem::fire`](crate::Siem::fire) (with the verdict it returned). The class is the part of the name before the first dot; names outside the well-known families count as `other`. Verdicts by action: `sum by (action)` |
 //! | `tower_siem_sink_events_emitted_total` | counter | `sink`, `index` | events handed to the sink's queue |
 //! | `tower_siem_sink_events_delivered_total` | counter | `sink`, `index` | events the sink accepted |
 //! | `tower_siem_sink_events_dropped_total` | counter | `sink`, `index`, `reason`: `queue_full`, `sink_error`, `shutdown` | events lost, by cause |
@@ -28,8 +27,8 @@
 //! returns, so they obey `emitted = delivered + dropped + buffered` like the stats do. The
 //! rule, store and window metrics are read from [`EngineStats`](crate::engine::EngineStats)
 //! when [`record`] runs: call it where the metrics are scraped (it also refreshes the sink
-//! counters). Only the events and verdicts counters are counted as they happen, with one
-//! uncontended no-op call each when no recorder is installed.
+//! counters). Only `tower_siem_events_total` is counted as it happens: one call per event,
+//! which without a recorder is a no-op of a few nanoseconds that neither allocates nor locks.
 //!
 //! # Exposing them to Prometheus
 //!
@@ -57,8 +56,8 @@
 //! `sink` is the sink's [name](crate::sink::Sink::name) and `index` its position in the order
 //! the sinks were added, so two sinks of one kind stay apart.
 //!
-//! Metrics are process-wide: two [`Siem`](crate::Siem)s in one process add up in the events and
-//! verdicts counters, and overwrite each other's copied stats.
+//! Metrics are process-wide: two [`Siem`](crate::Siem)s in one process add up in the events
+//! counter, and overwrite each other's copied stats.
 
 use std::future::Future;
 use std::time::Instant;
@@ -81,66 +80,43 @@ pub fn record(siem: &Siem) -> SiemStats {
     stats
 }
 
-/// Counts one applied event by the class of its name.
+/// One counter call with literal labels: the key is a static, so nothing is allocated, with or
+/// without a recorder.
+macro_rules! count_event {
+    ($class:literal, $action:expr) => {
+        match $action {
+            Action::Allow => {
+                counter!("tower_siem_events_total", "class" => $class, "action" => "allow")
+                    .increment(1)
+            }
+            Action::StepUp => {
+                counter!("tower_siem_events_total", "class" => $class, "action" => "step_up")
+                    .increment(1)
+            }
+            Action::Throttle => {
+                counter!("tower_siem_events_total", "class" => $class, "action" => "throttle")
+                    .increment(1)
+            }
+            Action::Block => {
+                counter!("tower_siem_events_total", "class" => $class, "action" => "block")
+                    .increment(1)
+            }
+        }
+    };
+}
+
+/// Counts one applied event by the class of its name and the verdict it carries: for a
+/// request, the gate's; for an event the application fired, the one `fire` returned.
 #[inline]
-pub(crate) fn event(name: &str) {
-    // Literal names and labels: the keys are statics, so no allocation with or without a
-    // recorder.
+pub(crate) fn event(name: &str, action: Action) {
     let family = name.split_once('.').map_or(name, |(family, _)| family);
     match family {
-        "http" => counter!("tower_siem_events_total", "class" => "http").increment(1),
-        "auth" => counter!("tower_siem_events_total", "class" => "auth").increment(1),
-        "account" => counter!("tower_siem_events_total", "class" => "account").increment(1),
-        "mfa" => counter!("tower_siem_events_total", "class" => "mfa").increment(1),
-        "siem" => counter!("tower_siem_events_total", "class" => "siem").increment(1),
-        _ => counter!("tower_siem_events_total", "class" => "other").increment(1),
-    }
-}
-
-/// Counts a verdict the gate handed to a request.
-#[inline]
-pub(crate) fn gate(action: Action) {
-    match action {
-        Action::Allow => {
-            counter!("tower_siem_verdicts_total", "action" => "allow", "source" => "gate")
-                .increment(1)
-        }
-        Action::StepUp => {
-            counter!("tower_siem_verdicts_total", "action" => "step_up", "source" => "gate")
-                .increment(1)
-        }
-        Action::Throttle => {
-            counter!("tower_siem_verdicts_total", "action" => "throttle", "source" => "gate")
-                .increment(1)
-        }
-        Action::Block => {
-            counter!("tower_siem_verdicts_total", "action" => "block", "source" => "gate")
-                .increment(1)
-        }
-    }
-}
-
-/// Counts an event fired by the application and the verdict it got.
-#[inline]
-pub(crate) fn fired(name: &str, action: Action) {
-    event(name);
-    match action {
-        Action::Allow => {
-            counter!("tower_siem_verdicts_total", "action" => "allow", "source" => "fire")
-                .increment(1)
-        }
-        Action::StepUp => {
-            counter!("tower_siem_verdicts_total", "action" => "step_up", "source" => "fire")
-                .increment(1)
-        }
-        Action::Throttle => {
-            counter!("tower_siem_verdicts_total", "action" => "throttle", "source" => "fire")
-                .increment(1)
-        }
-        Action::Block => {
-            counter!("tower_siem_verdicts_total", "action" => "block", "source" => "fire")
-                .increment(1)
-        }
+        "http" => count_event!("http", action),
+        "auth" => count_event!("auth", action),
+        "account" => count_event!("account", action),
+        "mfa" => count_event!("mfa", action),
+        "siem" => count_event!("siem", action),
+        _ => count_event!("other", action),
     }
 }
 

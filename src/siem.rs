@@ -271,7 +271,7 @@ impl Siem {
         }
         let v = self.inner.engine.ingest(&event);
         #[cfg(feature = "metrics")]
-        crate::metrics::fired(event.name.as_str(), v.action);
+        crate::metrics::event(event.name.as_str(), v.action);
         if self.inner.pipeline.is_enabled() {
             event.verdict = Some(v.clone());
             self.inner.pipeline.emit(event);

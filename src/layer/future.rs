@@ -126,7 +126,7 @@ pub(crate) fn record(
 ) {
     let siem = &ctx.siem;
     #[cfg(feature = "metrics")]
-    crate::metrics::event(EventName::HTTP_REQUEST.as_str());
+    crate::metrics::event(EventName::HTTP_REQUEST.as_str(), ctx.gate.action);
     let apply = ctx.gate.action != Action::Block
         && siem
             .engine()

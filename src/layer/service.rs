@@ -140,8 +140,6 @@ where
             RoutePolicy::Strict if gate.action == Action::StepUp => gate.action = Action::Block,
             _ => {}
         }
-        #[cfg(feature = "metrics")]
-        crate::metrics::gate(gate.action);
 
         let recording = siem.pipeline_enabled();
         let ctx = Arc::new(RequestCtx {
