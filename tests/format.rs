@@ -411,7 +411,7 @@ fn every_format_writes_one_valid_line_whatever_the_input() {
         reasons: vec![nasty.into()],
         retry_after_secs: None,
     });
-    for format in Format::ALL {
+    for &format in Format::ALL {
         let mut out = b"prefix".to_vec();
         format.write_json(&e, &mut out);
         assert!(out.starts_with(b"prefix"), "write_json appends");
@@ -431,7 +431,7 @@ fn every_format_writes_one_valid_line_whatever_the_input() {
 
 #[test]
 fn format_names_round_trip() {
-    for f in Format::ALL {
+    for &f in Format::ALL {
         assert_eq!(f.to_string().parse::<Format>().unwrap(), f);
         assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
         assert_eq!(

@@ -151,7 +151,7 @@ pub const PRODUCT: &str = "tower-siem";
 
 impl Format {
     /// Every format, in declaration order.
-    pub const ALL: [Format; 3] = [Format::Native, Format::Ecs, Format::Ocsf];
+    pub const ALL: &'static [Format] = &[Format::Native, Format::Ecs, Format::Ocsf];
 
     /// The format's name: `native`, `ecs` or `ocsf`.
     pub fn as_str(&self) -> &'static str {
@@ -171,13 +171,12 @@ impl Format {
     /// assert_eq!(Format::Ecs.to_json(&e)["event"]["action"], "http.request");
     /// ```
     pub fn to_json(&self, event: &Event) -> Value {
-        match self {
-            Format::Native => {
-                serde_json::to_value(event).unwrap_or_else(|e| encode_failure(event, &e))
-            }
-            Format::Ecs => ecs::to_json(event),
-            Format::Ocsf => ocsf::to_json(event),
-        }
+        let value = match self {
+            Format::Native => serde_json::to_value(event),
+            Format::Ecs => serde_json::to_value(ecs::view(event)),
+            Format::Ocsf => serde_json::to_value(ocsf::view(event)),
+        };
+        value.unwrap_or_else(|e| encode_failure(event, &e))
     }
 
     /// Appends the event to `out` as one line of JSON in this format, without a trailing
@@ -198,10 +197,11 @@ impl Format {
     /// ```
     pub fn write_json(&self, event: &Event, out: &mut Vec<u8>) {
         let start = out.len();
+        // Every format serializes straight from the event: no intermediate `Value`.
         let written = match self {
-            // Straight from the struct: no intermediate `Value` on the default path.
-            Format::Native => serde_json::to_writer(&mut *out, event).map_err(|e| e.to_string()),
-            _ => serde_json::to_writer(&mut *out, &self.to_json(event)).map_err(|e| e.to_string()),
+            Format::Native => serde_json::to_writer(&mut *out, event),
+            Format::Ecs => serde_json::to_writer(&mut *out, &ecs::view(event)),
+            Format::Ocsf => serde_json::to_writer(&mut *out, &ocsf::view(event)),
         };
         if let Err(e) = written {
             out.truncate(start);
@@ -242,7 +242,8 @@ impl FromStr for Format {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Format::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| ParseFormatError {
                 input: s.chars().take(64).collect(),
@@ -333,51 +334,112 @@ fn outcome(event: &Event) -> Outcome {
     }
 }
 
-/// `attrs` as an object; a key given more than once keeps every value, in order, as a list.
-fn attrs_object(attrs: &[(String, String)]) -> Map<String, Value> {
-    let mut m = Map::new();
-    for (k, v) in attrs {
-        let v = Value::String(v.clone());
-        match m.get_mut(k) {
-            None => {
-                m.insert(k.clone(), v);
-            }
-            Some(Value::Array(list)) => list.push(v),
-            Some(first) => {
-                let first = first.take();
-                m.insert(k.clone(), Value::Array(vec![first, v]));
-            }
-        }
-    }
-    m
+/// Name-value pairs (attributes, headers) as a JSON object. A name given more than once keeps
+/// every value, in order, as a list; one name can be left out (the referrer, which ECS and
+/// OCSF give a field of its own).
+#[derive(Clone, Copy)]
+pub(super) struct Grouped<'a> {
+    pairs: &'a [(String, String)],
+    skip: Option<&'static str>,
 }
 
-/// Inserts `value` at a dotted `path` (`"http.request.method"`), creating objects on the way.
-fn put(root: &mut Map<String, Value>, path: &str, value: impl Into<Value>) {
-    let mut node = root;
-    let mut parts = path.split('.').peekable();
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            node.insert(part.to_owned(), value.into());
-            return;
+/// An event's attributes, or `None` when it has none.
+pub(super) type Attrs<'a> = Grouped<'a>;
+/// Allow-listed headers other than `referer`.
+pub(super) type Headers<'a> = Grouped<'a>;
+
+impl<'a> Grouped<'a> {
+    pub(super) fn of(pairs: &'a [(String, String)]) -> Option<Self> {
+        Some(Grouped { pairs, skip: None }).filter(|g| !g.is_empty())
+    }
+
+    pub(super) fn except_referer(pairs: &'a [(String, String)]) -> Self {
+        Grouped {
+            pairs,
+            skip: Some("referer"),
         }
-        let entry = node
-            .entry(part.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        let Value::Object(next) = entry else {
-            return;
-        };
-        node = next;
+    }
+
+    fn kept(&self) -> impl Iterator<Item = (usize, &'a (String, String))> + '_ {
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, _))| self.skip.is_none_or(|skip| !k.eq_ignore_ascii_case(skip)))
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.kept().next().is_none()
+    }
+
+    /// Each name once, at its first occurrence, with every value it has.
+    fn groups(&self) -> impl Iterator<Item = (&'a str, Vec<&'a str>)> + '_ {
+        self.kept().filter_map(|(i, (k, _))| {
+            if self.pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+                return None;
+            }
+            let values = self.pairs[i..]
+                .iter()
+                .filter(|(other, _)| other == k)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            Some((k.as_str(), values))
+        })
+    }
+
+    /// The pairs as `[{"name": …, "value": …}]` (OCSF `http_headers`).
+    pub(super) fn as_list(self) -> NameValueList<'a> {
+        NameValueList(self)
     }
 }
 
-/// A verdict score as JSON: finite numbers only (a NaN would otherwise become `null`
-/// silently in some places and fail in others).
-fn score_value(score: f64) -> Value {
-    serde_json::Number::from_f64(score).map_or(Value::Null, Value::Number)
+impl serde::Serialize for Grouped<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, values) in self.groups() {
+            match values.as_slice() {
+                [one] => map.serialize_entry(k, one)?,
+                many => map.serialize_entry(k, many)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// [`Grouped`] as a list of `{name, value}` objects, one per pair.
+pub(super) struct NameValueList<'a>(Grouped<'a>);
+
+impl serde::Serialize for NameValueList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Pair<'a> {
+            name: &'a str,
+            value: &'a str,
+        }
+        s.collect_seq(self.0.kept().map(|(_, (name, value))| Pair { name, value }))
+    }
+}
+
+/// Rule ids joined with commas, as one string.
+#[derive(Clone, Copy)]
+pub(super) struct Joined<'a>(pub(super) &'a [String]);
+
+impl fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(r)?;
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for Joined<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[cfg(test)]
@@ -385,29 +447,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn put_builds_nested_objects() {
-        let mut m = Map::new();
-        put(&mut m, "a.b.c", 1);
-        put(&mut m, "a.b.d", "x");
-        put(&mut m, "e", true);
+    fn repeated_names_become_lists() {
+        let pairs: Vec<(String, String)> = [("k", "1"), ("j", "x"), ("k", "2"), ("Referer", "r")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let all = Grouped::of(&pairs).unwrap();
         assert_eq!(
-            Value::Object(m),
-            serde_json::json!({"a": {"b": {"c": 1, "d": "x"}}, "e": true})
+            serde_json::to_value(all).unwrap(),
+            serde_json::json!({"k": ["1", "2"], "j": "x", "Referer": "r"})
         );
-    }
-
-    #[test]
-    fn repeated_attrs_become_lists() {
-        let attrs = vec![
-            ("k".to_owned(), "1".to_owned()),
-            ("j".to_owned(), "x".to_owned()),
-            ("k".to_owned(), "2".to_owned()),
-            ("k".to_owned(), "3".to_owned()),
-        ];
+        let headers = Grouped::except_referer(&pairs);
         assert_eq!(
-            Value::Object(attrs_object(&attrs)),
-            serde_json::json!({"k": ["1", "2", "3"], "j": "x"})
+            serde_json::to_value(headers).unwrap(),
+            serde_json::json!({"k": ["1", "2"], "j": "x"})
         );
+        assert_eq!(
+            serde_json::to_value(headers.as_list()).unwrap(),
+            serde_json::json!([
+                {"name": "k", "value": "1"},
+                {"name": "j", "value": "x"},
+                {"name": "k", "value": "2"},
+            ])
+        );
+        assert!(Grouped::of(&[]).is_none());
+        assert!(Grouped::except_referer(&pairs[3..]).is_empty());
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The OCSF mapping (see the tables in the module docs).
+//!
+//! A borrowed view of the event that serializes straight into the output: no intermediate
+//! `serde_json::Value`, and no allocation beyond the output buffer.
 
-use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
-use super::{attrs_object, outcome, put, score_value, Outcome, OCSF_VERSION, PRODUCT};
-use crate::engine::Action;
+use super::{outcome, Attrs, Grouped, NameValueList, Outcome, OCSF_VERSION, PRODUCT};
+use crate::engine::{Action, Verdict};
 use crate::event::Event;
 
 /// An OCSF event class with its category.
@@ -48,29 +52,28 @@ const HTTP_ACTIVITY: Class = Class {
     category_name: "Network Activity",
 };
 
-const OTHER: (u32, Cow<'static, str>) = (99, Cow::Borrowed("Other"));
+const OTHER: (u32, &str) = (99, "Other");
 
 /// The class and activity (`activity_id`, `activity_name`) for an event.
-fn classify(event: &Event) -> (Class, (u32, Cow<'static, str>)) {
-    let known = |id, name| (id, Cow::Borrowed(name));
+fn classify(event: &Event) -> (Class, (u32, &str)) {
     match event.name.as_str() {
         "http.request" => (HTTP_ACTIVITY, http_activity(event)),
         "auth.success" | "auth.failure" | "mfa.success" | "mfa.failure" => {
-            (AUTHENTICATION, known(1, "Logon"))
+            (AUTHENTICATION, (1, "Logon"))
         }
-        "auth.logout" => (AUTHENTICATION, known(2, "Logoff")),
-        "account.create" => (ACCOUNT_CHANGE, known(1, "Create")),
-        "account.password_change" => (ACCOUNT_CHANGE, known(3, "Password Change")),
-        "account.password_reset" => (ACCOUNT_CHANGE, known(4, "Password Reset")),
+        "auth.logout" => (AUTHENTICATION, (2, "Logoff")),
+        "account.create" => (ACCOUNT_CHANGE, (1, "Create")),
+        "account.password_change" => (ACCOUNT_CHANGE, (3, "Password Change")),
+        "account.password_reset" => (ACCOUNT_CHANGE, (4, "Password Reset")),
         n if n.starts_with("account.") => (ACCOUNT_CHANGE, OTHER),
-        "siem.alert" => (DETECTION_FINDING, known(1, "Create")),
+        "siem.alert" => (DETECTION_FINDING, (1, "Create")),
         _ => (BASE_EVENT, OTHER),
     }
 }
 
-fn http_activity(event: &Event) -> (u32, Cow<'static, str>) {
+fn http_activity(event: &Event) -> (u32, &str) {
     let method = event.http.as_ref().map_or("", |h| h.method.as_str());
-    let (id, name) = match method {
+    match method {
         "CONNECT" => (1, "Connect"),
         "DELETE" => (2, "Delete"),
         "GET" => (3, "Get"),
@@ -83,9 +86,8 @@ fn http_activity(event: &Event) -> (u32, Cow<'static, str>) {
         "PATCH" => (99, "Patch"),
         "" => (0, "Unknown"),
         // For Other, OCSF wants the source's own name for the activity: the method token.
-        other => return (99, Cow::Owned(other.to_owned())),
-    };
-    (id, Cow::Borrowed(name))
+        other => (99, other),
+    }
 }
 
 /// `severity_id` and its caption.
@@ -114,157 +116,325 @@ fn control(action: Action) -> ((u32, &'static str), (u32, &'static str)) {
     }
 }
 
-pub(super) fn to_json(event: &Event) -> Value {
+/// The OCSF event for an event.
+#[derive(Serialize)]
+pub(super) struct Ocsf<'a> {
+    time: i64,
+    class_uid: u32,
+    class_name: &'static str,
+    category_uid: u32,
+    category_name: &'static str,
+    activity_id: u32,
+    activity_name: &'a str,
+    type_uid: u64,
+    type_name: TypeName<'a>,
+    severity_id: u32,
+    severity: &'static str,
+    status_id: u32,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disposition_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disposition: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<u64>,
+    metadata: Metadata<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_endpoint: Option<Endpoint<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<Actor<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Name<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_mfa: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_request: Option<HttpRequest<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_response: Option<HttpResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finding_info: Option<FindingInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risk_score: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unmapped: Option<Unmapped<'a>>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    version: &'static str,
+    uid: &'a uuid::Uuid,
+    event_code: &'a str,
+    product: Product,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profiles: Option<[&'static str; 1]>,
+}
+
+#[derive(Serialize)]
+struct Product {
+    name: &'static str,
+    vendor_name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Endpoint<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Actor<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Name<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<Uid<'a>>,
+}
+
+#[derive(Serialize)]
+struct Name<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Uid<'a> {
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct HttpRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<Url<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_headers: Option<NameValueList<'a>>,
+}
+
+#[derive(Serialize)]
+struct Url<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_string: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct HttpResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct FindingInfo<'a> {
+    uid: &'a uuid::Uuid,
+    title: Title<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    types: Option<&'a [String]>,
+}
+
+#[derive(Serialize)]
+struct Unmapped<'a> {
+    tower_siem: Extra<'a>,
+}
+
+#[derive(Serialize)]
+struct Extra<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attrs: Option<Attrs<'a>>,
+}
+
+/// `"<class name>: <activity name>"`.
+struct TypeName<'a>(&'static str, &'a str);
+
+impl Serialize for TypeName<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}: {}", self.0, self.1))
+    }
+}
+
+/// A finding's title: the rules behind it, or a generic one.
+struct Title<'a>(&'a [String]);
+
+impl Serialize for Title<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Display for Title<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            write!(f, "{PRODUCT} alert")
+        } else {
+            write!(f, "{PRODUCT}: ")?;
+            for (i, r) in self.0.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str(r)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(super) fn view(event: &Event) -> Ocsf<'_> {
     let (class, (activity_id, activity_name)) = classify(event);
     let outcome = outcome(event);
-    let (severity_id, severity_name) = severity(event, class, outcome);
-    let type_uid = u64::from(class.uid) * 100 + u64::from(activity_id);
-
-    let mut m = Map::new();
-    m.insert("time".into(), event.millis().into());
-    m.insert("class_uid".into(), class.uid.into());
-    m.insert("class_name".into(), class.name.into());
-    m.insert("category_uid".into(), class.category_uid.into());
-    m.insert("category_name".into(), class.category_name.into());
-    m.insert("activity_id".into(), activity_id.into());
-    m.insert("activity_name".into(), activity_name.as_ref().into());
-    m.insert("type_uid".into(), type_uid.into());
-    m.insert(
-        "type_name".into(),
-        format!("{}: {activity_name}", class.name).into(),
-    );
-    m.insert("severity_id".into(), severity_id.into());
-    m.insert("severity".into(), severity_name.into());
+    let (severity_id, severity) = severity(event, class, outcome);
     let (status_id, status) = match outcome {
         Outcome::Success => (1, "Success"),
         Outcome::Failure => (2, "Failure"),
         Outcome::Unknown => (0, "Unknown"),
     };
-    m.insert("status_id".into(), status_id.into());
-    m.insert("status".into(), status.into());
-    let mut metadata = json!({
-        "version": OCSF_VERSION,
-        "uid": event.id.to_string(),
-        "event_code": event.name.as_str(),
-        "product": {
-            "name": PRODUCT,
-            "vendor_name": PRODUCT,
-            "version": env!("CARGO_PKG_VERSION"),
-        },
-    });
-    if event.verdict.is_some() {
-        metadata["profiles"] = json!(["security_control"]);
-    }
-    m.insert("metadata".into(), metadata);
-
+    let verdict: Option<&Verdict> = event.verdict.as_ref();
+    let control = verdict.map(|v| control(v.action));
+    let reasons = verdict
+        .map(|v| v.reasons.as_slice())
+        .filter(|r| !r.is_empty());
     let s = &event.subject;
-    if let Some(ip) = s.ip {
-        put(&mut m, "src_endpoint.ip", ip.to_string());
-    }
-    if let Some(device) = &s.device {
-        put(&mut m, "src_endpoint.uid", device.as_str());
-    }
-    if let Some(user) = &s.user {
-        put(&mut m, "actor.user.name", user.as_str());
-        if class == AUTHENTICATION || class == ACCOUNT_CHANGE {
-            put(&mut m, "user.name", user.as_str());
-        }
-    }
-    if let Some(session) = &s.session {
-        put(&mut m, "actor.session.uid", session.as_str());
-    }
-    if class == AUTHENTICATION {
-        m.insert(
-            "is_mfa".into(),
-            event.name.as_str().starts_with("mfa.").into(),
-        );
-    }
+    let http = event.http.as_ref();
+    let latency_ms = http.and_then(|h| h.latency_us).map(|us| us / 1000);
+    let user = s.user.as_deref().map(|name| Name { name });
+    let account_class = class == AUTHENTICATION || class == ACCOUNT_CHANGE;
 
-    let mut unmapped = Map::new();
-    if let Some(ua) = &event.user_agent {
-        put(&mut m, "http_request.user_agent", ua.as_str());
-    }
-    if let Some(h) = &event.http {
-        if !h.method.is_empty() {
-            put(&mut m, "http_request.http_method", h.method.as_str());
-        }
-        if !h.path.is_empty() {
-            put(&mut m, "http_request.url.path", h.path.as_str());
-        }
-        if let Some(q) = &h.query {
-            put(&mut m, "http_request.url.query_string", q.as_str());
-        }
-        if let Some(id) = &h.request_id {
-            put(&mut m, "http_request.uid", id.as_str());
-        }
-        let mut headers = Vec::new();
-        for (k, v) in &h.headers {
-            if k.eq_ignore_ascii_case("referer") {
-                put(&mut m, "http_request.referrer", v.as_str());
-            } else {
-                headers.push(json!({"name": k, "value": v}));
-            }
-        }
-        if !headers.is_empty() {
-            put(&mut m, "http_request.http_headers", Value::Array(headers));
-        }
-        if let Some(status) = h.status {
-            put(&mut m, "http_response.code", status);
-        }
-        if let Some(bytes) = h.bytes {
-            put(&mut m, "http_response.length", bytes);
-        }
-        if let Some(us) = h.latency_us {
-            let ms = us / 1000;
-            m.insert("duration".into(), ms.into());
-            put(&mut m, "http_response.latency", ms);
-        }
-        if let Some(route) = &h.route {
-            unmapped.insert("route".into(), route.as_str().into());
-        }
-    }
+    let referrer = http.and_then(|h| {
+        h.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("referer"))
+            .map(|(_, v)| v.as_str())
+    });
+    let request = HttpRequest {
+        http_method: http.map(|h| h.method.as_str()).filter(|m| !m.is_empty()),
+        url: http
+            .filter(|h| !h.path.is_empty() || h.query.is_some())
+            .map(|h| Url {
+                path: Some(h.path.as_str()).filter(|p| !p.is_empty()),
+                query_string: h.query.as_deref(),
+            }),
+        user_agent: event.user_agent.as_deref(),
+        uid: http.and_then(|h| h.request_id.as_deref()),
+        referrer,
+        http_headers: http
+            .map(|h| Grouped::except_referer(&h.headers))
+            .filter(|h| !h.is_empty())
+            .map(Grouped::as_list),
+    };
+    let has_request = request.http_method.is_some()
+        || request.url.is_some()
+        || request.user_agent.is_some()
+        || request.uid.is_some()
+        || request.referrer.is_some()
+        || request.http_headers.is_some();
+    let response = http
+        .map(|h| HttpResponse {
+            code: h.status,
+            length: h.bytes,
+            latency: latency_ms,
+        })
+        .filter(|r| r.code.is_some() || r.length.is_some() || r.latency.is_some());
 
-    if let Some(v) = &event.verdict {
-        let ((action_id, action), (disposition_id, disposition)) = control(v.action);
-        m.insert("action_id".into(), action_id.into());
-        m.insert("action".into(), action.into());
-        m.insert("disposition_id".into(), disposition_id.into());
-        m.insert("disposition".into(), disposition.into());
-        unmapped.insert("verdict".into(), v.action.as_str().into());
-        unmapped.insert("score".into(), score_value(v.score));
-        if !v.reasons.is_empty() {
-            unmapped.insert("reasons".into(), json!(v.reasons));
-        }
-        if let Some(secs) = v.retry_after_secs {
-            unmapped.insert("retry_after_secs".into(), secs.into());
-        }
-    }
-    if class == DETECTION_FINDING {
-        let reasons = event.verdict.as_ref().map(|v| v.reasons.clone());
-        let title = match &reasons {
-            Some(r) if !r.is_empty() => format!("{PRODUCT}: {}", r.join(", ")),
-            _ => format!("{PRODUCT} alert"),
-        };
-        let mut info = json!({"uid": event.id.to_string(), "title": title});
-        if let Some(r) = reasons.filter(|r| !r.is_empty()) {
-            info["types"] = json!(r);
-        }
-        m.insert("finding_info".into(), info);
-        if let Some(v) = &event.verdict {
-            if v.score.is_finite() {
-                m.insert(
-                    "risk_score".into(),
-                    (v.score.round().max(0.0) as u64).into(),
-                );
-            }
-        }
-    }
+    let extra = Extra {
+        route: http.and_then(|h| h.route.as_deref()),
+        verdict: verdict.map(|v| v.action.as_str()),
+        score: verdict.map(|v| v.score),
+        reasons,
+        retry_after_secs: verdict.and_then(|v| v.retry_after_secs),
+        attrs: Attrs::of(&event.attrs),
+    };
+    let has_extra = extra.route.is_some() || extra.verdict.is_some() || extra.attrs.is_some();
 
-    if !event.attrs.is_empty() {
-        unmapped.insert("attrs".into(), Value::Object(attrs_object(&event.attrs)));
+    let finding = class == DETECTION_FINDING;
+    Ocsf {
+        time: event.millis(),
+        class_uid: class.uid,
+        class_name: class.name,
+        category_uid: class.category_uid,
+        category_name: class.category_name,
+        activity_id,
+        activity_name,
+        type_uid: u64::from(class.uid) * 100 + u64::from(activity_id),
+        type_name: TypeName(class.name, activity_name),
+        severity_id,
+        severity,
+        status_id,
+        status,
+        action_id: control.map(|((id, _), _)| id),
+        action: control.map(|((_, name), _)| name),
+        disposition_id: control.map(|(_, (id, _))| id),
+        disposition: control.map(|(_, (_, name))| name),
+        duration: latency_ms,
+        metadata: Metadata {
+            version: OCSF_VERSION,
+            uid: &event.id,
+            event_code: event.name.as_str(),
+            product: Product {
+                name: PRODUCT,
+                vendor_name: PRODUCT,
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            profiles: verdict.map(|_| ["security_control"]),
+        },
+        src_endpoint: (s.ip.is_some() || s.device.is_some()).then(|| Endpoint {
+            ip: s.ip,
+            uid: s.device.as_deref(),
+        }),
+        actor: (s.user.is_some() || s.session.is_some()).then(|| Actor {
+            user: s.user.as_deref().map(|name| Name { name }),
+            session: s.session.as_deref().map(|uid| Uid { uid }),
+        }),
+        user: user.filter(|_| account_class),
+        is_mfa: (class == AUTHENTICATION).then(|| event.name.as_str().starts_with("mfa.")),
+        http_request: has_request.then_some(request),
+        http_response: response,
+        finding_info: finding.then(|| FindingInfo {
+            uid: &event.id,
+            title: Title(reasons.unwrap_or_default()),
+            types: reasons,
+        }),
+        risk_score: verdict
+            .filter(|v| finding && v.score.is_finite())
+            .map(|v| v.score.round().max(0.0) as u64),
+        unmapped: has_extra.then_some(Unmapped { tower_siem: extra }),
     }
-    if !unmapped.is_empty() {
-        put(&mut m, "unmapped.tower_siem", Value::Object(unmapped));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Joined;
+    use super::*;
+
+    #[test]
+    fn joined_and_titles() {
+        let r = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(Joined(&r).to_string(), "a,b");
+        assert_eq!(Title(&r).to_string(), "tower-siem: a, b");
+        assert_eq!(Title(&[]).to_string(), "tower-siem alert");
     }
-    Value::Object(m)
 }
