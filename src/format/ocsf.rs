@@ -401,7 +401,7 @@ pub(super) fn view(event: &Event) -> Ocsf<'_> {
             },
             profiles: verdict.map(|_| ["security_control"]),
         },
-        src_endpoint: (s.ip.is_some() || s.device.is_some()).then(|| Endpoint {
+        src_endpoint: (s.ip.is_some() || s.device.is_some()).then_some(Endpoint {
             ip: s.ip,
             uid: s.device.as_deref(),
         }),
