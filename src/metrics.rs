@@ -25,7 +25,7 @@
 //! [`PipelineStats`](crate::pipeline::PipelineStats) by the pipeline's own worker, each time a
 //! sink wakes up (at least every flush interval) and before [`Siem::flush`](crate::Siem::flush)
 //! returns, so they obey `emitted = delivered + dropped + buffered` like the stats do. The
-//! rule, store and window metrics are read from [`EngineStats`](crate::engine::EngineStats)
+//! rule, store and window metrics are read from [`EngineStats`]
 //! when [`record`] runs: call it where the metrics are scraped (it also refreshes the sink
 //! counters). Only `tower_siem_events_total` is counted as it happens: one call per event,
 //! which without a recorder is a no-op of a few nanoseconds that neither allocates nor locks.
@@ -56,7 +56,7 @@
 //! `sink` is the sink's [name](crate::sink::Sink::name) and `index` its position in the order
 //! the sinks were added, so two sinks of one kind stay apart.
 //!
-//! Metrics are process-wide: two [`Siem`](crate::Siem)s in one process add up in the events
+//! Metrics are process-wide: two [`Siem`]s in one process add up in the events
 //! counter, and overwrite each other's copied stats.
 
 use std::future::Future;
