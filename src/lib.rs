@@ -43,7 +43,7 @@
 //! | [`event`] | [`Event`], [`EventName`], [`Subject`], redaction |
 //! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default) |
 //! | [`pipeline`], [`sink`] | bounded delivery to JSONL files, `tracing`, or your own [`sink::Sink`] |
-//! | [`format`] | events as native JSON, Elastic Common Schema or OCSF |
+//! | [`format`](mod@format) | events as native JSON, Elastic Common Schema or OCSF |
 //! | `metrics` (feature `metrics`) | events, verdicts, delivery and store size through the `metrics` facade |
 //!
 //! ## Security model
