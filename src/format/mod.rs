@@ -371,38 +371,73 @@ impl<'a> Grouped<'a> {
         self.kept().next().is_none()
     }
 
-    /// Each name once, at its first occurrence, with every value it has.
-    fn groups(&self) -> impl Iterator<Item = (&'a str, Vec<&'a str>)> + '_ {
-        self.kept().filter_map(|(i, (k, _))| {
-            if self.pairs[..i].iter().any(|(earlier, _)| earlier == k) {
-                return None;
-            }
-            let values = self.pairs[i..]
-                .iter()
-                .filter(|(other, _)| other == k)
-                .map(|(_, v)| v.as_str())
-                .collect();
-            Some((k.as_str(), values))
-        })
-    }
-
     /// The pairs as `[{"name": …, "value": …}]` (OCSF `http_headers`).
     pub(super) fn as_list(self) -> NameValueList<'a> {
         NameValueList(self)
     }
 }
 
+/// Up to this many pairs, names are matched by scanning (no allocation); beyond, by a map, so
+/// an event with thousands of attributes still encodes in linear time.
+const SCAN_MAX: usize = 32;
+
 impl serde::Serialize for Grouped<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(None)?;
-        for (k, values) in self.groups() {
-            match values.as_slice() {
-                [one] => map.serialize_entry(k, one)?,
-                many => map.serialize_entry(k, many)?,
+        if self.pairs.len() <= SCAN_MAX {
+            for (i, (k, v)) in self.kept() {
+                if self.pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+                    continue;
+                }
+                if self.pairs[i + 1..].iter().any(|(later, _)| later == k) {
+                    let values = Values {
+                        pairs: &self.pairs[i..],
+                        name: k,
+                    };
+                    map.serialize_entry(k, &values)?;
+                } else {
+                    map.serialize_entry(k, v)?;
+                }
+            }
+        } else {
+            let mut order: Vec<&str> = Vec::new();
+            let mut by_name: std::collections::HashMap<&str, Vec<&str>> =
+                std::collections::HashMap::new();
+            for (_, (k, v)) in self.kept() {
+                by_name
+                    .entry(k.as_str())
+                    .or_insert_with(|| {
+                        order.push(k);
+                        Vec::new()
+                    })
+                    .push(v);
+            }
+            for k in order {
+                match by_name[k].as_slice() {
+                    [one] => map.serialize_entry(k, one)?,
+                    many => map.serialize_entry(k, many)?,
+                }
             }
         }
         map.end()
+    }
+}
+
+/// Every value of one name, in order.
+struct Values<'a> {
+    pairs: &'a [(String, String)],
+    name: &'a str,
+}
+
+impl serde::Serialize for Values<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.pairs
+                .iter()
+                .filter(|(k, _)| k == self.name)
+                .map(|(_, v)| v),
+        )
     }
 }
 
@@ -471,6 +506,14 @@ mod tests {
             ])
         );
         assert!(Grouped::of(&[]).is_none());
+        // Past the scanning limit, the same result.
+        let many: Vec<(String, String)> = (0..100)
+            .map(|i| (format!("k{}", i % 40), i.to_string()))
+            .collect();
+        let v = serde_json::to_value(Grouped::of(&many).unwrap()).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 40);
+        assert_eq!(v["k0"], serde_json::json!(["0", "40", "80"]));
+        assert_eq!(v["k39"], serde_json::json!(["39", "79"]));
         assert!(Grouped::except_referer(&pairs[3..]).is_empty());
     }
 
