@@ -49,7 +49,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::event::SharedEvent;
+use crate::event::{EventName, SharedEvent};
 
 pub use self::jsonl::JsonlSink;
 pub use self::tracing::TracingSink;
@@ -89,6 +89,23 @@ pub trait Sink: Send + Sync + 'static {
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Which events this sink is handed; asked once, when the pipeline starts. Events it does
+    /// not take are not counted in its stats at all. The default is every event.
+    fn interest(&self) -> Interest {
+        Interest::All
+    }
+}
+
+/// Which events a [`Sink`] takes (see [`Sink::interest`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Interest {
+    /// Every event.
+    #[default]
+    All,
+    /// Only events with one of these names (an alert sink takes `siem.alert` only).
+    Names(Vec<EventName>),
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -103,6 +120,10 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
         (**self).flush()
     }
+
+    fn interest(&self) -> Interest {
+        (**self).interest()
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Arc<S> {
@@ -116,6 +137,10 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
         (**self).flush()
+    }
+
+    fn interest(&self) -> Interest {
+        (**self).interest()
     }
 }
 
