@@ -59,6 +59,8 @@ pub enum BuildError {
     Rules(ConfigError),
     /// An option was out of range.
     Invalid(String),
+    /// The pipeline's disk spool could not be opened.
+    Spool(std::io::Error),
 }
 
 impl fmt::Display for BuildError {
@@ -66,6 +68,7 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::Rules(e) => write!(f, "invalid rules: {e}"),
             BuildError::Invalid(m) => f.write_str(m),
+            BuildError::Spool(e) => write!(f, "event spool: {e}"),
         }
     }
 }
@@ -75,6 +78,7 @@ impl std::error::Error for BuildError {
         match self {
             BuildError::Rules(e) => Some(e),
             BuildError::Invalid(_) => None,
+            BuildError::Spool(e) => Some(e),
         }
     }
 }
@@ -207,10 +211,11 @@ impl SiemBuilder {
         self
     }
 
-    /// Builds the SIEM. Starts the pipeline's worker thread when there are sinks.
+    /// Builds the SIEM. Starts the pipeline's worker thread when there are sinks, opening its
+    /// disk spool if one is configured.
     ///
     /// # Errors
-    /// Invalid rules (with line and field) or options.
+    /// Invalid rules (with line and field) or options; a spool that cannot be opened.
     pub fn build(self) -> Result<Siem, BuildError> {
         let rules = self.rules.unwrap_or_default();
         let store = self
@@ -220,7 +225,14 @@ impl SiemBuilder {
         let pipeline = if self.sinks.is_empty() {
             Pipeline::disabled()
         } else {
-            Pipeline::new(self.sinks, self.pipeline)
+            Pipeline::try_new(self.sinks, self.pipeline).map_err(BuildError::Spool)?
+        };
+        // Entities whose action rises become `siem.alert` events for the sinks.
+        let engine = if pipeline.is_enabled() {
+            let alerts = pipeline.clone();
+            engine.with_alerts(move |alert| alerts.emit(alert))
+        } else {
+            engine
         };
         Ok(Siem {
             inner: Arc::new(Inner {

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`JsonlSink`] | one JSON object per line in a local file, with size-capped rotation |
 //! | [`TracingSink`] | one `tracing` event per security event (`target: "tower_siem::event"`) |
+//! | `WebhookSink` (feature `webhook`) | posts alerts (entities newly stepped up, throttled or blocked), optionally Slack-formatted |
 //!
 //! `Box<S>` and `Arc<S>` implement `Sink` whenever `S` does (also for `S = dyn Sink`), so a sink
 //! chosen at run time has the same type as one chosen at compile time.
@@ -42,6 +43,8 @@
 
 mod jsonl;
 mod tracing;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -53,6 +56,9 @@ use crate::event::{EventName, SharedEvent};
 
 pub use self::jsonl::JsonlSink;
 pub use self::tracing::TracingSink;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
+pub use self::webhook::{WebhookError, WebhookSink};
 
 /// A boxed, `Send` future: what [`Sink`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
