@@ -446,8 +446,10 @@ impl Core {
 }
 
 fn run(core: Arc<Core>, sinks: Vec<Box<dyn Sink>>, spools: Vec<Option<(Spool, Recovered)>>) {
+    // I/O for network sinks (HTTP, databases, brokers), which run on this runtime.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
+        .enable_io()
         .build();
     if let Ok(runtime) = runtime {
         runtime.block_on(async {
