@@ -43,6 +43,7 @@
 //! | [`event`] | [`Event`], [`EventName`], [`Subject`], redaction |
 //! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default) |
 //! | [`pipeline`], [`sink`] | bounded delivery to JSONL files, `tracing`, or your own [`sink::Sink`] |
+//! | [`pipeline::spool`] | opt-in disk spool: a sink outage or a restart loses nothing; alerts to a webhook (feature `webhook`) |
 //!
 //! ## Security model
 //!

@@ -110,8 +110,11 @@ fn emit(p: &Pipeline, n: usize) -> Vec<uuid::Uuid> {
 fn an_outage_within_the_spool_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Toggle::new(false);
-    let p = Pipeline::try_new(vec![Box::new(Arc::clone(&sink))], config(dir.path(), 64 << 20))
-        .unwrap();
+    let p = Pipeline::try_new(
+        vec![Box::new(Arc::clone(&sink))],
+        config(dir.path(), 64 << 20),
+    )
+    .unwrap();
     let sent = emit(&p, 2000);
     let during = stats(&p);
     assert!(balanced(&during), "{during:?}");
@@ -120,12 +123,18 @@ fn an_outage_within_the_spool_loses_nothing() {
     assert_eq!(during.spooled, 2000);
     // Retries never give up on spooled events, however long the outage.
     assert!(sink.refused.load(Ordering::SeqCst) >= 1);
-    assert!(!p.flush(Duration::from_millis(100)), "flush cannot succeed while the sink is down");
+    assert!(
+        !p.flush(Duration::from_millis(100)),
+        "flush cannot succeed while the sink is down"
+    );
 
     sink.up.store(true, Ordering::SeqCst);
     assert!(p.flush(LONG));
     let after = stats(&p);
-    assert_eq!((after.emitted, after.delivered, after.buffered), (2000, 2000, 0));
+    assert_eq!(
+        (after.emitted, after.delivered, after.buffered),
+        (2000, 2000, 0)
+    );
     assert_eq!(after.dropped.total(), 0);
     assert_eq!(after.spooled, 0);
     assert!(after.retries >= 1);
@@ -137,8 +146,11 @@ fn an_outage_within_the_spool_loses_nothing() {
 fn a_restart_delivers_what_the_spool_kept_first() {
     let dir = tempfile::tempdir().unwrap();
     let down = Toggle::new(false);
-    let first =
-        Pipeline::try_new(vec![Box::new(Arc::clone(&down))], config(dir.path(), 64 << 20)).unwrap();
+    let first = Pipeline::try_new(
+        vec![Box::new(Arc::clone(&down))],
+        config(dir.path(), 64 << 20),
+    )
+    .unwrap();
     let old = emit(&first, 300);
     let end = first.shutdown(Duration::from_millis(200));
     let end = end.sink("toggle").unwrap();
@@ -148,15 +160,21 @@ fn a_restart_delivers_what_the_spool_kept_first() {
     drop(first);
 
     let up = Toggle::new(true);
-    let second =
-        Pipeline::try_new(vec![Box::new(Arc::clone(&up))], config(dir.path(), 64 << 20)).unwrap();
+    let second = Pipeline::try_new(
+        vec![Box::new(Arc::clone(&up))],
+        config(dir.path(), 64 << 20),
+    )
+    .unwrap();
     let start = stats(&second);
     assert_eq!(start.recovered, 300);
     assert!(balanced(&start), "{start:?}");
     let new = emit(&second, 50);
     assert!(second.flush(LONG));
     let s = stats(&second);
-    assert_eq!((s.emitted, s.delivered, s.buffered, s.recovered), (350, 350, 0, 300));
+    assert_eq!(
+        (s.emitted, s.delivered, s.buffered, s.recovered),
+        (350, 350, 0, 300)
+    );
     assert_eq!(s.dropped.total(), 0);
     let want: Vec<_> = old.into_iter().chain(new).collect();
     assert_eq!(up.ids(), want);
@@ -164,8 +182,11 @@ fn a_restart_delivers_what_the_spool_kept_first() {
     // And a third start finds nothing left to deliver.
     second.shutdown(LONG);
     drop(second);
-    let third = Pipeline::try_new(vec![Box::new(Toggle::new(true))], config(dir.path(), 64 << 20))
-        .unwrap();
+    let third = Pipeline::try_new(
+        vec![Box::new(Toggle::new(true))],
+        config(dir.path(), 64 << 20),
+    )
+    .unwrap();
     assert_eq!(stats(&third).recovered, 0);
 }
 
@@ -173,8 +194,11 @@ fn a_restart_delivers_what_the_spool_kept_first() {
 fn a_full_spool_drops_new_events_and_counts_them() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Toggle::new(false);
-    let p = Pipeline::try_new(vec![Box::new(Arc::clone(&sink))], config(dir.path(), 64 * 1024))
-        .unwrap();
+    let p = Pipeline::try_new(
+        vec![Box::new(Arc::clone(&sink))],
+        config(dir.path(), 64 * 1024),
+    )
+    .unwrap();
     emit(&p, 3000);
     let s = stats(&p);
     assert!(balanced(&s), "{s:?}");
@@ -297,7 +321,10 @@ fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
 #[ignore = "heavy: kills a child process with SIGKILL 100 times; run with --include-ignored (release)"]
 fn spooled_events_survive_sigkill() {
     if let Ok(dir) = std::env::var(CHILD_DIR) {
-        let seed = std::env::var(CHILD_SEED).ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+        let seed = std::env::var(CHILD_SEED)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
         child(&dir, seed);
         return;
     }
@@ -316,7 +343,12 @@ fn spooled_events_survive_sigkill() {
         let dir = root.path();
         let _ = std::fs::remove_file(dir.join("child-delivered.txt"));
         let mut child = std::process::Command::new(&exe)
-            .args(["spooled_events_survive_sigkill", "--exact", "--include-ignored", "--nocapture"])
+            .args([
+                "spooled_events_survive_sigkill",
+                "--exact",
+                "--include-ignored",
+                "--nocapture",
+            ])
             .env(CHILD_DIR, dir)
             .env(CHILD_SEED, next().to_string())
             .stdout(std::process::Stdio::piped())
@@ -326,7 +358,12 @@ fn spooled_events_survive_sigkill() {
         std::thread::sleep(Duration::from_millis(30 + next() % 170));
         child.kill().unwrap(); // SIGKILL on Unix
         let mut text = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
         child.wait().unwrap();
         let acked: Vec<uuid::Uuid> = complete_lines(&text)
             .filter_map(|l| l.strip_prefix("ack "))
@@ -351,11 +388,19 @@ fn spooled_events_survive_sigkill() {
         recovered_total += s.recovered;
         // SIGKILL cannot damage written data: a torn tail is cut off, nothing else is lost.
         assert_eq!(s.dropped.corrupt, 0, "round {round}: {s:?}");
-        assert_eq!((s.delivered, s.buffered), (s.recovered, 0), "round {round}: {s:?}");
+        assert_eq!(
+            (s.delivered, s.buffered),
+            (s.recovered, 0),
+            "round {round}: {s:?}"
+        );
 
         let after = sink.ids();
         let after_set: HashSet<_> = after.iter().copied().collect();
-        assert_eq!(after_set.len(), after.len(), "round {round}: the restart delivered an event twice");
+        assert_eq!(
+            after_set.len(),
+            after.len(),
+            "round {round}: the restart delivered an event twice"
+        );
         let child_set: HashSet<_> = by_child.iter().copied().collect();
         for id in &acked {
             assert!(
@@ -366,7 +411,10 @@ fn spooled_events_survive_sigkill() {
         // At least once across the kill: only the batch the child's sink took but had not yet
         // acknowledged in the spool can be delivered again.
         let again = after.iter().filter(|id| child_set.contains(id)).count();
-        assert!(again <= CHILD_BATCH, "round {round}: {again} events delivered twice");
+        assert!(
+            again <= CHILD_BATCH,
+            "round {round}: {again} events delivered twice"
+        );
         if again > 0 {
             redelivered_batches += 1;
         }
@@ -377,5 +425,8 @@ fn spooled_events_survive_sigkill() {
          the one batch in flight at the kill",
         started.elapsed().as_secs_f64()
     );
-    assert!(acked_total > 0, "the children never got an event into the spool");
+    assert!(
+        acked_total > 0,
+        "the children never got an event into the spool"
+    );
 }

@@ -117,9 +117,12 @@ async fn serve_app(siem: &Siem) -> SocketAddr {
         .route("/", get(|| async { "ok" }))
         .layer(siem.layer());
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     addr
 }
@@ -135,7 +138,10 @@ async fn load(addr: SocketAddr) -> Vec<Duration> {
             let mut latencies = Vec::new();
             while Instant::now() < until {
                 let req = http::Request::get(format!("http://{addr}/"))
-                    .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/125.0")
+                    .header(
+                        "user-agent",
+                        "Mozilla/5.0 (X11; Linux x86_64) Firefox/125.0",
+                    )
                     .body(Full::default())
                     .unwrap();
                 let start = Instant::now();
@@ -259,7 +265,11 @@ async fn a_sink_outage_under_load() {
         },
     )
     .await;
-    assert!(spool.during.spooled > 0, "the outage left nothing in the spool: {:?}", spool.during);
+    assert!(
+        spool.during.spooled > 0,
+        "the outage left nothing in the spool: {:?}",
+        spool.during
+    );
     assert_eq!(spool.stats.emitted, spool.requests, "one event per request");
     assert_eq!(spool.stats.delivered, spool.stats.emitted);
     assert_eq!(spool.stats.dropped.total(), 0, "{:?}", spool.stats);
@@ -299,7 +309,10 @@ async fn a_sink_outage_under_load() {
     let s = &small.stats;
     assert_eq!(s.emitted, small.requests);
     assert_eq!(s.buffered, 0);
-    assert!(s.dropped.total() > 0, "the outage lost nothing with a small queue: {s:?}");
+    assert!(
+        s.dropped.total() > 0,
+        "the outage lost nothing with a small queue: {s:?}"
+    );
     assert_eq!(s.dropped.total(), s.emitted - s.delivered, "{s:?}");
     assert_each_once("small queue", &small);
 }

@@ -92,7 +92,9 @@ async fn receiver(script: impl IntoIterator<Item = Answer>) -> (Receiver, Socket
     rx.script.lock().unwrap().extend(script);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/hook", post(hook)).with_state(rx.clone());
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(rx.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (rx, addr)
 }
@@ -126,7 +128,11 @@ async fn alerts_not_events_reach_the_webhook() {
         .unwrap()
         .header("authorization", "Bearer receiver-token")
         .unwrap();
-    let siem = Siem::builder().sink(sink).pipeline(fast_retry(2)).build().unwrap();
+    let siem = Siem::builder()
+        .sink(sink)
+        .pipeline(fast_retry(2))
+        .build()
+        .unwrap();
     brute_force(&siem, "alice");
     // More failures: the account stays stepped up (users are never blocked), so no new alert.
     brute_force(&siem, "alice");
@@ -159,8 +165,14 @@ async fn alerts_not_events_reach_the_webhook() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_bodies_are_one_escaped_line_per_alert() {
     let (rx, addr) = receiver([]).await;
-    let sink = WebhookSink::new(&format!("http://{addr}/hook")).unwrap().slack();
-    let siem = Siem::builder().sink(sink).pipeline(fast_retry(2)).build().unwrap();
+    let sink = WebhookSink::new(&format!("http://{addr}/hook"))
+        .unwrap()
+        .slack();
+    let siem = Siem::builder()
+        .sink(sink)
+        .pipeline(fast_retry(2))
+        .build()
+        .unwrap();
     brute_force(&siem, "<http://evil.example|click here>");
     assert!(siem.flush_async(LONG).await);
     let bodies = rx.bodies();
@@ -178,7 +190,11 @@ async fn slack_bodies_are_one_escaped_line_per_alert() {
 async fn failed_posts_are_retried_until_the_receiver_answers() {
     let (rx, addr) = receiver([Answer::Status(503), Answer::Status(429)]).await;
     let sink = WebhookSink::new(&format!("http://{addr}/hook")).unwrap();
-    let siem = Siem::builder().sink(sink).pipeline(fast_retry(5)).build().unwrap();
+    let siem = Siem::builder()
+        .sink(sink)
+        .pipeline(fast_retry(5))
+        .build()
+        .unwrap();
     brute_force(&siem, "alice");
     assert!(siem.flush_async(LONG).await);
 
@@ -192,7 +208,10 @@ async fn failed_posts_are_retried_until_the_receiver_answers() {
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1);
     assert_eq!(rx.accepted_events().len(), 1);
     let s = webhook(&siem);
-    assert_eq!((s.emitted, s.delivered, s.retries, s.write_errors), (1, 1, 2, 2));
+    assert_eq!(
+        (s.emitted, s.delivered, s.retries, s.write_errors),
+        (1, 1, 2, 2)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,11 +247,18 @@ async fn a_slow_receiver_times_out_and_is_counted() {
     let sink = WebhookSink::new(&format!("http://{addr}/hook"))
         .unwrap()
         .timeout(Duration::from_millis(200));
-    let siem = Siem::builder().sink(sink).pipeline(fast_retry(0)).build().unwrap();
+    let siem = Siem::builder()
+        .sink(sink)
+        .pipeline(fast_retry(0))
+        .build()
+        .unwrap();
     brute_force(&siem, "alice");
     assert!(siem.flush_async(LONG).await);
     let s = webhook(&siem);
-    assert_eq!((s.emitted, s.delivered, s.dropped.sink_error, s.write_errors), (1, 0, 1, 1));
+    assert_eq!(
+        (s.emitted, s.delivered, s.dropped.sink_error, s.write_errors),
+        (1, 0, 1, 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,13 +269,18 @@ async fn all_events_mode_never_posts_secrets() {
         |b| b.sink(WebhookSink::new(&url).unwrap().all_events()),
         |l| l,
     );
-    let req = common::req("GET", "/search?q=shoes&password=hunter2&token=tok-123", "203.0.113.7")
-        .header("authorization", "Bearer topsecret-bearer")
-        .header("cookie", "sid=cookie-secret-value")
-        .body(Body::empty())
-        .unwrap();
+    let req = common::req(
+        "GET",
+        "/search?q=shoes&password=hunter2&token=tok-123",
+        "203.0.113.7",
+    )
+    .header("authorization", "Bearer topsecret-bearer")
+    .header("cookie", "sid=cookie-secret-value")
+    .body(Body::empty())
+    .unwrap();
     assert_eq!(app.send(req).await.status(), StatusCode::OK);
-    app.login("203.0.113.7", "alice", "not-wonderland-secret").await;
+    app.login("203.0.113.7", "alice", "not-wonderland-secret")
+        .await;
     assert!(app.siem.flush_async(LONG).await);
 
     let events = rx.accepted_events();

@@ -142,7 +142,9 @@ impl SpoolConfig {
 
     fn limits(&self) -> (u64, u64) {
         let max = self.max_bytes.max(2 * MIN_SEGMENT);
-        let segment = self.segment_bytes.clamp(MIN_SEGMENT, (max / 4).max(MIN_SEGMENT));
+        let segment = self
+            .segment_bytes
+            .clamp(MIN_SEGMENT, (max / 4).max(MIN_SEGMENT));
         (max, segment)
     }
 }
@@ -160,16 +162,19 @@ pub(super) fn open_all(
             if !config.applies_to(sink.name()) {
                 return Ok(None);
             }
-            Spool::open(&dir, config).map(Some).map_err(|e| {
-                io::Error::new(e.kind(), format!("spool {}: {e}", dir.display()))
-            })
+            Spool::open(&dir, config)
+                .map(Some)
+                .map_err(|e| io::Error::new(e.kind(), format!("spool {}: {e}", dir.display())))
         })
         .collect()
 }
 
 /// The directory of each sink's spool: `dir/<name>`, with unsafe characters replaced and
 /// repeated names numbered (`jsonl`, `jsonl-2`, …).
-pub(super) fn sink_dirs<'a>(config: &SpoolConfig, names: impl Iterator<Item = &'a str>) -> Vec<PathBuf> {
+pub(super) fn sink_dirs<'a>(
+    config: &SpoolConfig,
+    names: impl Iterator<Item = &'a str>,
+) -> Vec<PathBuf> {
     let mut seen: Vec<String> = Vec::new();
     names
         .map(|name| {
@@ -432,7 +437,10 @@ impl Spool {
                 if Some(id) == last {
                     // A write cut short: cut it off so appends continue after valid data.
                     recovered.truncated += (data.len() - end) as u64;
-                    OpenOptions::new().write(true).open(&path)?.set_len(end as u64)?;
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&path)?
+                        .set_len(end as u64)?;
                 } else {
                     recovered.corrupt += 1;
                 }
@@ -577,9 +585,10 @@ impl Spool {
         let (id, len) = (active.id, active.len);
         if let Err(e) = self.writer.write_all(&self.buf) {
             // Cut off what landed; failing that, never append to this segment again.
-            let cut = self.writer.set_len(len).and_then(|()| {
-                self.writer.seek(SeekFrom::Start(len)).map(drop)
-            });
+            let cut = self
+                .writer
+                .set_len(len)
+                .and_then(|()| self.writer.seek(SeekFrom::Start(len)).map(drop));
             if cut.is_err() {
                 self.writer_broken = true;
             }
@@ -714,11 +723,16 @@ impl Spool {
         if self.cursor.segment != id || self.cursor.offset >= len {
             return Ok(batch);
         }
-        let reusable = matches!(&self.reader, Some((r, _, at)) if *r == id && *at == self.cursor.offset);
+        let reusable =
+            matches!(&self.reader, Some((r, _, at)) if *r == id && *at == self.cursor.offset);
         if !reusable {
             let mut file = File::open(segment_path(&self.dir, id))?;
             file.seek(SeekFrom::Start(self.cursor.offset))?;
-            self.reader = Some((id, BufReader::with_capacity(256 * 1024, file), self.cursor.offset));
+            self.reader = Some((
+                id,
+                BufReader::with_capacity(256 * 1024, file),
+                self.cursor.offset,
+            ));
         }
         let Some((_, reader, at)) = self.reader.as_mut() else {
             return Ok(batch);
@@ -727,7 +741,9 @@ impl Spool {
         while batch.records < max as u64 && *at < len {
             let mut header = [0u8; HEADER as usize];
             let ok = reader.read_exact(&mut header).is_ok() && header[..4] == MAGIC;
-            let n = u64::from(u32::from_le_bytes([header[4], header[5], header[6], header[7]]));
+            let n = u64::from(u32::from_le_bytes([
+                header[4], header[5], header[6], header[7],
+            ]));
             let fits = ok && n <= MAX_RECORD && *at + HEADER + n <= len;
             let mut valid = false;
             if fits {
@@ -793,7 +809,8 @@ impl Spool {
         slot[24..32].copy_from_slice(&self.cursor.offset.to_le_bytes());
         let sum = crc32fast::hash(&slot[8..32]);
         slot[4..8].copy_from_slice(&sum.to_le_bytes());
-        self.ack.seek(SeekFrom::Start((self.ack_seq % 2) * ACK_SLOT))?;
+        self.ack
+            .seek(SeekFrom::Start((self.ack_seq % 2) * ACK_SLOT))?;
         self.ack.write_all(&slot)?;
         self.dirty_ack = true;
         Ok(())
@@ -833,7 +850,11 @@ mod tests {
         {
             let (mut s, rec) = Spool::open(dir.path(), &config(dir.path())).unwrap();
             assert_eq!(rec, Recovered::default());
-            assert!(s.append(&evs).0.iter().all(|a| matches!(a, Appended::At(_))));
+            assert!(s
+                .append(&evs)
+                .0
+                .iter()
+                .all(|a| matches!(a, Appended::At(_))));
             s.sync().unwrap();
             assert_eq!(s.pending(), 100);
             assert!(s.segments.len() > 2, "{} segments", s.segments.len());
@@ -870,7 +891,12 @@ mod tests {
         let seg = segment_path(dir.path(), 1);
         let full = fs::metadata(&seg).unwrap().len();
         // Cut the last record in half, as a crash mid-write would.
-        OpenOptions::new().write(true).open(&seg).unwrap().set_len(full - 20).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(full - 20)
+            .unwrap();
         let (mut s, rec) = Spool::open(dir.path(), &cfg).unwrap();
         assert_eq!((rec.records, rec.corrupt), (2, 0));
         assert!(rec.truncated > 0);
@@ -905,7 +931,9 @@ mod tests {
     #[test]
     fn size_cap_refuses_new_events() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = SpoolConfig::new(dir.path()).max_bytes(16 * 1024).segment_bytes(4096);
+        let cfg = SpoolConfig::new(dir.path())
+            .max_bytes(16 * 1024)
+            .segment_bytes(4096);
         let (mut s, _) = Spool::open(dir.path(), &cfg).unwrap();
         let out = s.append(&events(1000)).0;
         let written = out.iter().filter(|a| matches!(a, Appended::At(_))).count();
@@ -921,8 +949,16 @@ mod tests {
     #[test]
     fn garbage_files_do_not_panic() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(ACK_FILE), b"not an ack at all, just some bytes....").unwrap();
-        fs::write(segment_path(dir.path(), 7), b"TSP1\xff\xff\xff\xffgarbage TSP1").unwrap();
+        fs::write(
+            dir.path().join(ACK_FILE),
+            b"not an ack at all, just some bytes....",
+        )
+        .unwrap();
+        fs::write(
+            segment_path(dir.path(), 7),
+            b"TSP1\xff\xff\xff\xffgarbage TSP1",
+        )
+        .unwrap();
         let (mut s, rec) = Spool::open(dir.path(), &SpoolConfig::new(dir.path())).unwrap();
         assert_eq!(rec.records, 0);
         assert!(drain(&mut s).is_empty());

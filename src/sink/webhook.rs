@@ -176,8 +176,8 @@ impl WebhookSink {
     /// The name or value is not valid in an HTTP header.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, WebhookError> {
         let name = HeaderName::try_from(name).map_err(|e| WebhookError::Header(e.to_string()))?;
-        let mut value =
-            HeaderValue::try_from(value).map_err(|_| WebhookError::Header(format!("invalid value for {name}")))?;
+        let mut value = HeaderValue::try_from(value)
+            .map_err(|_| WebhookError::Header(format!("invalid value for {name}")))?;
         value.set_sensitive(true);
         Arc::make_mut(&mut self.config).headers.push((name, value));
         Ok(self)
@@ -296,7 +296,9 @@ impl Sink for WebhookSink {
             {
                 Err(SinkError::unavailable(message))
             } else {
-                Err(SinkError::encode(format!("{message}: the receiver refuses this payload")))
+                Err(SinkError::encode(format!(
+                    "{message}: the receiver refuses this payload"
+                )))
             }
         })
     }
@@ -309,10 +311,18 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused() {
-        assert!(matches!(WebhookSink::new("not a url"), Err(WebhookError::Url(_))));
-        assert!(matches!(WebhookSink::new("ftp://example.com/x"), Err(WebhookError::Url(_))));
         assert!(matches!(
-            WebhookSink::new("http://example.com").unwrap().header("bad name", "x"),
+            WebhookSink::new("not a url"),
+            Err(WebhookError::Url(_))
+        ));
+        assert!(matches!(
+            WebhookSink::new("ftp://example.com/x"),
+            Err(WebhookError::Url(_))
+        ));
+        assert!(matches!(
+            WebhookSink::new("http://example.com")
+                .unwrap()
+                .header("bad name", "x"),
             Err(WebhookError::Header(_))
         ));
     }

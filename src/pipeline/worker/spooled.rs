@@ -150,7 +150,11 @@ async fn ingest(core: &Core, slot: &Slot, sink: &dyn Sink, st: &mut State) -> bo
         let done = io(&st.spool, move |s| {
             let before = s.pending();
             let (outcomes, error) = s.append(&events);
-            let synced = if error.is_none() { s.sync().err() } else { None };
+            let synced = if error.is_none() {
+                s.sync().err()
+            } else {
+                None
+            };
             (before, outcomes, error.or(synced), s.pending())
         })
         .await;
@@ -209,7 +213,11 @@ async fn step(core: &Core, slot: &Slot, sink: &dyn Sink, st: &mut State) -> Step
         None => return Step::Deadline,
     };
     slot.c.corrupt.fetch_add(lost, SeqCst);
-    if st.mem.front().is_some_and(|(_, p)| p.segment != cursor.segment) {
+    if st
+        .mem
+        .front()
+        .is_some_and(|(_, p)| p.segment != cursor.segment)
+    {
         // Cannot happen while the bookkeeping is right; the disk is the truth.
         st.mem.clear();
     }
@@ -273,7 +281,16 @@ async fn step(core: &Core, slot: &Slot, sink: &dyn Sink, st: &mut State) -> Step
             }
         }
     }
-    finish(slot, st, end, records, undecodable, from_mem, events.len() as u64).await
+    finish(
+        slot,
+        st,
+        end,
+        records,
+        undecodable,
+        from_mem,
+        events.len() as u64,
+    )
+    .await
 }
 
 /// Acknowledges a batch that left the spool and counts it.
