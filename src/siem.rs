@@ -41,6 +41,8 @@ struct Inner {
     pipeline: Pipeline,
     clock: Arc<dyn Clock>,
     redactor: Redactor,
+    /// Whether any sink takes `http.request` events (an alert-only webhook does not).
+    records_requests: bool,
 }
 
 impl fmt::Debug for Siem {
@@ -228,18 +230,20 @@ impl SiemBuilder {
             Pipeline::try_new(self.sinks, self.pipeline).map_err(BuildError::Spool)?
         };
         // Entities whose action rises become `siem.alert` events for the sinks.
-        let engine = if pipeline.is_enabled() {
+        let engine = if pipeline.takes(&crate::EventName::SIEM_ALERT) {
             let alerts = pipeline.clone();
             engine.with_alerts(move |alert| alerts.emit(alert))
         } else {
             engine
         };
+        let records_requests = pipeline.takes(&crate::EventName::HTTP_REQUEST);
         Ok(Siem {
             inner: Arc::new(Inner {
                 engine,
                 pipeline,
                 clock: self.clock,
                 redactor: self.redactor,
+                records_requests,
             }),
         })
     }
@@ -294,8 +298,9 @@ impl Siem {
         self.inner.pipeline.emit(event);
     }
 
+    /// Whether the layer's `http.request` events go to any sink (else it skips building them).
     pub(crate) fn pipeline_enabled(&self) -> bool {
-        self.inner.pipeline.is_enabled()
+        self.inner.records_requests
     }
 
     /// The verdict for a subject now, without recording anything.

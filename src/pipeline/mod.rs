@@ -360,6 +360,22 @@ impl Pipeline {
         self.handle.is_some()
     }
 
+    /// Whether any sink takes events with this name (see [`Sink::interest`]).
+    ///
+    /// ```
+    /// use tower_siem::pipeline::{Pipeline, PipelineConfig};
+    /// use tower_siem::sink::TracingSink;
+    /// use tower_siem::EventName;
+    ///
+    /// let p = Pipeline::new(vec![Box::new(TracingSink::new())], PipelineConfig::default());
+    /// assert!(p.takes(&EventName::HTTP_REQUEST));
+    /// assert!(!Pipeline::disabled().takes(&EventName::SIEM_ALERT));
+    /// ```
+    pub fn takes(&self, name: &crate::EventName) -> bool {
+        self.core()
+            .is_some_and(|core| core.sinks.iter().any(|s| s.takes(name)))
+    }
+
     fn core(&self) -> Option<&Core> {
         self.handle.as_deref().map(|h| &*h.core)
     }

@@ -115,9 +115,12 @@ impl Slot {
 
     /// Whether this sink takes the event at all.
     fn wants(&self, event: &SharedEvent) -> bool {
-        self.names
-            .as_ref()
-            .is_none_or(|names| names.contains(&event.name))
+        self.takes(&event.name)
+    }
+
+    /// Whether this sink takes events with this name.
+    pub(super) fn takes(&self, name: &EventName) -> bool {
+        self.names.as_ref().is_none_or(|names| names.contains(name))
     }
 }
 
