@@ -339,9 +339,11 @@ fn spooled_events_survive_sigkill() {
         rng
     };
     let (mut acked_total, mut redelivered_batches, mut recovered_total) = (0usize, 0usize, 0u64);
+    let dir = root.path();
+    // Acknowledged ids of the children killed since the last verification.
+    let mut acked: Vec<uuid::Uuid> = Vec::new();
+    let mut kills_since = 0usize;
     for round in 0..KILLS {
-        let dir = root.path();
-        let _ = std::fs::remove_file(dir.join("child-delivered.txt"));
         let mut child = std::process::Command::new(&exe)
             .args([
                 "spooled_events_survive_sigkill",
@@ -365,11 +367,19 @@ fn spooled_events_survive_sigkill() {
             .read_to_string(&mut text)
             .unwrap();
         child.wait().unwrap();
-        let acked: Vec<uuid::Uuid> = complete_lines(&text)
-            .filter_map(|l| l.strip_prefix("ack "))
-            .map(|id| id.parse().unwrap())
-            .collect();
-        acked_total += acked.len();
+        let before = acked.len();
+        acked.extend(
+            complete_lines(&text)
+                .filter_map(|l| l.strip_prefix("ack "))
+                .map(|id| id.parse::<uuid::Uuid>().unwrap()),
+        );
+        acked_total += acked.len() - before;
+        kills_since += 1;
+        // Two children in three start on the backlog their predecessor left, so kills also land
+        // while a spool is being recovered and delivered.
+        if round % 3 != 2 && round != KILLS - 1 {
+            continue;
+        }
         let by_child = std::fs::read_to_string(dir.join("child-delivered.txt")).unwrap_or_default();
         let by_child: Vec<uuid::Uuid> = complete_lines(&by_child)
             .filter_map(|l| l.parse().ok())
@@ -408,21 +418,25 @@ fn spooled_events_survive_sigkill() {
                 "round {round}: event {id} was acknowledged as spooled but never delivered"
             );
         }
-        // At least once across the kill: only the batch the child's sink took but had not yet
-        // acknowledged in the spool can be delivered again.
-        let again = after.iter().filter(|id| child_set.contains(id)).count();
+        // At least once across a kill: only the batch a child's sink took but had not yet
+        // acknowledged in the spool can be delivered again, by the next child or the restart.
+        let again = (by_child.len() - child_set.len())
+            + after.iter().filter(|id| child_set.contains(id)).count();
         assert!(
-            again <= CHILD_BATCH,
-            "round {round}: {again} events delivered twice"
+            again <= kills_since * CHILD_BATCH,
+            "round {round}: {again} events delivered twice after {kills_since} kills"
         );
         if again > 0 {
             redelivered_batches += 1;
         }
+        acked.clear();
+        kills_since = 0;
+        std::fs::remove_file(dir.join("child-delivered.txt")).unwrap_or_default();
     }
     println!(
         "{KILLS} SIGKILLs in {:.1} s: {acked_total} events acknowledged as spooled, all delivered; \
-         {recovered_total} delivered after restarts; {redelivered_batches} restarts re-delivered \
-         the one batch in flight at the kill",
+         {recovered_total} delivered by the verifying restarts; {redelivered_batches} of them \
+         found a batch delivered twice (the one in flight at a kill)",
         started.elapsed().as_secs_f64()
     );
     assert!(

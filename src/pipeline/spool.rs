@@ -967,6 +967,43 @@ mod tests {
     }
 
     #[test]
+    fn events_come_back_from_disk_as_they_went_in() {
+        use crate::engine::{Action, Verdict};
+        use crate::event::HttpInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = Event::new("http.request")
+            .ip("2001:db8::7".parse().unwrap())
+            .user("alice")
+            .session("s-hash")
+            .device("d-hash")
+            .user_agent("curl/8.0 \u{2028}")
+            .attr("k", "v\nw");
+        e.http = Some(HttpInfo {
+            method: "GET".into(),
+            route: Some("/a/{id}".into()),
+            path: "/a/1".into(),
+            query: Some("q=1&password=[REDACTED]".into()),
+            status: Some(404),
+            latency_us: Some(12),
+            bytes: Some(0),
+            request_id: Some("r1".into()),
+            headers: vec![("referer".into(), "x".into())],
+        });
+        e.verdict = Some(Verdict {
+            action: Action::Throttle,
+            score: 61.5,
+            reasons: vec!["http.probe".into()],
+            retry_after_secs: Some(30),
+        });
+        let original: SharedEvent = Arc::new(e);
+        let (mut s, _) = Spool::open(dir.path(), &SpoolConfig::new(dir.path())).unwrap();
+        assert!(s.append(std::slice::from_ref(&original)).1.is_none());
+        let back = drain(&mut s);
+        assert_eq!(back.len(), 1);
+        assert_eq!(*back[0], *original);
+    }
+
+    #[test]
     fn sink_dirs_are_safe_and_distinct() {
         let cfg = SpoolConfig::new("/spool");
         let dirs = sink_dirs(&cfg, ["jsonl", "jsonl", "../x", ""].into_iter());
