@@ -406,6 +406,10 @@ impl Pipeline {
     /// delivered or dropped after its retries (see [`stats`](Self::stats)). Returns `true` at
     /// once for a disabled pipeline and `false` once the pipeline is shut down.
     ///
+    /// For a spooled sink, caught up means delivered: while its sink is down this returns
+    /// `false` at `timeout` even though nothing is at risk; [`persist`](Self::persist) waits
+    /// only for the spool.
+    ///
     /// Blocks the calling thread. Inside a tokio runtime that is fine on a multi-thread runtime
     /// (it only ties up one worker), but on a current-thread runtime it stalls every other task
     /// until it returns: use [`flush_async`](Self::flush_async) there.

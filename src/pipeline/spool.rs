@@ -51,13 +51,17 @@
 //!   batches acknowledged since the last sync do.
 //! - The spool never grows past [`SpoolConfig::max_bytes`]: past it, new events are dropped and
 //!   counted as `dropped.spool_full`. Delivered bytes are reclaimed a segment at a time.
-//! - One pipeline per directory: two processes sharing a spool directory corrupt each other.
+//! - One pipeline per directory: a second pipeline of the same process is refused the
+//!   directory while the first holds it; two *processes* sharing one are not detected, and
+//!   corrupt each other.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::event::{Event, SharedEvent};
 
@@ -253,9 +257,39 @@ struct Segment {
     records: u64,
 }
 
+/// Spool directories open in this process: a second pipeline on the same directory would
+/// interleave its records with the first one's.
+static OPEN: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Holds a directory in [`OPEN`] until dropped.
+#[derive(Debug)]
+struct Claim(PathBuf);
+
+impl Claim {
+    fn take(dir: &Path) -> io::Result<Claim> {
+        let dir = fs::canonicalize(dir)?;
+        let mut open = OPEN.lock();
+        if open.contains(&dir) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "spool directory already in use by another pipeline in this process",
+            ));
+        }
+        open.push(dir.clone());
+        Ok(Claim(dir))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        OPEN.lock().retain(|d| d != &self.0);
+    }
+}
+
 /// One sink's spool. All methods do blocking file I/O.
 #[derive(Debug)]
 pub(super) struct Spool {
+    _claim: Claim,
     dir: PathBuf,
     max_bytes: u64,
     segment_bytes: u64,
@@ -391,6 +425,7 @@ impl Spool {
     pub(super) fn open(dir: &Path, config: &SpoolConfig) -> io::Result<(Spool, Recovered)> {
         let (max_bytes, segment_bytes) = config.limits();
         fs::create_dir_all(dir)?;
+        let claim = Claim::take(dir)?;
         let mut ack = OpenOptions::new()
             .read(true)
             .write(true)
@@ -476,6 +511,7 @@ impl Spool {
         writer.seek(SeekFrom::Start(active_len))?;
         let bytes = segments.iter().map(|s| s.len).sum();
         let spool = Spool {
+            _claim: claim,
             dir: dir.to_owned(),
             max_bytes,
             segment_bytes,
@@ -1001,6 +1037,17 @@ mod tests {
         let back = drain(&mut s);
         assert_eq!(back.len(), 1);
         assert_eq!(*back[0], *original);
+    }
+
+    #[test]
+    fn a_directory_is_held_by_one_spool_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SpoolConfig::new(dir.path());
+        let first = Spool::open(dir.path(), &cfg).unwrap();
+        let err = Spool::open(dir.path(), &cfg).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        drop(first);
+        Spool::open(dir.path(), &cfg).unwrap();
     }
 
     #[test]
