@@ -41,6 +41,8 @@ struct Inner {
     pipeline: Pipeline,
     clock: Arc<dyn Clock>,
     redactor: Redactor,
+    /// Whether any sink takes `http.request` events (an alert-only webhook does not).
+    records_requests: bool,
 }
 
 impl fmt::Debug for Siem {
@@ -59,6 +61,8 @@ pub enum BuildError {
     Rules(ConfigError),
     /// An option was out of range.
     Invalid(String),
+    /// The pipeline's disk spool could not be opened.
+    Spool(std::io::Error),
 }
 
 impl fmt::Display for BuildError {
@@ -66,6 +70,7 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::Rules(e) => write!(f, "invalid rules: {e}"),
             BuildError::Invalid(m) => f.write_str(m),
+            BuildError::Spool(e) => write!(f, "event spool: {e}"),
         }
     }
 }
@@ -75,6 +80,7 @@ impl std::error::Error for BuildError {
         match self {
             BuildError::Rules(e) => Some(e),
             BuildError::Invalid(_) => None,
+            BuildError::Spool(e) => Some(e),
         }
     }
 }
@@ -229,10 +235,11 @@ impl SiemBuilder {
         self
     }
 
-    /// Builds the SIEM. Starts the pipeline's worker thread when there are sinks.
+    /// Builds the SIEM. Starts the pipeline's worker thread when there are sinks, opening its
+    /// disk spool if one is configured.
     ///
     /// # Errors
-    /// Invalid rules (with line and field) or options.
+    /// Invalid rules (with line and field) or options; a spool that cannot be opened.
     pub fn build(self) -> Result<Siem, BuildError> {
         let rules = self.rules.unwrap_or_default();
         let store = self
@@ -242,14 +249,23 @@ impl SiemBuilder {
         let pipeline = if self.sinks.is_empty() {
             Pipeline::disabled()
         } else {
-            Pipeline::new(self.sinks, self.pipeline)
+            Pipeline::try_new(self.sinks, self.pipeline).map_err(BuildError::Spool)?
         };
+        // Entities whose action rises become `siem.alert` events for the sinks.
+        let engine = if pipeline.takes(&crate::EventName::SIEM_ALERT) {
+            let alerts = pipeline.clone();
+            engine.with_alerts(move |alert| alerts.emit(alert))
+        } else {
+            engine
+        };
+        let records_requests = pipeline.takes(&crate::EventName::HTTP_REQUEST);
         Ok(Siem {
             inner: Arc::new(Inner {
                 engine,
                 pipeline,
                 clock: self.clock,
                 redactor: self.redactor,
+                records_requests,
             }),
         })
     }
@@ -306,8 +322,9 @@ impl Siem {
         self.inner.pipeline.emit(event);
     }
 
+    /// Whether the layer's `http.request` events go to any sink (else it skips building them).
     pub(crate) fn pipeline_enabled(&self) -> bool {
-        self.inner.pipeline.is_enabled()
+        self.inner.records_requests
     }
 
     /// The verdict for a subject now, without recording anything.

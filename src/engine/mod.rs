@@ -95,6 +95,9 @@ impl Compiled {
     }
 }
 
+/// Receives the engine's `siem.alert` events (see [`Engine::with_alerts`]).
+type AlertHook = Box<dyn Fn(Event) + Send + Sync>;
+
 /// The detection engine. Shared behind an `Arc` by [`Siem`](crate::Siem).
 pub struct Engine {
     rules: Vec<Compiled>,
@@ -107,6 +110,7 @@ pub struct Engine {
     sessions: BoundedMap<u64, Arc<str>>,
     hasher: RandomState,
     events: AtomicU64,
+    alerts: Option<AlertHook>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -272,7 +276,39 @@ impl Engine {
             config,
             hasher: RandomState::with_seeds(0x5EED, 0x7051, 0xE5C0, 0x2B1D),
             events: AtomicU64::new(0),
+            alerts: None,
         })
+    }
+
+    /// Calls `hook` with a `siem.alert` event whenever a rule raises an entity's action
+    /// (allow → step-up, step-up → throttle, … → block); not when it stays or falls, and not for
+    /// operator decisions. The event's subject is the entity; its attributes are `entity`,
+    /// `action`, `previous_action`, `score`, `rules` (comma-separated, strongest first) and
+    /// `trigger` (the rule that fired), and it carries the new verdict. The hook runs inline,
+    /// wherever the rule fired (possibly a request): it must not block.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tower_siem::engine::{Engine, EngineConfig};
+    /// use tower_siem::store::MemoryStore;
+    /// use tower_siem::{Event, RuleSet};
+    ///
+    /// let alerts = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&alerts);
+    /// let engine = Engine::new(&RuleSet::default(), Arc::new(MemoryStore::default()), EngineConfig::default())?
+    ///     .with_alerts(move |e| seen.lock().unwrap().push(e));
+    /// for _ in 0..6 {
+    ///     engine.ingest(&Event::new("auth.failure").user("alice"));
+    /// }
+    /// let alerts = alerts.lock().unwrap();
+    /// assert_eq!(alerts.len(), 1);
+    /// assert_eq!(alerts[0].get_attr("action"), Some("step_up"));
+    /// assert_eq!(alerts[0].get_attr("previous_action"), Some("allow"));
+    /// # Ok::<(), tower_siem::engine::ConfigError>(())
+    /// ```
+    pub fn with_alerts(mut self, hook: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        self.alerts = Some(Box::new(hook));
+        self
     }
 
     /// The scoring parameters in force.
@@ -591,11 +627,48 @@ impl Engine {
         r.hits.fetch_add(1, Ordering::Relaxed);
         let cap = self.cap(key.kind());
         let scoring = &self.scoring;
+        let watch = self.alerts.is_some();
+        let mut rise = None;
         self.store.update(&key, &mut |cur| {
+            let before = match (&cur, watch) {
+                (Some(s), true) => s.verdict(t, scoring, cap).action,
+                _ => Action::Allow,
+            };
             let mut s = cur.unwrap_or_default();
             s.add(&r.id, r.score, sample, t, scoring, cap);
+            if watch {
+                let after = s.verdict(t, scoring, cap);
+                rise = (after.action > before).then_some((before, after));
+            }
             Some(s)
         });
+        if let Some((before, after)) = rise {
+            self.alert(&key, before, after, &r.id, t);
+        }
+    }
+
+    /// Hands a `siem.alert` for an entity whose action rose to the alert hook.
+    fn alert(&self, key: &EntityKey, before: Action, after: Verdict, rule: &str, t: i64) {
+        let Some(hook) = &self.alerts else {
+            return;
+        };
+        let subject = match key {
+            EntityKey::Ip(ip) => Subject::ip(*ip),
+            EntityKey::User(u) => Subject::user(&**u),
+            EntityKey::Session(s) => Subject::default().with_session(&**s),
+            EntityKey::Device(d) => Subject::default().with_device(&**d),
+        };
+        let time = jiff::Timestamp::from_millisecond(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let mut event = Event::new_at(EventName::SIEM_ALERT, time)
+            .subject(subject)
+            .attr("entity", key.to_string())
+            .attr("action", after.action.as_str())
+            .attr("previous_action", before.as_str())
+            .attr("score", format!("{:.1}", after.score))
+            .attr("rules", after.reasons.join(","))
+            .attr("trigger", rule);
+        event.verdict = Some(after);
+        hook(event);
     }
 
     /// Entities with a verdict above `Allow` at time `t`, highest score first.

@@ -48,6 +48,9 @@ impl EventName {
     pub const MFA_SUCCESS: EventName = EventName::from_static("mfa.success");
     /// A failed second factor.
     pub const MFA_FAILURE: EventName = EventName::from_static("mfa.failure");
+    /// An entity's action rose (allow → step-up, → throttle, → block): emitted by the engine,
+    /// with the entity as subject and `action`, `previous_action`, `score`, `rules` attributes.
+    pub const SIEM_ALERT: EventName = EventName::from_static("siem.alert");
 
     /// A name known at compile time.
     pub const fn from_static(name: &'static str) -> Self {

@@ -282,7 +282,7 @@ pub(crate) fn escape_line_separators(buf: &mut Vec<u8>, start: usize) {
     if tail.is_ascii()
         || !tail
             .windows(2)
-        .any(|w| matches!(w, [0xE2, 0x80] | [0xC2, 0x85]))
+            .any(|w| matches!(w, [0xE2, 0x80] | [0xC2, 0x85]))
     {
         return;
     }

@@ -22,8 +22,24 @@
 //!   delivered (or dropped after its retries); [`Pipeline::shutdown`] stops accepting, drains
 //!   until a deadline and counts the rest as dropped at shutdown.
 //!
+//! - **Disk spool (opt-in).** With [`PipelineConfig::spool`], a sink's events are written ahead
+//!   to a size-capped log on disk by the worker (never by the request), so a sink outage within
+//!   the spool's size, and a process restart, lose nothing. See [`spool`].
+//! - **Alerts only.** A sink may take only some events ([`Sink::interest`]); an alert sink
+//!   takes the engine's `siem.alert` events and is not counted for the others.
+//!
 //! Detection state never goes through here: only delivery to sinks may be lossy.
+//!
+//! # Restarts and accounting
+//!
+//! Counters start at zero in every process. Events found in a spool when the pipeline starts
+//! count as emitted in the new process (and as [`SinkStats::recovered`]), so the identity
+//! `emitted == delivered + dropped.total() + buffered` holds within each process lifetime; an
+//! event delivered after a restart is counted once, by the process that delivered it. After
+//! [`Pipeline::shutdown`], events left in a spool stay `buffered` (and [`SinkStats::spooled`]):
+//! they are delivered by the next start, not lost.
 
+pub mod spool;
 mod worker;
 
 use std::fmt;
@@ -32,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use self::spool::SpoolConfig;
 use self::worker::{deadline_after, Core};
 use crate::event::Event;
 use crate::sink::Sink;
@@ -130,6 +147,8 @@ pub struct PipelineConfig {
     pub retry: RetryPolicy,
     /// What to do when a queue is full.
     pub overflow: Overflow,
+    /// Write ahead to a disk spool, for all sinks or some (default: none).
+    pub spool: Option<SpoolConfig>,
 }
 
 impl Default for PipelineConfig {
@@ -140,6 +159,7 @@ impl Default for PipelineConfig {
             flush_interval: Duration::from_millis(100),
             retry: RetryPolicy::default(),
             overflow: Overflow::default(),
+            spool: None,
         }
     }
 }
@@ -173,8 +193,12 @@ pub struct SinkStats {
     pub buffered: u64,
     /// Write attempts after a failure.
     pub retries: u64,
-    /// Failed writes and flushes (each attempt counts once).
+    /// Failed writes and flushes (each attempt counts once), and failed spool writes.
     pub write_errors: u64,
+    /// Events found in the spool when the pipeline started (included in `emitted`).
+    pub recovered: u64,
+    /// Events in the spool, not yet delivered (included in `buffered`).
+    pub spooled: u64,
 }
 
 /// Events lost, by reason.
@@ -184,8 +208,13 @@ pub struct Dropped {
     pub queue_full: u64,
     /// The sink kept failing past [`RetryPolicy::max_retries`].
     pub sink_error: u64,
-    /// Still undelivered at the shutdown deadline, or emitted after shutdown.
+    /// Still undelivered at the shutdown deadline, or emitted after shutdown. (With a spool,
+    /// what reached the spool is not dropped at shutdown: it stays there for the next start.)
     pub shutdown: u64,
+    /// The sink's spool was at its size cap ([`SpoolConfig::max_bytes`]).
+    pub spool_full: u64,
+    /// Unreadable in the spool (damaged on disk); each damaged region counts once.
+    pub corrupt: u64,
 }
 
 impl Dropped {
@@ -194,6 +223,8 @@ impl Dropped {
         self.queue_full
             .saturating_add(self.sink_error)
             .saturating_add(self.shutdown)
+            .saturating_add(self.spool_full)
+            .saturating_add(self.corrupt)
     }
 }
 
@@ -264,14 +295,57 @@ impl Pipeline {
     ///
     /// With no sinks this is [`Pipeline::disabled`]. Out-of-range settings are clamped
     /// (a zero capacity becomes 1, …), so this never panics. If the OS refuses the thread,
-    /// every event is counted as `dropped.shutdown`.
+    /// every event is counted as `dropped.shutdown`. A sink whose spool cannot be opened runs
+    /// without one (logged as an error); use [`try_new`](Self::try_new) to refuse that instead.
     pub fn new(sinks: Vec<Box<dyn Sink>>, config: PipelineConfig) -> Self {
+        let spools = match &config.spool {
+            Some(spool) => spool::open_all(spool, &sinks)
+                .into_iter()
+                .map(|opened| {
+                    opened.unwrap_or_else(|error| {
+                        tracing::error!(
+                            target: "tower_siem::pipeline",
+                            %error,
+                            "spool unusable; the sink runs without it"
+                        );
+                        None
+                    })
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Pipeline::start(sinks, config, spools)
+    }
+
+    /// [`Pipeline::new`], but a spool that cannot be opened is an error.
+    ///
+    /// Opening a spool reads it whole (to find a torn tail and count what is left), so this
+    /// takes about as long as reading [`SpoolConfig::max_bytes`] per sink, at worst.
+    ///
+    /// # Errors
+    ///
+    /// A spool directory or file cannot be created, read or written.
+    pub fn try_new(sinks: Vec<Box<dyn Sink>>, config: PipelineConfig) -> std::io::Result<Self> {
+        let spools = match &config.spool {
+            Some(spool) => spool::open_all(spool, &sinks)
+                .into_iter()
+                .collect::<std::io::Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        Ok(Pipeline::start(sinks, config, spools))
+    }
+
+    fn start(
+        sinks: Vec<Box<dyn Sink>>,
+        config: PipelineConfig,
+        spools: Vec<Option<(spool::Spool, spool::Recovered)>>,
+    ) -> Self {
         if sinks.is_empty() {
             return Pipeline::disabled();
         }
         Pipeline {
             handle: Some(Arc::new(Handle {
-                core: Core::start(sinks, config),
+                core: Core::start(sinks, config, spools),
             })),
         }
     }
@@ -284,6 +358,22 @@ impl Pipeline {
     /// Whether events go anywhere.
     pub fn is_enabled(&self) -> bool {
         self.handle.is_some()
+    }
+
+    /// Whether any sink takes events with this name (see [`Sink::interest`]).
+    ///
+    /// ```
+    /// use tower_siem::pipeline::{Pipeline, PipelineConfig};
+    /// use tower_siem::sink::TracingSink;
+    /// use tower_siem::EventName;
+    ///
+    /// let p = Pipeline::new(vec![Box::new(TracingSink::new())], PipelineConfig::default());
+    /// assert!(p.takes(&EventName::HTTP_REQUEST));
+    /// assert!(!Pipeline::disabled().takes(&EventName::SIEM_ALERT));
+    /// ```
+    pub fn takes(&self, name: &crate::EventName) -> bool {
+        self.core()
+            .is_some_and(|core| core.sinks.iter().any(|s| s.takes(name)))
     }
 
     fn core(&self) -> Option<&Core> {
@@ -316,12 +406,29 @@ impl Pipeline {
     /// delivered or dropped after its retries (see [`stats`](Self::stats)). Returns `true` at
     /// once for a disabled pipeline and `false` once the pipeline is shut down.
     ///
+    /// For a spooled sink, caught up means delivered: while its sink is down this returns
+    /// `false` at `timeout` even though nothing is at risk; [`persist`](Self::persist) waits
+    /// only for the spool.
+    ///
     /// Blocks the calling thread. Inside a tokio runtime that is fine on a multi-thread runtime
     /// (it only ties up one worker), but on a current-thread runtime it stalls every other task
     /// until it returns: use [`flush_async`](Self::flush_async) there.
     pub fn flush(&self, timeout: Duration) -> bool {
         match self.core() {
             Some(core) => core.flush(timeout),
+            None => true,
+        }
+    }
+
+    /// Waits until every event emitted before this call is delivered, dropped, or written and
+    /// synced (`fdatasync`) into its sink's spool, or gives up at `timeout`. For a sink without
+    /// a spool this is [`flush`](Self::flush). Returns whether every sink got there.
+    ///
+    /// After `true`, a crash of the process loses none of those events: the next start
+    /// delivers them from the spool. Blocks the calling thread, like `flush`.
+    pub fn persist(&self, timeout: Duration) -> bool {
+        match self.core() {
+            Some(core) => core.persist(timeout),
             None => true,
         }
     }

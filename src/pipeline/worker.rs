@@ -19,9 +19,12 @@ use crossbeam_queue::ArrayQueue;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::{watch, Notify};
 
+use super::spool::{Recovered, Spool};
 use super::{Dropped, Overflow, PipelineConfig, SinkStats};
-use crate::event::SharedEvent;
-use crate::sink::{BoxFuture, Sink, SinkError};
+use crate::event::{EventName, SharedEvent};
+use crate::sink::{BoxFuture, Interest, Sink, SinkError};
+
+mod spooled;
 
 /// How long the runtime waits for abandoned blocking sink work when the worker stops.
 const BLOCKING_GRACE: Duration = Duration::from_millis(50);
@@ -45,6 +48,10 @@ struct Counters {
     shutdown: AtomicU64,
     retries: AtomicU64,
     write_errors: AtomicU64,
+    spool_full: AtomicU64,
+    corrupt: AtomicU64,
+    recovered: AtomicU64,
+    spooled: AtomicU64,
 }
 
 /// One sink's queue, counters and wake-up state.
@@ -58,6 +65,12 @@ pub(super) struct Slot {
     /// Highest flush generation this sink has caught up with.
     flushed: AtomicU64,
     c: Counters,
+    /// The only event names this sink takes (`None`: all).
+    names: Option<Box<[EventName]>>,
+    /// Whether this sink writes ahead to a disk spool.
+    spooled: bool,
+    /// Highest persist generation whose events are all in the spool (spooled sinks only).
+    persisted: AtomicU64,
 }
 
 impl Slot {
@@ -80,6 +93,8 @@ impl Slot {
             queue_full: self.c.queue_full.load(SeqCst),
             sink_error: self.c.sink_error.load(SeqCst),
             shutdown: self.c.shutdown.load(SeqCst),
+            spool_full: self.c.spool_full.load(SeqCst),
+            corrupt: self.c.corrupt.load(SeqCst),
         };
         let retries = self.c.retries.load(SeqCst);
         let write_errors = self.c.write_errors.load(SeqCst);
@@ -93,7 +108,19 @@ impl Slot {
             buffered: emitted.saturating_sub(resolved),
             retries,
             write_errors,
+            recovered: self.c.recovered.load(SeqCst),
+            spooled: self.c.spooled.load(SeqCst),
         }
+    }
+
+    /// Whether this sink takes the event at all.
+    fn wants(&self, event: &SharedEvent) -> bool {
+        self.takes(&event.name)
+    }
+
+    /// Whether this sink takes events with this name.
+    pub(super) fn takes(&self, name: &EventName) -> bool {
+        self.names.as_ref().is_none_or(|names| names.contains(name))
     }
 }
 
@@ -150,6 +177,7 @@ pub(super) struct Core {
     closed: AtomicBool,
     finished: AtomicBool,
     flush_gen: AtomicU64,
+    persist_gen: AtomicU64,
     /// Set when shutting down: drain until then.
     deadline: watch::Sender<Option<Instant>>,
     signal: Signal,
@@ -158,7 +186,12 @@ pub(super) struct Core {
 
 impl Core {
     /// Builds the shared state and starts the worker thread.
-    pub(super) fn start(sinks: Vec<Box<dyn Sink>>, config: PipelineConfig) -> Arc<Core> {
+    pub(super) fn start(
+        sinks: Vec<Box<dyn Sink>>,
+        config: PipelineConfig,
+        mut spools: Vec<Option<(Spool, Recovered)>>,
+    ) -> Arc<Core> {
+        spools.resize_with(sinks.len(), || None);
         let config = PipelineConfig {
             queue_capacity: config.queue_capacity.max(1),
             batch_max: config.batch_max.max(1),
@@ -167,14 +200,8 @@ impl Core {
         };
         let slots = sinks
             .iter()
-            .map(|sink| Slot {
-                name: sink.name().to_owned(),
-                queue: ArrayQueue::new(config.queue_capacity),
-                notify: Notify::new(),
-                wake_pending: AtomicBool::new(false),
-                flushed: AtomicU64::new(0),
-                c: Counters::default(),
-            })
+            .zip(&spools)
+            .map(|(sink, spool)| new_slot(&**sink, &config, spool.as_ref().map(|s| s.1)))
             .collect();
         let core = Arc::new(Core {
             sinks: slots,
@@ -183,6 +210,7 @@ impl Core {
             closed: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             flush_gen: AtomicU64::new(0),
+            persist_gen: AtomicU64::new(0),
             deadline: watch::channel(None).0,
             signal: Signal::default(),
             thread: Mutex::new(None),
@@ -190,7 +218,7 @@ impl Core {
         let worker = Arc::clone(&core);
         let spawned = thread::Builder::new()
             .name("tower-siem-pipeline".into())
-            .spawn(move || run(worker, sinks));
+            .spawn(move || run(worker, sinks, spools));
         match spawned {
             Ok(handle) => *core.thread.lock() = Some(handle),
             // No thread, no delivery: every event is counted as dropped at shutdown.
@@ -201,13 +229,16 @@ impl Core {
 
     pub(super) fn emit(&self, event: SharedEvent) {
         if self.closed.load(SeqCst) {
-            for slot in self.sinks.iter() {
+            for slot in self.sinks.iter().filter(|s| s.wants(&event)) {
                 slot.c.emitted.fetch_add(1, SeqCst);
                 slot.c.shutdown.fetch_add(1, SeqCst);
             }
             return;
         }
         for slot in self.sinks.iter() {
+            if !slot.wants(&event) {
+                continue;
+            }
             // Counted before the push, so the worker can never resolve an uncounted event.
             slot.c.emitted.fetch_add(1, SeqCst);
             match slot.queue.push(Arc::clone(&event)) {
@@ -364,15 +395,75 @@ impl Core {
     }
 }
 
-fn run(core: Arc<Core>, sinks: Vec<Box<dyn Sink>>) {
+/// One sink's slot: queue, counters, and what it was recovered with from its spool.
+fn new_slot(sink: &dyn Sink, config: &PipelineConfig, recovered: Option<Recovered>) -> Slot {
+    let c = Counters::default();
+    if let Some(r) = recovered {
+        // Events found in the spool count as emitted in this process (see `SinkStats`).
+        c.emitted.store(r.records + r.corrupt, SeqCst);
+        c.corrupt.store(r.corrupt, SeqCst);
+        c.recovered.store(r.records, SeqCst);
+        c.spooled.store(r.records, SeqCst);
+    }
+    Slot {
+        name: sink.name().to_owned(),
+        queue: ArrayQueue::new(config.queue_capacity),
+        notify: Notify::new(),
+        wake_pending: AtomicBool::new(false),
+        flushed: AtomicU64::new(0),
+        c,
+        names: match sink.interest() {
+            Interest::All => None,
+            Interest::Names(names) => Some(names.into_boxed_slice()),
+        },
+        spooled: recovered.is_some(),
+        persisted: AtomicU64::new(0),
+    }
+}
+
+impl Core {
+    /// Whether every sink is caught up: spooled sinks with persist generation `persist`, the
+    /// others with flush generation `flush`.
+    fn persisted_all(&self, flush: u64, persist: u64) -> bool {
+        self.sinks.iter().all(|s| {
+            if s.spooled {
+                s.persisted.load(SeqCst) >= persist || s.flushed.load(SeqCst) >= flush
+            } else {
+                s.flushed.load(SeqCst) >= flush
+            }
+        })
+    }
+
+    /// Waits until every event emitted before the call is delivered, dropped, or synced into
+    /// its sink's spool.
+    pub(super) fn persist(&self, timeout: Duration) -> bool {
+        // Bumped before the flush request, whose wake-up makes the sink tasks read both.
+        let persist = self.persist_gen.fetch_add(1, SeqCst) + 1;
+        let flush = self.request_flush();
+        let deadline = deadline_after(timeout);
+        self.signal.wait(deadline, || {
+            self.persisted_all(flush, persist) || self.is_finished()
+        });
+        self.persisted_all(flush, persist)
+    }
+}
+
+fn run(core: Arc<Core>, sinks: Vec<Box<dyn Sink>>, spools: Vec<Option<(Spool, Recovered)>>) {
+    // I/O for network sinks (HTTP, databases, brokers), which run on this runtime.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
+        .enable_io()
         .build();
     if let Ok(runtime) = runtime {
         runtime.block_on(async {
             let mut tasks = tokio::task::JoinSet::new();
-            for (index, sink) in sinks.into_iter().enumerate() {
-                tasks.spawn(sink_task(Arc::clone(&core), index, sink));
+            for (index, (sink, spool)) in sinks.into_iter().zip(spools).enumerate() {
+                match spool {
+                    Some((spool, _)) => {
+                        tasks.spawn(spooled::spooled_task(Arc::clone(&core), index, sink, spool))
+                    }
+                    None => tasks.spawn(sink_task(Arc::clone(&core), index, sink)),
+                };
             }
             while tasks.join_next().await.is_some() {}
         });

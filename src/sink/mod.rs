@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`JsonlSink`] | one JSON object per line in a local file, with size-capped rotation |
 //! | [`TracingSink`] | one `tracing` event per security event (`target: "tower_siem::event"`) |
+//! | `WebhookSink` (feature `webhook`) | posts alerts (entities newly stepped up, throttled or blocked), optionally Slack-formatted |
 //!
 //! `Box<S>` and `Arc<S>` implement `Sink` whenever `S` does (also for `S = dyn Sink`), so a sink
 //! chosen at run time has the same type as one chosen at compile time.
@@ -42,6 +43,8 @@
 
 mod jsonl;
 mod tracing;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -49,10 +52,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::event::SharedEvent;
+use crate::event::{EventName, SharedEvent};
 
 pub use self::jsonl::JsonlSink;
 pub use self::tracing::TracingSink;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
+pub use self::webhook::{WebhookError, WebhookSink};
 
 /// A boxed, `Send` future: what [`Sink`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -89,6 +95,23 @@ pub trait Sink: Send + Sync + 'static {
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Which events this sink is handed; asked once, when the pipeline starts. Events it does
+    /// not take are not counted in its stats at all. The default is every event.
+    fn interest(&self) -> Interest {
+        Interest::All
+    }
+}
+
+/// Which events a [`Sink`] takes (see [`Sink::interest`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Interest {
+    /// Every event.
+    #[default]
+    All,
+    /// Only events with one of these names (an alert sink takes `siem.alert` only).
+    Names(Vec<EventName>),
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -103,6 +126,10 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
         (**self).flush()
     }
+
+    fn interest(&self) -> Interest {
+        (**self).interest()
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Arc<S> {
@@ -116,6 +143,10 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
         (**self).flush()
+    }
+
+    fn interest(&self) -> Interest {
+        (**self).interest()
     }
 }
 
