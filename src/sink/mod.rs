@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`JsonlSink`] | one JSON object per line in a local file, with size-capped rotation |
 //! | [`TracingSink`] | one `tracing` event per security event (`target: "tower_siem::event"`) |
+//! | [`SqliteSink`] | the embedded store: a SQLite file, queried with [`sqlite::SqliteStore`] (feature `sqlite`) |
 //!
 //! `Box<S>` and `Arc<S>` implement `Sink` whenever `S` does (also for `S = dyn Sink`), so a sink
 //! chosen at run time has the same type as one chosen at compile time.
@@ -41,6 +42,9 @@
 //! ```
 
 mod jsonl;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 mod tracing;
 
 use std::error::Error as StdError;
@@ -52,6 +56,9 @@ use std::sync::Arc;
 use crate::event::SharedEvent;
 
 pub use self::jsonl::JsonlSink;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::SqliteSink;
 pub use self::tracing::TracingSink;
 
 /// A boxed, `Send` future: what [`Sink`] methods return.
