@@ -22,7 +22,9 @@ CREATE TABLE events (
     time_ms  INTEGER NOT NULL,
     name     TEXT    NOT NULL,
     ip       TEXT,
+    ip_bucket   INTEGER,
     user     TEXT,
+    user_bucket INTEGER,
     session  TEXT,
     device   TEXT,
     action   INTEGER,
@@ -35,11 +37,31 @@ CREATE TABLE events (
     json     TEXT    NOT NULL
 );
 CREATE INDEX events_time ON events(time_ms);
-CREATE INDEX events_ip ON events(ip, time_ms) WHERE ip IS NOT NULL;
-CREATE INDEX events_user ON events(user, time_ms) WHERE user IS NOT NULL;
+CREATE INDEX events_ip ON events(ip_bucket, time_ms, seq, ip) WHERE ip IS NOT NULL;
+CREATE INDEX events_user ON events(user_bucket, time_ms, seq, user) WHERE user IS NOT NULL;
 CREATE INDEX events_name ON events(name, time_ms);
 CREATE INDEX events_flagged ON events(time_ms) WHERE action > 0;
 ";
+
+/// How many hash buckets the IP and user indexes have.
+///
+/// An index keyed by the IP itself takes each new row at a random place, so a batch of 512
+/// events from 512 clients dirties about 512 index pages, each written to the WAL at commit
+/// and to the file at checkpoint: that was most of the writer's cost. Keyed by
+/// `(bucket, time_ms, seq)` instead, new rows go to the end of one of 32 regions (32 hot
+/// pages), and a query for one IP walks its bucket newest first, matching the IP from the
+/// index itself: 1/32 of the index, without touching the table for rows of other IPs.
+pub(crate) const BUCKETS: u64 = 32;
+
+/// The bucket of an IP (as text) or a user: FNV-1a, stable across versions and platforms.
+pub(crate) fn bucket(key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % BUCKETS) as i64
+}
 
 /// Steps from version `n` to `n + 1`, in order; `MIGRATIONS[0]` creates the schema.
 const MIGRATIONS: &[&str] = &[V1];

@@ -17,8 +17,9 @@ use crate::event::SharedEvent;
 use crate::sink::{SinkError, SinkErrorKind};
 
 const INSERT: &str = "INSERT OR IGNORE INTO events \
-    (id, time_ms, name, ip, user, session, device, action, score, reasons, method, route, path, status, json) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    (id, time_ms, name, ip, ip_bucket, user, user_bucket, session, device, action, score, reasons, \
+     method, route, path, status, json) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 const DELETE_OLDEST: &str =
     "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY time_ms LIMIT ?1)";
@@ -273,13 +274,17 @@ fn insert(
                 _ => None,
             };
             let http = event.http.as_ref();
+            let ip = event.subject.ip.map(|ip| ip.to_string());
+            let user = event.subject.user.as_deref();
             let n = stmt
                 .execute(params![
                     &event.id.as_bytes()[..],
                     event.millis(),
                     event.name.as_str(),
-                    event.subject.ip.map(|ip| ip.to_string()),
-                    event.subject.user.as_deref(),
+                    ip.as_deref(),
+                    ip.as_deref().map(schema::bucket),
+                    user,
+                    user.map(schema::bucket),
                     event.subject.session.as_deref(),
                     event.subject.device.as_deref(),
                     verdict.map(|v| action_code(v.action)),
