@@ -187,8 +187,12 @@ impl SqliteSink {
     }
 
     /// Keeps at most about this many rows, deleting the oldest by event time beyond it
-    /// (default 1,000,000; at least 1). The bound is enforced after each retention step, so
-    /// the table can briefly hold up to one step's worth of extra rows.
+    /// (default 1,000,000; at least 1). As soon as a batch takes the table past the bound,
+    /// retention steps run between batches until it holds again.
+    ///
+    /// The writer counts the rows when it opens the file and keeps the count itself; if
+    /// several processes write one file, each counts only its own inserts after that, so the
+    /// file can exceed the bound until a writer reopens it.
     pub fn max_rows(mut self, rows: u64) -> Self {
         self.config_mut().max_rows = Some(rows.max(1));
         self
