@@ -5,6 +5,13 @@
 //! ```
 //!
 //! Demo users: `alice` / `wonderland`, `bob` / `builder`. `GET /` explains what to try.
+//!
+//! Every event is stored in a SQLite file in the temp directory (the startup line says
+//! where), and also written as JSON lines next to it. Query the store while the demo runs:
+//!
+//! ```text
+//! cargo run --features cli --bin tower-siem -- events --db /tmp/tower-siem-quickstart.db --since 10m
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +25,7 @@ use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use tower_siem::event::SharedEvent;
-use tower_siem::sink::{BoxFuture, JsonlSink, Sink, SinkError};
+use tower_siem::sink::{BoxFuture, JsonlSink, Sink, SinkError, SqliteSink};
 use tower_siem::{Action, Event, SecurityContext, Siem};
 
 const USERS: &[(&str, &str)] = &[("alice", "wonderland"), ("bob", "builder")];
@@ -174,7 +181,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
     let events = std::env::temp_dir().join("tower-siem-quickstart.jsonl");
+    let db = std::env::temp_dir().join("tower-siem-quickstart.db");
     let siem = Siem::builder()
+        .sink(SqliteSink::new(&db))
         .sink(JsonlSink::new(&events))
         .sink(PrintDetections)
         .build()?;
@@ -196,11 +205,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(siem.layer().session_cookie("sid").exclude("/offenders"));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("tower-siem quickstart on http://127.0.0.1:{port}/");
     println!(
-        "tower-siem quickstart on http://127.0.0.1:{port}/  (events: {})",
+        "events: SQLite store {} (also {})",
+        db.display(),
         events.display()
     );
-    println!("try: curl localhost:{port}/");
+    println!(
+        "query:  cargo run --features cli --bin tower-siem -- events --db {} --since 10m",
+        db.display()
+    );
+    println!("try:    curl localhost:{port}/");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -42,7 +42,7 @@
 //! | [`signature`] | attack signatures over path, query and user agent |
 //! | [`event`] | [`Event`], [`EventName`], [`Subject`], redaction |
 //! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default) |
-//! | [`pipeline`], [`sink`] | bounded delivery to JSONL files, `tracing`, or your own [`sink::Sink`] |
+//! | [`pipeline`], [`sink`] | bounded delivery to SQLite (feature `sqlite`, default), JSONL files, `tracing`, PostgreSQL, NATS JetStream, webhooks, or your own [`sink::Sink`] |
 //! | [`format`](mod@format) | events as native JSON, Elastic Common Schema or OCSF |
 //! | `metrics` (feature `metrics`) | events, verdicts, delivery and store size through the `metrics` facade |
 //! | [`pipeline::spool`] | opt-in disk spool: a sink outage or a restart loses nothing; alerts to a webhook (feature `webhook`) |

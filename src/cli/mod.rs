@@ -3,10 +3,12 @@
 //! | command | what |
 //! |---|---|
 //! | `tower-siem rules check FILE` | validate a rules file; each error with its line, rule and field |
+//! | `tower-siem events [--db FILE] [--ip IP] [--user U] [--name N] [--since 10m] …` | query the SQLite event store: a table or JSON lines |
 //!
 //! The binary is a few lines calling [`run`]; every command lives in its own module here so it
 //! can be tested without spawning a process.
 
+mod events;
 mod rules;
 
 use std::process::ExitCode;
@@ -30,6 +32,8 @@ enum Command {
     /// Work with rules files.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Query the SQLite event store: newest matching events, as a table or JSON lines.
+    Events(events::EventsArgs),
 }
 
 /// Parses the process arguments and runs the command; the exit code to return from `main`.
@@ -37,5 +41,6 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Rules(cmd) => rules::run(cmd),
+        Command::Events(args) => events::run(args),
     }
 }

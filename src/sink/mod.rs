@@ -12,6 +12,7 @@
 //! | [`JsonlSink`] | one JSON object per line in a local file, with size-capped rotation |
 //! | [`TracingSink`] | one `tracing` event per security event (`target: "tower_siem::event"`) |
 //! | `WebhookSink` (feature `webhook`) | posts alerts (entities newly stepped up, throttled or blocked), optionally Slack-formatted |
+//! | [`SqliteSink`] | the embedded store: a SQLite file, queried with [`sqlite::SqliteStore`] (feature `sqlite`) |
 //!
 //! `Box<S>` and `Arc<S>` implement `Sink` whenever `S` does (also for `S = dyn Sink`), so a sink
 //! chosen at run time has the same type as one chosen at compile time.
@@ -42,6 +43,9 @@
 //! ```
 
 mod jsonl;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 mod tracing;
 #[cfg(feature = "webhook")]
 mod webhook;
@@ -55,6 +59,9 @@ use std::sync::Arc;
 use crate::event::{EventName, SharedEvent};
 
 pub use self::jsonl::JsonlSink;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::SqliteSink;
 pub use self::tracing::TracingSink;
 #[cfg(feature = "webhook")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]

@@ -1,0 +1,475 @@
+//! The writer thread: one connection, batched inserts, retention, reopen after failures.
+
+use std::fs;
+use std::io;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, ErrorCode};
+use tokio::sync::oneshot;
+
+use super::schema::{self, TxGuard};
+use super::Config;
+use crate::event::SharedEvent;
+use crate::sink::{SinkError, SinkErrorKind};
+
+const INSERT: &str = "INSERT OR IGNORE INTO events \
+    (id, time_ms, name, ip, ip_bucket, user, user_bucket, session, device, action, score, reasons, \
+     method, route, path, status, json) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+const DELETE_OLDEST: &str =
+    "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY time_ms LIMIT ?1)";
+
+const DELETE_BEFORE: &str = "DELETE FROM events WHERE seq IN \
+    (SELECT seq FROM events WHERE time_ms < ?1 ORDER BY time_ms LIMIT ?2)";
+
+/// Where the writer sends a command's outcome.
+pub(crate) type Reply = oneshot::Sender<Result<(), SinkError>>;
+
+/// Work for the writer thread.
+pub(crate) enum Command {
+    /// Insert a batch in one transaction.
+    Write(Vec<SharedEvent>, Reply),
+    /// Checkpoint the WAL (with fsync).
+    Flush(Reply),
+}
+
+impl Command {
+    /// Answers the command with an error without running it.
+    pub(crate) fn fail(self, error: SinkError) {
+        let (Command::Write(_, reply) | Command::Flush(reply)) = self;
+        let _ = reply.send(Err(error));
+    }
+}
+
+/// The caller's side of a command.
+pub(crate) struct Pending(oneshot::Receiver<Result<(), SinkError>>);
+
+impl Pending {
+    pub(crate) async fn wait(self) -> Result<(), SinkError> {
+        self.0
+            .await
+            .unwrap_or_else(|_| Err(SinkError::other("the SQLite writer thread stopped")))
+    }
+}
+
+pub(crate) fn reply() -> (Reply, Pending) {
+    let (tx, rx) = oneshot::channel();
+    (tx, Pending(rx))
+}
+
+/// Starts a writer thread; it runs until every sender is dropped.
+pub(crate) fn spawn(config: Arc<Config>) -> io::Result<mpsc::Sender<Command>> {
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("tower-siem-sqlite".into())
+        .spawn(move || Writer::new(config).run(rx))?;
+    Ok(tx)
+}
+
+struct Writer {
+    config: Arc<Config>,
+    conn: Option<Connection>,
+    /// Rows in the table, counted on open and kept up to date by this writer.
+    rows: u64,
+    next_retention: Instant,
+    json: Vec<u8>,
+    reasons: Vec<u8>,
+}
+
+impl Writer {
+    fn new(config: Arc<Config>) -> Self {
+        Writer {
+            config,
+            conn: None,
+            rows: 0,
+            next_retention: Instant::now(),
+            json: Vec::new(),
+            reasons: Vec::new(),
+        }
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Command>) {
+        loop {
+            if self.conn.is_some() && Instant::now() >= self.next_retention {
+                self.retention();
+            }
+            let command = if self.conn.is_some() && self.has_retention() {
+                let wait = self
+                    .next_retention
+                    .saturating_duration_since(Instant::now());
+                rx.recv_timeout(wait)
+            } else {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            };
+            match command {
+                Ok(Command::Write(batch, reply)) => {
+                    let result = self.write(&batch);
+                    let _ = reply.send(result);
+                }
+                Ok(Command::Flush(reply)) => {
+                    let result = self.flush();
+                    let _ = reply.send(result);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // The last sink handle is gone; dropping the connection checkpoints the WAL.
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn has_retention(&self) -> bool {
+        self.config.max_age.is_some() || self.config.max_rows.is_some()
+    }
+
+    fn connection(&mut self) -> Result<&Connection, SinkError> {
+        if self.conn.is_none() {
+            let path = &self.config.path;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent)?;
+            }
+            let conn = schema::open_writer(path).map_err(sink_error)?;
+            let rows: i64 = conn
+                .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+                .map_err(sink_error)?;
+            self.rows = u64::try_from(rows).unwrap_or(0);
+            self.next_retention = Instant::now();
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_ref()
+            .ok_or_else(|| SinkError::other("no connection"))
+    }
+
+    fn write(&mut self, batch: &[SharedEvent]) -> Result<(), SinkError> {
+        let mut json = std::mem::take(&mut self.json);
+        let mut reasons = std::mem::take(&mut self.reasons);
+        let result = self
+            .connection()
+            .and_then(|conn| insert(conn, batch, &mut json, &mut reasons));
+        self.json = json;
+        self.reasons = reasons;
+        match result {
+            Ok(inserted) => {
+                self.rows = self.rows.saturating_add(inserted);
+                if self.config.max_rows.is_some_and(|max| self.rows > max) {
+                    self.next_retention = Instant::now();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Reopen next time: the directory may come back, or the disk get space.
+                self.conn = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok(());
+        };
+        let result = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))
+            .map_err(sink_error);
+        if result.is_err() {
+            self.conn = None;
+        }
+        result.map(drop)
+    }
+
+    /// Deletes at most one step's worth of rows past the age and row bounds.
+    fn retention(&mut self) {
+        let Some(conn) = self.conn.as_ref() else {
+            return;
+        };
+        let budget = self.config.retention_batch;
+        let result = delete_step(conn, &self.config, self.rows, budget);
+        let now = Instant::now();
+        match result {
+            Ok(deleted) => {
+                self.rows = self.rows.saturating_sub(deleted);
+                self.next_retention = if deleted >= budget {
+                    // More is due: the next step runs after the next command, or at once.
+                    now
+                } else {
+                    now + self.config.retention_interval
+                };
+            }
+            Err(error) => {
+                tracing::warn!(
+                    target: "tower_siem::sink",
+                    sink = "sqlite",
+                    %error,
+                    "retention step failed"
+                );
+                self.conn = None;
+                self.next_retention = now + self.config.retention_interval;
+            }
+        }
+    }
+}
+
+fn delete_step(
+    conn: &Connection,
+    config: &Config,
+    rows: u64,
+    budget: u64,
+) -> Result<u64, SinkError> {
+    let tx = TxGuard::begin(conn).map_err(sink_error)?;
+    let mut deleted = 0u64;
+    if let Some(age) = config.max_age {
+        let age_ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = jiff::Timestamp::now()
+            .as_millisecond()
+            .saturating_sub(age_ms);
+        let n = conn
+            .execute(DELETE_BEFORE, params![cutoff, to_i64(budget)])
+            .map_err(sink_error)?;
+        deleted += n as u64;
+    }
+    if let Some(max) = config.max_rows {
+        let excess = rows.saturating_sub(deleted).saturating_sub(max);
+        let n = excess.min(budget.saturating_sub(deleted));
+        if n > 0 {
+            let n = conn
+                .execute(DELETE_OLDEST, params![to_i64(n)])
+                .map_err(sink_error)?;
+            deleted += n as u64;
+        }
+    }
+    tx.commit().map_err(sink_error)?;
+    Ok(deleted)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Inserts a batch in one transaction; returns how many rows were new.
+fn insert(
+    conn: &Connection,
+    batch: &[SharedEvent],
+    json: &mut Vec<u8>,
+    reasons: &mut Vec<u8>,
+) -> Result<u64, SinkError> {
+    let tx = TxGuard::begin(conn).map_err(sink_error)?;
+    let mut inserted = 0u64;
+    {
+        let mut stmt = conn.prepare(INSERT).map_err(sink_error)?;
+        for event in batch {
+            json.clear();
+            serde_json::to_writer(&mut *json, &**event).map_err(SinkError::encode)?;
+            let verdict = event.verdict.as_ref();
+            let reasons_text = match verdict {
+                Some(v) if !v.reasons.is_empty() => {
+                    reasons.clear();
+                    serde_json::to_writer(&mut *reasons, &v.reasons).map_err(SinkError::encode)?;
+                    Some(ToSqlOutput::Borrowed(ValueRef::Text(reasons)))
+                }
+                _ => None,
+            };
+            let http = event.http.as_ref();
+            let ip = event.subject.ip.map(|ip| ip.to_string());
+            let user = event.subject.user.as_deref();
+            let n = stmt
+                .execute(params![
+                    &event.id.as_bytes()[..],
+                    event.millis(),
+                    event.name.as_str(),
+                    ip.as_deref(),
+                    ip.as_deref().map(schema::bucket),
+                    user,
+                    user.map(schema::bucket),
+                    event.subject.session.as_deref(),
+                    event.subject.device.as_deref(),
+                    verdict.map(|v| action_code(v.action)),
+                    verdict.map(|v| v.score).filter(|s| s.is_finite()),
+                    reasons_text,
+                    http.map(|h| h.method.as_str()),
+                    http.and_then(|h| h.route.as_deref()),
+                    http.map(|h| h.path.as_str()),
+                    http.and_then(|h| h.status).map(i64::from),
+                    ToSqlOutput::Borrowed(ValueRef::Text(json)),
+                ])
+                .map_err(sink_error)?;
+            inserted += n as u64;
+        }
+    }
+    tx.commit().map_err(sink_error)?;
+    Ok(inserted)
+}
+
+/// The `action` column's encoding.
+pub(crate) fn action_code(action: crate::Action) -> i64 {
+    match action {
+        crate::Action::Allow => 0,
+        crate::Action::StepUp => 1,
+        crate::Action::Throttle => 2,
+        crate::Action::Block => 3,
+    }
+}
+
+/// A SQLite failure as a sink error of the right kind.
+fn sink_error(error: rusqlite::Error) -> SinkError {
+    let kind = match error.sqlite_error_code() {
+        Some(
+            ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::PermissionDenied,
+        ) => SinkErrorKind::Io,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => SinkErrorKind::Unavailable,
+        _ => SinkErrorKind::Other,
+    };
+    SinkError::new(kind, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Action, Event, Verdict};
+    use std::time::Duration;
+
+    fn config(path: std::path::PathBuf) -> Arc<Config> {
+        Arc::new(Config {
+            path,
+            max_age: None,
+            max_rows: None,
+            retention_interval: Duration::from_secs(3600),
+            retention_batch: 10,
+        })
+    }
+
+    fn event_at(ms: i64) -> SharedEvent {
+        let time = jiff::Timestamp::from_millisecond(ms).unwrap();
+        Arc::new(Event::new_at("auth.failure", time).user("alice"))
+    }
+
+    fn count(w: &Writer) -> i64 {
+        w.conn
+            .as_ref()
+            .unwrap()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_retried_batch_inserts_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::new(config(dir.path().join("e.db")));
+        let mut e = Event::new("auth.failure").user("bob");
+        e.verdict = Some(Verdict {
+            action: Action::StepUp,
+            score: 42.0,
+            reasons: vec!["login-brute-force-user".into()],
+            retry_after_secs: None,
+        });
+        let batch: Vec<SharedEvent> = vec![Arc::new(e), Arc::new(Event::new("x"))];
+        w.write(&batch).unwrap();
+        w.write(&batch).unwrap();
+        assert_eq!(count(&w), 2);
+        assert_eq!(w.rows, 2);
+        let (action, reasons): (i64, String) = w
+            .conn
+            .as_ref()
+            .unwrap()
+            .query_row(
+                "SELECT action, reasons FROM events WHERE user = 'bob'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(action, 1);
+        assert_eq!(reasons, r#"["login-brute-force-user"]"#);
+    }
+
+    #[test]
+    fn retention_deletes_the_oldest_in_bounded_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = (*config(dir.path().join("e.db"))).clone();
+        cfg.max_rows = Some(25);
+        let mut w = Writer::new(Arc::new(cfg));
+        let now = jiff::Timestamp::now().as_millisecond();
+        let batch: Vec<SharedEvent> = (0..50).map(|i| event_at(now - 50 + i)).collect();
+        w.write(&batch).unwrap();
+        assert_eq!(count(&w), 50);
+        // The bound is due at once after a write past it; each step deletes at most 10.
+        assert!(w.next_retention <= Instant::now());
+        w.retention();
+        assert_eq!(count(&w), 40);
+        assert!(w.next_retention <= Instant::now(), "more is due");
+        w.retention();
+        w.retention();
+        assert_eq!(count(&w), 25);
+        assert!(w.next_retention > Instant::now(), "nothing more due");
+        w.retention();
+        assert_eq!(count(&w), 25);
+        let oldest: i64 = w
+            .conn
+            .as_ref()
+            .unwrap()
+            .query_row("SELECT min(time_ms) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(oldest, now - 25, "the newest rows are kept");
+    }
+
+    #[test]
+    fn retention_by_age_uses_event_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = (*config(dir.path().join("e.db"))).clone();
+        cfg.max_age = Some(Duration::from_secs(3600));
+        cfg.retention_batch = 1000;
+        let mut w = Writer::new(Arc::new(cfg));
+        let now = jiff::Timestamp::now().as_millisecond();
+        let batch: Vec<SharedEvent> = (0..10)
+            .map(|i| event_at(now - 7_200_000 + i))
+            .chain((0..5).map(|i| event_at(now - 60_000 + i)))
+            .collect();
+        w.write(&batch).unwrap();
+        w.retention();
+        assert_eq!(count(&w), 5);
+        assert_eq!(w.rows, 5);
+    }
+
+    #[test]
+    fn a_foreign_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        drop(other);
+        let mut w = Writer::new(config(path.clone()));
+        let err = w.write(&[event_at(0)]).unwrap_err();
+        assert!(err.to_string().contains("another application"), "{err}");
+        let other = Connection::open(&path).unwrap();
+        let tables: i64 = other
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let mut w = Writer::new(config(path.clone()));
+        w.write(&[event_at(0)]).unwrap();
+        w.conn
+            .as_ref()
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        drop(w);
+        let mut w = Writer::new(config(path));
+        let err = w.write(&[event_at(1)]).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}
