@@ -10,8 +10,8 @@
 //!
 //! Addresses are normalised first ([`normalize`]): an IPv4-mapped IPv6 address
 //! (`::ffff:192.0.2.1`, what a dual-stack socket reports for an IPv4 client) is the IPv4
-//! address it carries. Per-client state is keyed by [`IpResolver::key`], which masks IPv6
-//! clients to their /64 by default: one subscriber usually holds a whole /64 and can rotate
+//! address it carries. Per-client state is keyed by [`mask`] with the prefixes set on
+//! [`SiemBuilder`](crate::SiemBuilder) (IPv6 clients by their /64 by default): one subscriber usually holds a whole /64 and can rotate
 //! through it at will.
 
 use std::error::Error as StdError;
