@@ -11,6 +11,8 @@
 //! |---|---|
 //! | [`JsonlSink`] | one JSON object per line in a local file, with size-capped rotation |
 //! | [`TracingSink`] | one `tracing` event per security event (`target: "tower_siem::event"`) |
+//! | `PostgresSink` | batched, idempotent inserts into a PostgreSQL table (feature `postgres`) |
+//! | `NatsSink` | one JetStream message per event, de-duplicated by event id (feature `nats`) |
 //!
 //! `Box<S>` and `Arc<S>` implement `Sink` whenever `S` does (also for `S = dyn Sink`), so a sink
 //! chosen at run time has the same type as one chosen at compile time.
@@ -41,6 +43,12 @@
 //! ```
 
 mod jsonl;
+#[cfg(feature = "nats")]
+mod nats;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "postgres", feature = "nats"))]
+mod runtime;
 mod tracing;
 
 use std::error::Error as StdError;
@@ -52,6 +60,12 @@ use std::sync::Arc;
 use crate::event::SharedEvent;
 
 pub use self::jsonl::JsonlSink;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub use self::nats::NatsSink;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::PostgresSink;
 pub use self::tracing::TracingSink;
 
 /// A boxed, `Send` future: what [`Sink`] methods return.
