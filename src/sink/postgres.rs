@@ -22,7 +22,7 @@
 //! | column | type | what |
 //! |---|---|---|
 //! | `id` | `uuid PRIMARY KEY` | [`Event::id`](crate::Event::id) |
-//! | `time` | `timestamptz NOT NULL` | event time (indexed) |
+//! | `time` | `timestamptz NOT NULL` | event time, to the microsecond (indexed) |
 //! | `name` | `text NOT NULL` | event name (indexed with `time`) |
 //! | `ip` | `inet` | client IP (indexed) |
 //! | `user_name` | `text` | user (indexed) |
