@@ -43,6 +43,8 @@
 //! | [`event`] | [`Event`], [`EventName`], [`Subject`], redaction |
 //! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default) |
 //! | [`pipeline`], [`sink`] | bounded delivery to JSONL files, `tracing`, or your own [`sink::Sink`] |
+//! | [`format`](mod@format) | events as native JSON, Elastic Common Schema or OCSF |
+//! | `metrics` (feature `metrics`) | events, verdicts, delivery and store size through the `metrics` facade |
 //!
 //! ## Security model
 //!
@@ -62,8 +64,12 @@
 pub mod cli;
 pub mod engine;
 pub mod event;
+pub mod format;
 pub mod identify;
 pub mod layer;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod pipeline;
 mod siem;
 pub mod signature;

@@ -270,6 +270,8 @@ impl Siem {
             event.time = self.now();
         }
         let v = self.inner.engine.ingest(&event);
+        #[cfg(feature = "metrics")]
+        crate::metrics::event(event.name.as_str(), v.action);
         if self.inner.pipeline.is_enabled() {
             event.verdict = Some(v.clone());
             self.inner.pipeline.emit(event);

@@ -125,6 +125,8 @@ pub(crate) fn record(
     latency: Duration,
 ) {
     let siem = &ctx.siem;
+    #[cfg(feature = "metrics")]
+    crate::metrics::event(EventName::HTTP_REQUEST.as_str(), ctx.gate.action);
     let apply = ctx.gate.action != Action::Block
         && siem
             .engine()

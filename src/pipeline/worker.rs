@@ -388,6 +388,8 @@ async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
     let batch_max = core.config.batch_max;
     let mut batch: Vec<SharedEvent> = Vec::with_capacity(batch_max.min(4096));
     loop {
+        #[cfg(feature = "metrics")]
+        crate::metrics::sinks(&core.sinks.iter().map(Slot::stats).collect::<Vec<_>>());
         slot.wake_pending.store(false, SeqCst);
         // Read before draining: once stopping, nothing new is accepted, so this drain is the last.
         let stopping = deadline_rx.borrow_and_update().is_some();
@@ -448,7 +450,14 @@ async fn deliver(
     let retry = &core.config.retry;
     let mut attempt = 0u32;
     loop {
-        let error = match core.until_deadline(guarded(|| sink.write(batch))).await {
+        let write = guarded(|| sink.write(batch));
+        #[cfg(feature = "metrics")]
+        let write = crate::metrics::timed(
+            &slot.name,
+            crate::metrics::position(&core.sinks, slot),
+            write,
+        );
+        let error = match core.until_deadline(write).await {
             None => {
                 slot.c.shutdown.fetch_add(n, SeqCst);
                 return;
@@ -491,6 +500,8 @@ async fn flush_sink(core: &Core, slot: &Slot, sink: &dyn Sink, generation: u64) 
     if let Some(Err(_)) = core.until_deadline(guarded(|| sink.flush())).await {
         slot.c.write_errors.fetch_add(1, SeqCst);
     }
+    #[cfg(feature = "metrics")]
+    crate::metrics::sinks(&core.sinks.iter().map(Slot::stats).collect::<Vec<_>>());
     slot.flushed.fetch_max(generation, SeqCst);
     core.signal.bump();
 }

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::{BoxFuture, Sink, SinkError};
 use crate::event::SharedEvent;
+use crate::format::Format;
 
 const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_MAX_FILES: usize = 5;
@@ -21,6 +22,8 @@ const KEEP_BUFFER: usize = 1024 * 1024;
 /// - **One event, one line.** Events are encoded with `serde_json`, which escapes control
 ///   characters; this sink also escapes U+2028, U+2029 and U+0085 (`\u2028`, …), which some
 ///   readers treat as line breaks.
+/// - **Format.** Lines are the event's own JSON by default; [`format`](Self::format) switches
+///   to Elastic Common Schema or OCSF field names (see [`crate::format`]).
 /// - **Rotation.** Before a line would push the file past [`max_bytes`](Self::max_bytes)
 ///   (default 64 MiB), `events.jsonl` becomes `events.jsonl.1`, `.1` becomes `.2`, … and the
 ///   oldest beyond [`max_files`](Self::max_files) (default 5) is deleted. A file therefore stays
@@ -58,6 +61,7 @@ struct Config {
     path: PathBuf,
     max_bytes: u64,
     max_files: usize,
+    format: Format,
 }
 
 #[derive(Default)]
@@ -78,6 +82,7 @@ impl fmt::Debug for JsonlSink {
             .field("path", &self.config.path)
             .field("max_bytes", &self.config.max_bytes)
             .field("max_files", &self.config.max_files)
+            .field("format", &self.config.format)
             .finish()
     }
 }
@@ -90,6 +95,7 @@ impl JsonlSink {
                 path: path.into(),
                 max_bytes: DEFAULT_MAX_BYTES,
                 max_files: DEFAULT_MAX_FILES,
+                format: Format::Native,
             }),
             state: Arc::default(),
         }
@@ -105,6 +111,13 @@ impl JsonlSink {
     /// starts the file afresh.
     pub fn max_files(mut self, max_files: usize) -> Self {
         Arc::make_mut(&mut self.config).max_files = max_files;
+        self
+    }
+
+    /// Writes each line in this format (default [`Format::Native`]): the event's own JSON,
+    /// Elastic Common Schema or OCSF. See [`crate::format`] for the field tables.
+    pub fn format(mut self, format: Format) -> Self {
+        Arc::make_mut(&mut self.config).format = format;
         self
     }
 
@@ -192,7 +205,7 @@ fn write_lines(
     }
     for event in events {
         let start = buf.len();
-        encode_line(buf, event)?;
+        encode_line(buf, config.format, event);
         let pending = st.size + start as u64;
         if pending > 0 && st.size + buf.len() as u64 > config.max_bytes {
             write_out(st, &buf[..start], ends, landed)?;
@@ -206,52 +219,9 @@ fn write_lines(
 }
 
 /// Encodes one event as one line, newline included.
-fn encode_line(buf: &mut Vec<u8>, event: &SharedEvent) -> Result<(), SinkError> {
-    let start = buf.len();
-    if let Err(e) = serde_json::to_writer(&mut *buf, &**event) {
-        buf.truncate(start);
-        return Err(SinkError::encode(e));
-    }
-    escape_line_separators(buf, start);
+fn encode_line(buf: &mut Vec<u8>, format: Format, event: &SharedEvent) {
+    format.write_json(event, buf);
     buf.push(b'\n');
-    Ok(())
-}
-
-/// Replaces U+2028, U+2029 and U+0085 (raw in `serde_json` output) in `buf[start..]` by JSON
-/// escapes. Non-ASCII bytes only occur inside JSON strings, where the escapes are valid.
-fn escape_line_separators(buf: &mut Vec<u8>, start: usize) {
-    let tail = &buf[start..];
-    if !tail
-        .windows(2)
-        .any(|w| matches!(w, [0xE2, 0x80] | [0xC2, 0x85]))
-    {
-        return;
-    }
-    let mut out = Vec::with_capacity(tail.len() + 12);
-    let mut i = 0;
-    while i < tail.len() {
-        match &tail[i..] {
-            [0xE2, 0x80, 0xA8, ..] => {
-                out.extend_from_slice(b"\\u2028");
-                i += 3;
-            }
-            [0xE2, 0x80, 0xA9, ..] => {
-                out.extend_from_slice(b"\\u2029");
-                i += 3;
-            }
-            [0xC2, 0x85, ..] => {
-                out.extend_from_slice(b"\\u0085");
-                i += 2;
-            }
-            [b, ..] => {
-                out.push(*b);
-                i += 1;
-            }
-            [] => break,
-        }
-    }
-    buf.truncate(start);
-    buf.extend_from_slice(&out);
 }
 
 /// Hands `bytes` (whole lines ending at `ends`) to the open file, tracking what landed.
@@ -356,7 +326,7 @@ mod tests {
         let event: SharedEvent =
             Arc::new(Event::new("x").attr("v", "a\u{2028}b\u{2029}c\u{85}d\né"));
         let mut buf = Vec::new();
-        encode_line(&mut buf, &event).unwrap();
+        encode_line(&mut buf, Format::Native, &event);
         let line = std::str::from_utf8(&buf).unwrap();
         assert_eq!(line.matches('\n').count(), 1);
         assert!(line.ends_with('\n'));
@@ -375,6 +345,7 @@ mod tests {
             path: dir.path().join("e.jsonl"),
             max_bytes: u64::MAX,
             max_files: 1,
+            format: Format::Native,
         };
         let mut st = State::default();
         let batch: Vec<SharedEvent> = (0..3)
@@ -400,6 +371,7 @@ mod tests {
             path: path.clone(),
             max_bytes: u64::MAX,
             max_files: 1,
+            format: Format::Native,
         };
         let mut st = State::default();
         write_batch(&config, &mut st, &[Arc::new(Event::new("x"))]).unwrap();
