@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use support::proxy::Proxy;
 use support::services::nats;
 use tower_siem::event::SharedEvent;
+use tower_siem::format::Format;
 use tower_siem::pipeline::{Pipeline, PipelineConfig, RetryPolicy};
 use tower_siem::sink::{NatsSink, Sink, SinkErrorKind};
 use tower_siem::Event;
@@ -209,6 +210,33 @@ async fn without_stream_creation_a_missing_stream_is_an_error() {
     sink.write(&events(3)).await.unwrap();
     assert_eq!(nats::count(&js, &stream).await, 3);
     nats::delete(&js, &stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs NATS: set TOWER_SIEM_TEST_NATS"]
+async fn ecs_and_ocsf_bodies_keep_subjects_and_ids() {
+    let js = nats::context().await;
+    for format in [Format::Ecs, Format::Ocsf] {
+        let (stream, prefix) = nats::names();
+        let sink = sink(&nats::url(), &stream, &prefix).format(format);
+        let batch = events(3);
+        sink.write(&batch).await.unwrap();
+        let stored = nats::messages(&js, &stream).await;
+        assert_eq!(stored.len(), 3);
+        for (m, e) in stored.iter().zip(&batch) {
+            let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+            assert_eq!(body, format.to_json(e), "{format}");
+            assert_eq!(m.subject.as_str(), sink.subject_for(e.name.as_str()));
+            assert_eq!(
+                m.headers
+                    .get(async_nats::header::NATS_MESSAGE_ID)
+                    .unwrap()
+                    .to_string(),
+                e.id.to_string()
+            );
+        }
+        nats::delete(&js, &stream).await;
+    }
 }
 
 #[tokio::test]

@@ -17,6 +17,8 @@
 //!   ([`stream`](NatsSink::stream), default `SIEM_EVENTS`) with the subjects `<prefix>.>`, file
 //!   storage and the duplicate window, unless it exists already (an existing stream is used
 //!   as it is) or [`create_stream(false)`](NatsSink::create_stream) leaves that to the operator.
+//! - **Formats.** Message bodies are the event's own JSON by default, or Elastic Common Schema
+//!   or OCSF with [`format`](NatsSink::format) (see [`crate::format`]).
 //! - **Subjects are always valid.** Each dot-separated part of an event name becomes one
 //!   subject token; characters that a token cannot hold (space, `*`, `>`, control characters,
 //!   anything outside ASCII letters, digits, `-` and `_`) become `_`, an empty part becomes `_`,
@@ -33,13 +35,15 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
+//! use tower_siem::format::Format;
 //! use tower_siem::sink::NatsSink;
 //! use tower_siem::Siem;
 //!
 //! let sink = NatsSink::new("nats://127.0.0.1:4222")?
 //!     .subject_prefix("siem.events")?
 //!     .stream("SIEM_EVENTS")?
-//!     .duplicate_window(Duration::from_secs(120));
+//!     .duplicate_window(Duration::from_secs(120))
+//!     .format(Format::Native);
 //! let siem = Siem::builder().sink(sink).build()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -56,6 +60,7 @@ use parking_lot::Mutex;
 
 use super::{runtime, BoxFuture, Sink, SinkError};
 use crate::event::{Event, SharedEvent};
+use crate::format::Format;
 
 const DEFAULT_PREFIX: &str = "siem.events";
 const DEFAULT_STREAM: &str = "SIEM_EVENTS";
@@ -87,6 +92,7 @@ struct Config {
     max_age: Duration,
     ack_timeout: Duration,
     connect_timeout: Duration,
+    format: Format,
 }
 
 #[derive(Default)]
@@ -107,6 +113,7 @@ impl fmt::Debug for NatsSink {
             .field("duplicate_window", &c.duplicate_window)
             .field("max_age", &c.max_age)
             .field("ack_timeout", &c.ack_timeout)
+            .field("format", &c.format)
             .finish()
     }
 }
@@ -135,6 +142,7 @@ impl NatsSink {
                 max_age: Duration::ZERO,
                 ack_timeout: DEFAULT_ACK_TIMEOUT,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                format: Format::Native,
             }),
             state: Arc::default(),
         })
@@ -218,6 +226,13 @@ impl NatsSink {
         self.set(|c| c.ack_timeout = timeout)
     }
 
+    /// How each message body is encoded (default [`Format::Native`], the event's own JSON,
+    /// which reads back into an [`Event`]); [`Format::Ecs`] and [`Format::Ocsf`] suit consumers
+    /// that feed an existing SIEM. Subjects and `Nats-Msg-Id` do not depend on it.
+    pub fn format(self, format: Format) -> Self {
+        self.set(|c| c.format = format)
+    }
+
     /// How long to wait for the server when connecting (default 5 s).
     pub fn connect_timeout(self, timeout: Duration) -> Self {
         self.set(|c| c.connect_timeout = timeout)
@@ -285,7 +300,7 @@ impl Sink for NatsSink {
             let mut spans: Vec<(Range<usize>, &Event)> = Vec::with_capacity(batch.len());
             for event in batch {
                 let start = buf.len();
-                encode(event, &mut buf)?;
+                self.config.format.write_json(event, &mut buf);
                 spans.push((start..buf.len(), event));
             }
             let payloads = Bytes::from(buf);
@@ -309,10 +324,6 @@ struct Message {
     subject: async_nats::Subject,
     payload: Bytes,
     id: uuid::Uuid,
-}
-
-fn encode(event: &Event, buf: &mut Vec<u8>) -> Result<(), SinkError> {
-    serde_json::to_writer(buf, event).map_err(SinkError::encode)
 }
 
 /// `<prefix>.<event name>` with every token of the name made valid.
