@@ -73,7 +73,10 @@ fn round(sink: Box<dyn Sink>, events: u64) -> f64 {
 
 fn report(name: &str, events: u64, mut rates: Vec<f64>) {
     for (i, r) in rates.iter().enumerate() {
-        println!("{name}: round {} of {ROUNDS}: {events} events, {r:.0} events/s", i + 1);
+        println!(
+            "{name}: round {} of {ROUNDS}: {events} events, {r:.0} events/s",
+            i + 1
+        );
     }
     rates.sort_by(f64::total_cmp);
     println!("{name}: median {:.0} events/s", rates[rates.len() / 2]);

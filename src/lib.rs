@@ -44,6 +44,7 @@
 //! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default) |
 //! | [`pipeline`], [`sink`] | bounded delivery to JSONL files, `tracing`, or your own [`sink::Sink`] |
 //! | [`format`](mod@format) | events as native JSON, Elastic Common Schema or OCSF |
+//! | `sink::PostgresSink`, `sink::NatsSink` (features `postgres`, `nats`) | idempotent delivery to PostgreSQL and NATS JetStream |
 //! | `metrics` (feature `metrics`) | events, verdicts, delivery and store size through the `metrics` facade |
 //!
 //! ## Security model

@@ -132,7 +132,10 @@ fn varied_batch() -> Vec<SharedEvent> {
 fn by_id(events: Vec<Value>) -> HashMap<String, Vec<Value>> {
     let mut map: HashMap<String, Vec<Value>> = HashMap::new();
     for e in events {
-        let id = e["id"].as_str().expect("every stored event has its id").to_owned();
+        let id = e["id"]
+            .as_str()
+            .expect("every stored event has its id")
+            .to_owned();
         map.entry(id).or_default().push(e);
     }
     map
@@ -149,7 +152,12 @@ async fn round_trip<H: Harness>() {
     for e in &batch {
         let copies = &stored[&e.id.to_string()];
         assert_eq!(copies.len(), 1);
-        assert_eq!(copies[0], serde_json::to_value(&**e).unwrap(), "event {}", e.name);
+        assert_eq!(
+            copies[0],
+            serde_json::to_value(&**e).unwrap(),
+            "event {}",
+            e.name
+        );
         // And it is still an `Event` to whoever reads the store.
         let back: Event = serde_json::from_value(copies[0].clone()).unwrap();
         assert_eq!(back.id, e.id);
@@ -195,7 +203,10 @@ async fn secrets<H: Harness>() {
         .send(
             req("GET", "/account?token=SECRET-TOK-4", ip)
                 .header("authorization", "Bearer SECRET-AUTH-1")
-                .header("cookie", "theme=dark; sid=SECRET-SID-6; auth=SECRET-COOKIE-2")
+                .header(
+                    "cookie",
+                    "theme=dark; sid=SECRET-SID-6; auth=SECRET-COOKIE-2",
+                )
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -205,7 +216,10 @@ async fn secrets<H: Harness>() {
     assert_eq!(res.status(), 200);
     let res = app.login(ip, "alice", "SECRET-BODY-5").await;
     assert_eq!(res.status(), 401);
-    assert!(app.siem.flush(Duration::from_secs(30)), "the sink caught up");
+    assert!(
+        app.siem.flush(Duration::from_secs(30)),
+        "the sink caught up"
+    );
     let stats = app.siem.stats().pipeline.sinks[0].clone();
     assert_eq!(stats.dropped.total(), 0, "{stats:?}");
 
@@ -223,7 +237,9 @@ async fn secrets<H: Harness>() {
 async fn flush<H: Harness>() {
     let h = H::new().await;
     let sink = h.sink();
-    sink.flush().await.expect("flushing before any write is fine");
+    sink.flush()
+        .await
+        .expect("flushing before any write is fine");
     let batch = varied_batch();
     sink.write(&batch[..2]).await.unwrap();
     sink.flush().await.unwrap();
@@ -309,7 +325,10 @@ mod pg {
             let table = pg::table();
             PgHarness {
                 client: pg::client().await,
-                sink: PostgresSink::new(&pg::url()).unwrap().table(&table).unwrap(),
+                sink: PostgresSink::new(&pg::url())
+                    .unwrap()
+                    .table(&table)
+                    .unwrap(),
                 table,
             }
         }

@@ -16,7 +16,6 @@ use tower_siem::pipeline::{Pipeline, PipelineConfig, RetryPolicy};
 use tower_siem::sink::{NatsSink, Sink, SinkErrorKind};
 use tower_siem::Event;
 
-
 fn events(n: usize) -> Vec<SharedEvent> {
     (0..n)
         .map(|i| {
@@ -71,7 +70,10 @@ async fn events_land_on_their_subjects_with_their_ids() {
     for (m, e) in stored.iter().zip(&batch) {
         assert_eq!(m.subject.as_str(), sink.subject_for(e.name.as_str()));
         assert_eq!(
-            m.headers.get(async_nats::header::NATS_MESSAGE_ID).unwrap().to_string(),
+            m.headers
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .unwrap()
+                .to_string(),
             e.id.to_string()
         );
         let back: Event = serde_json::from_slice(&m.payload).unwrap();
@@ -165,7 +167,10 @@ async fn the_pipeline_delivers_exactly_once_across_an_outage_and_a_lost_ack() {
     // Wait (bounded) until the outage has actually failed some writes.
     let deadline = Instant::now() + Duration::from_secs(20);
     while pipeline.stats().sinks[0].write_errors < 2 {
-        assert!(Instant::now() < deadline, "writes never failed during the outage");
+        assert!(
+            Instant::now() < deadline,
+            "writes never failed during the outage"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Back up, and the first batch after recovery loses its acknowledgements.
@@ -252,7 +257,10 @@ async fn an_unreachable_server_is_an_unavailable_error() {
         .connect_timeout(Duration::from_millis(500));
     let err = sink.write(&events(1)).await.unwrap_err();
     assert_eq!(err.kind(), SinkErrorKind::Unavailable);
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
     // An empty batch needs no server.
     sink.write(&[]).await.unwrap();
 }

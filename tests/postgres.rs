@@ -251,7 +251,10 @@ async fn the_pipeline_delivers_exactly_once_across_an_outage_and_a_lost_reply() 
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while pipeline.stats().sinks[0].write_errors < 2 {
-        assert!(Instant::now() < deadline, "writes never failed during the outage");
+        assert!(
+            Instant::now() < deadline,
+            "writes never failed during the outage"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(proxy.refused() > 0);

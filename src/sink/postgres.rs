@@ -295,11 +295,13 @@ async fn within<T>(
     what: &str,
     work: impl std::future::Future<Output = Result<T, SinkError>>,
 ) -> Result<T, SinkError> {
-    tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
-        Err(SinkError::unavailable(format!(
-            "PostgreSQL: {what} took longer than {timeout:?}"
-        )))
-    })
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SinkError::unavailable(format!(
+                "PostgreSQL: {what} took longer than {timeout:?}"
+            )))
+        })
 }
 
 fn server(pg: &tokio_postgres::Config) -> String {
@@ -578,8 +580,8 @@ async fn insert(
         .execute(
             &statement,
             &[
-                &ids, &times, &names, &ips, &users, &sessions, &devices, &agents, &methods,
-                &paths, &routes, &statuses, &actions, &scores, &attrs, &wholes,
+                &ids, &times, &names, &ips, &users, &sessions, &devices, &agents, &methods, &paths,
+                &routes, &statuses, &actions, &scores, &attrs, &wholes,
             ],
         )
         .await
@@ -603,7 +605,16 @@ mod tests {
     #[test]
     fn table_names_are_plain_identifiers() {
         let sink = PostgresSink::new("postgres://postgres@127.0.0.1:5432/test").unwrap();
-        for bad in ["", "1abc", "a-b", "a b", "a\"b", "s.t", "é", &"x".repeat(49)] {
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "a b",
+            "a\"b",
+            "s.t",
+            "é",
+            &"x".repeat(49),
+        ] {
             assert!(sink.clone().table(bad).is_err(), "{bad:?}");
         }
         let sink = sink.table("Events_2026").unwrap();

@@ -32,7 +32,11 @@ pub mod pg {
             _ => panic!("the test server must be reached over TCP"),
         };
         let port = config.get_ports().first().copied().unwrap_or(5432);
-        let host = if host == "localhost" { "127.0.0.1".to_owned() } else { host };
+        let host = if host == "localhost" {
+            "127.0.0.1".to_owned()
+        } else {
+            host
+        };
         std::net::SocketAddr::new(host.parse().unwrap(), port)
     }
 
@@ -74,7 +78,10 @@ pub mod pg {
             .await
             .unwrap();
         client
-            .execute("DELETE FROM tower_siem_schema WHERE table_name = $1", &[&table])
+            .execute(
+                "DELETE FROM tower_siem_schema WHERE table_name = $1",
+                &[&table],
+            )
             .await
             .unwrap();
     }
