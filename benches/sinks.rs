@@ -140,12 +140,53 @@ fn nats() {
         streams.push(stream);
     }
     report("nats", events, rates);
+
+    // The ceiling on this machine: async-nats alone, same bodies, same 512-message batches
+    // (publish all, then await every ack), no pipeline and no sink.
+    let mut rates = Vec::new();
+    for _ in 0..ROUNDS {
+        let stream = unique("BENCH");
+        let prefix = unique("bench").replace('_', ".");
+        rates.push(block_on(bare_nats(&url, &stream, &prefix, events)));
+        streams.push(stream);
+    }
+    report("nats (async-nats alone)", events, rates);
     block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
         for s in &streams {
             js.delete_stream(s).await.unwrap();
         }
     });
+}
+
+async fn bare_nats(url: &str, stream: &str, prefix: &str, events: u64) -> f64 {
+    use async_nats::jetstream::{self, message::PublishMessage};
+    let js = jetstream::new(async_nats::connect(url).await.unwrap());
+    js.create_stream(jetstream::stream::Config {
+        name: stream.to_owned(),
+        subjects: vec![format!("{prefix}.>")],
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let subject = format!("{prefix}.http.request");
+    let all: Vec<Event> = (0..events).map(event).collect();
+    let start = Instant::now();
+    for batch in all.chunks(512) {
+        let mut acks = Vec::with_capacity(batch.len());
+        for e in batch {
+            let body = serde_json::to_vec(e).unwrap();
+            let message = PublishMessage::build()
+                .payload(body.into())
+                .message_id(e.id.to_string());
+            acks.push(js.send_publish(subject.clone(), message).await.unwrap());
+        }
+        for ack in acks {
+            ack.await.unwrap();
+        }
+    }
+    events as f64 / start.elapsed().as_secs_f64()
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

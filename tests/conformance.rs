@@ -84,8 +84,10 @@ conformance!(jsonl, JsonlHarness);
 conformance!(postgres, pg::PgHarness, #[ignore = "needs PostgreSQL: set TOWER_SIEM_TEST_POSTGRES"]);
 #[cfg(feature = "nats")]
 conformance!(nats, js::NatsHarness, #[ignore = "needs NATS: set TOWER_SIEM_TEST_NATS"]);
-// SQLite (branch h-sqlite): `conformance!(sqlite, SqliteHarness);` with a `Harness` impl below.
-// Webhook (branch h-webhook): `conformance!(webhook, WebhookHarness);` likewise.
+// SQLite (branch h-sqlite): add `conformance!(sqlite, SqliteHarness);` and a `Harness` for
+// `SqliteSink` (a tempdir file; read back `event` rows), as `JsonlHarness` below does.
+// Webhook (branch h-webhook): add `conformance!(webhook, WebhookHarness);` and a `Harness` for
+// `WebhookSink` (a local axum receiver on 127.0.0.1:0 that keeps every body it is sent).
 
 /// Events with every part filled in somewhere: HTTP details, a verdict, IPv6, odd text.
 fn varied_batch() -> Vec<SharedEvent> {
