@@ -1,52 +1,4 @@
-//! A NATS JetStream sink.
-//!
-//! [`NatsSink`] publishes every event as one JSON message to JetStream, on the subject
-//! `<prefix>.<event name>` (`siem.events.auth.failure`, …), so consumers can pick what they want
-//! with the usual wildcards (`siem.events.auth.>`, `siem.events.*.failure`).
-//!
-//! - **Exactly once within the duplicate window.** Each message carries the header
-//!   `Nats-Msg-Id: <event id>` (a UUID v7). When the pipeline retries a batch whose first try
-//!   reached the server but whose acknowledgements were lost, JetStream recognises the ids and
-//!   stores nothing twice, as long as the retry comes within the stream's
-//!   [`duplicate_window`](NatsSink::duplicate_window) (default two minutes, longer than the
-//!   pipeline's default retries take).
-//! - **Acknowledged in batches.** A batch is published as a whole, then every publish
-//!   acknowledgement is awaited; the batch succeeds only when the stream has acknowledged each
-//!   message, so "delivered" in the pipeline's counters means "stored by JetStream".
-//! - **Stream created when absent.** On the first write the sink creates the stream
-//!   ([`stream`](NatsSink::stream), default `SIEM_EVENTS`) with the subjects `<prefix>.>`, file
-//!   storage and the duplicate window, unless it exists already (an existing stream is used
-//!   as it is) or [`create_stream(false)`](NatsSink::create_stream) leaves that to the operator.
-//! - **Formats.** Message bodies are the event's own JSON by default, or Elastic Common Schema
-//!   or OCSF with [`format`](NatsSink::format) (see [`crate::format`]).
-//! - **Subjects are always valid.** Each dot-separated part of an event name becomes one
-//!   subject token; characters that a token cannot hold (space, `*`, `>`, control characters,
-//!   anything outside ASCII letters, digits, `-` and `_`) become `_`, an empty part becomes `_`,
-//!   and names longer than 128 bytes are cut. The name inside the message is the exact one.
-//! - **Connection.** The connection opens on the first write, not at construction, and is
-//!   re-established by the client after an outage; a batch that fails meanwhile is retried by
-//!   the pipeline. Credentials may be given in the URL (`nats://user:password@host:4222`); they
-//!   never appear in `Debug` output or errors written by this sink. `tls://` URLs use rustls
-//!   with the `ring` provider (no OpenSSL, no cmake); the tests here run over plain TCP on
-//!   loopback.
-//!
-//! The sink runs its connection on a small I/O runtime of its own (thread `tower-siem-io`), so it
-//! works from the pipeline's worker as well as from any application runtime.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use tower_siem::format::Format;
-//! use tower_siem::sink::NatsSink;
-//! use tower_siem::Siem;
-//!
-//! let sink = NatsSink::new("nats://127.0.0.1:4222")?
-//!     .subject_prefix("siem.events")?
-//!     .stream("SIEM_EVENTS")?
-//!     .duplicate_window(Duration::from_secs(120))
-//!     .format(Format::Native);
-//! let siem = Siem::builder().sink(sink).build()?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! A NATS JetStream sink: [`NatsSink`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -72,8 +24,55 @@ const MAX_NAME_IN_SUBJECT: usize = 128;
 /// Distinct event names whose subjects are remembered; the cache starts over past this.
 const SUBJECT_CACHE: usize = 1024;
 
-/// Publishes events to NATS JetStream, de-duplicated by event id. See the [module
-/// docs](self).
+/// Publishes events to NATS JetStream, one message per event, de-duplicated by event id.
+///
+/// [`NatsSink`] publishes every event as one JSON message to JetStream, on the subject
+/// `<prefix>.<event name>` (`siem.events.auth.failure`, …), so consumers can pick what they want
+/// with the usual wildcards (`siem.events.auth.>`, `siem.events.*.failure`).
+///
+/// - **Exactly once within the duplicate window.** Each message carries the header
+///   `Nats-Msg-Id: <event id>` (a UUID v7). When the pipeline retries a batch whose first try
+///   reached the server but whose acknowledgements were lost, JetStream recognises the ids and
+///   stores nothing twice, as long as the retry comes within the stream's
+///   [`duplicate_window`](NatsSink::duplicate_window) (default two minutes, longer than the
+///   pipeline's default retries take).
+/// - **Acknowledged in batches.** A batch is published as a whole, then every publish
+///   acknowledgement is awaited; the batch succeeds only when the stream has acknowledged each
+///   message, so "delivered" in the pipeline's counters means "stored by JetStream".
+/// - **Stream created when absent.** On the first write the sink creates the stream
+///   ([`stream`](NatsSink::stream), default `SIEM_EVENTS`) with the subjects `<prefix>.>`, file
+///   storage and the duplicate window, unless it exists already (an existing stream is used
+///   as it is) or [`create_stream(false)`](NatsSink::create_stream) leaves that to the operator.
+/// - **Formats.** Message bodies are the event's own JSON by default, or Elastic Common Schema
+///   or OCSF with [`format`](NatsSink::format) (see [`crate::format`]).
+/// - **Subjects are always valid.** Each dot-separated part of an event name becomes one
+///   subject token; characters that a token cannot hold (space, `*`, `>`, control characters,
+///   anything outside ASCII letters, digits, `-` and `_`) become `_`, an empty part becomes `_`,
+///   and names longer than 128 bytes are cut. The name inside the message is the exact one.
+/// - **Connection.** The connection opens on the first write, not at construction, and is
+///   re-established by the client after an outage; a batch that fails meanwhile is retried by
+///   the pipeline. Credentials may be given in the URL (`nats://user:password@host:4222`); they
+///   never appear in `Debug` output or errors written by this sink. `tls://` URLs use rustls
+///   with the `ring` provider (no OpenSSL, no cmake); the tests here run over plain TCP on
+///   loopback.
+///
+/// The sink runs its connection on a small I/O runtime of its own (thread `tower-siem-io`), so it
+/// works from the pipeline's worker as well as from any application runtime.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_siem::format::Format;
+/// use tower_siem::sink::NatsSink;
+/// use tower_siem::Siem;
+///
+/// let sink = NatsSink::new("nats://127.0.0.1:4222")?
+///     .subject_prefix("siem.events")?
+///     .stream("SIEM_EVENTS")?
+///     .duplicate_window(Duration::from_secs(120))
+///     .format(Format::Native);
+/// let siem = Siem::builder().sink(sink).build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct NatsSink {
     config: Arc<Config>,

@@ -1,66 +1,4 @@
-//! A PostgreSQL sink.
-//!
-//! [`PostgresSink`] inserts events into one table, a whole batch per statement.
-//!
-//! - **Idempotent.** The event id (a UUID v7) is the table's primary key and every insert says
-//!   `ON CONFLICT (id) DO NOTHING`, so a batch the pipeline retries after a lost reply (the
-//!   insert committed, the acknowledgement never arrived) adds nothing the second time.
-//! - **Batched.** A batch is one `INSERT … SELECT * FROM UNNEST($1::uuid[], …)` with one array
-//!   per column: one round trip and one prepared statement (cached per connection) for up to
-//!   `batch_max` events, in one implicit transaction, so a batch lands whole or not at all.
-//! - **Schema created or migrated on start.** Before its first insert the sink creates the
-//!   table and its indexes if absent, under a transaction-scoped advisory lock so several
-//!   replicas starting together do not race, and records the schema version in
-//!   `tower_siem_schema (table_name, version, migrated_at)`. A table whose recorded version is
-//!   newer than this build knows is refused rather than written to blindly.
-//! - **Pooled.** Connections come from a `deadpool-postgres` pool (default 4); a connection
-//!   that broke is discarded and the retried batch gets a fresh one. Each write, connection
-//!   included, is bounded by [`timeout`](PostgresSink::timeout) (default 30 s).
-//!
-//! # The table
-//!
-//! | column | type | what |
-//! |---|---|---|
-//! | `id` | `uuid PRIMARY KEY` | [`Event::id`](crate::Event::id) |
-//! | `time` | `timestamptz NOT NULL` | event time, to the microsecond (indexed) |
-//! | `name` | `text NOT NULL` | event name (indexed with `time`) |
-//! | `ip` | `inet` | client IP (indexed) |
-//! | `user_name` | `text` | user (indexed) |
-//! | `session`, `device` | `text` | keyed hashes, never raw ids |
-//! | `user_agent`, `method`, `path`, `route` | `text` | |
-//! | `status` | `integer` | HTTP status |
-//! | `action`, `score` | `text`, `double precision` | the verdict in force after the event |
-//! | `attrs` | `jsonb NOT NULL` | application attributes as an object (a repeated key keeps its last value) |
-//! | `event` | `jsonb NOT NULL` | the whole event, as the other sinks write it |
-//!
-//! PostgreSQL cannot store the character U+0000 in `text` or `jsonb`; the sink writes U+FFFD
-//! in its place rather than lose the event.
-//!
-//! # Connection security
-//!
-//! Connections are plain TCP or a Unix socket (`NoTls`); a URL asking for `sslmode=require` is
-//! refused at construction rather than silently downgraded. Use it on loopback, a Unix socket
-//! or a private network; to reach a database across an untrusted network, put a TLS tunnel
-//! (for example a local PgBouncer or stunnel with TLS to the server) in front of it. TLS inside
-//! the sink (tokio-postgres with a rustls connector) is not built in yet.
-//!
-//! The sink runs its connections on a small I/O runtime of its own (thread `tower-siem-io`), so
-//! it works from the pipeline's worker as well as from any application runtime.
-//!
-//! ```no_run
-//! use tower_siem::sink::PostgresSink;
-//! use tower_siem::Siem;
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let sink = PostgresSink::new("postgres://siem@127.0.0.1:5432/app")?
-//!     .table("security_events")?
-//!     .pool_size(4);
-//! // Optional: create or migrate the table now, failing early if the database is unreachable.
-//! sink.migrate().await?;
-//! let siem = Siem::builder().sink(sink).build()?;
-//! # Ok(())
-//! # }
-//! ```
+//! A PostgreSQL sink: [`PostgresSink`].
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -89,8 +27,69 @@ const MAX_TABLE_NAME: usize = 48;
 /// Serialises schema changes across processes (`pg_advisory_xact_lock`).
 const SCHEMA_LOCK: i64 = 0x7473_6965_6d5f_7363; // "tsiem_sc"
 
-/// Inserts events into a PostgreSQL table, idempotently by event id. See the [module
-/// docs](self).
+/// Inserts events into a PostgreSQL table, idempotently by event id.
+///
+/// [`PostgresSink`] inserts events into one table, a whole batch per statement.
+///
+/// - **Idempotent.** The event id (a UUID v7) is the table's primary key and every insert says
+///   `ON CONFLICT (id) DO NOTHING`, so a batch the pipeline retries after a lost reply (the
+///   insert committed, the acknowledgement never arrived) adds nothing the second time.
+/// - **Batched.** A batch is one `INSERT … SELECT * FROM UNNEST($1::uuid[], …)` with one array
+///   per column: one round trip and one prepared statement (cached per connection) for up to
+///   `batch_max` events, in one implicit transaction, so a batch lands whole or not at all.
+/// - **Schema created or migrated on start.** Before its first insert the sink creates the
+///   table and its indexes if absent, under a transaction-scoped advisory lock so several
+///   replicas starting together do not race, and records the schema version in
+///   `tower_siem_schema (table_name, version, migrated_at)`. A table whose recorded version is
+///   newer than this build knows is refused rather than written to blindly.
+/// - **Pooled.** Connections come from a `deadpool-postgres` pool (default 4); a connection
+///   that broke is discarded and the retried batch gets a fresh one. Each write, connection
+///   included, is bounded by [`timeout`](PostgresSink::timeout) (default 30 s).
+///
+/// # The table
+///
+/// | column | type | what |
+/// |---|---|---|
+/// | `id` | `uuid PRIMARY KEY` | [`Event::id`](crate::Event::id) |
+/// | `time` | `timestamptz NOT NULL` | event time, to the microsecond (indexed) |
+/// | `name` | `text NOT NULL` | event name (indexed with `time`) |
+/// | `ip` | `inet` | client IP (indexed) |
+/// | `user_name` | `text` | user (indexed) |
+/// | `session`, `device` | `text` | keyed hashes, never raw ids |
+/// | `user_agent`, `method`, `path`, `route` | `text` | |
+/// | `status` | `integer` | HTTP status |
+/// | `action`, `score` | `text`, `double precision` | the verdict in force after the event |
+/// | `attrs` | `jsonb NOT NULL` | application attributes as an object (a repeated key keeps its last value) |
+/// | `event` | `jsonb NOT NULL` | the whole event, as the other sinks write it |
+///
+/// PostgreSQL cannot store the character U+0000 in `text` or `jsonb`; the sink writes U+FFFD
+/// in its place rather than lose the event.
+///
+/// # Connection security
+///
+/// Connections are plain TCP or a Unix socket (`NoTls`); a URL asking for `sslmode=require` is
+/// refused at construction rather than silently downgraded. Use it on loopback, a Unix socket
+/// or a private network; to reach a database across an untrusted network, put a TLS tunnel
+/// (for example a local PgBouncer or stunnel with TLS to the server) in front of it. TLS inside
+/// the sink (tokio-postgres with a rustls connector) is not built in yet.
+///
+/// The sink runs its connections on a small I/O runtime of its own (thread `tower-siem-io`), so
+/// it works from the pipeline's worker as well as from any application runtime.
+///
+/// ```no_run
+/// use tower_siem::sink::PostgresSink;
+/// use tower_siem::Siem;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let sink = PostgresSink::new("postgres://siem@127.0.0.1:5432/app")?
+///     .table("security_events")?
+///     .pool_size(4);
+/// // Optional: create or migrate the table now, failing early if the database is unreachable.
+/// sink.migrate().await?;
+/// let siem = Siem::builder().sink(sink).build()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PostgresSink {
     config: Arc<Config>,
