@@ -44,6 +44,7 @@
 //! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default) |
 //! | [`pipeline`], [`sink`] | bounded delivery to SQLite (feature `sqlite`, default), JSONL files, `tracing`, PostgreSQL, NATS JetStream, webhooks, or your own [`sink::Sink`] |
 //! | [`format`](mod@format) | events as native JSON, Elastic Common Schema or OCSF |
+//! | `sink::PostgresSink`, `sink::NatsSink` (features `postgres`, `nats`) | idempotent delivery to PostgreSQL and NATS JetStream |
 //! | `metrics` (feature `metrics`) | events, verdicts, delivery and store size through the `metrics` facade |
 //! | [`pipeline::spool`] | opt-in disk spool: a sink outage or a restart loses nothing; alerts to a webhook (feature `webhook`) |
 //!

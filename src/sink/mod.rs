@@ -13,6 +13,8 @@
 //! | [`TracingSink`] | one `tracing` event per security event (`target: "tower_siem::event"`) |
 //! | `WebhookSink` (feature `webhook`) | posts alerts (entities newly stepped up, throttled or blocked), optionally Slack-formatted |
 //! | [`SqliteSink`] | the embedded store: a SQLite file, queried with [`sqlite::SqliteStore`] (feature `sqlite`) |
+//! | `PostgresSink` | batched, idempotent inserts into a PostgreSQL table (feature `postgres`) |
+//! | `NatsSink` | one JetStream message per event, de-duplicated by event id (feature `nats`) |
 //!
 //! `Box<S>` and `Arc<S>` implement `Sink` whenever `S` does (also for `S = dyn Sink`), so a sink
 //! chosen at run time has the same type as one chosen at compile time.
@@ -43,6 +45,12 @@
 //! ```
 
 mod jsonl;
+#[cfg(feature = "nats")]
+mod nats;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "postgres", feature = "nats"))]
+mod runtime;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
@@ -59,6 +67,12 @@ use std::sync::Arc;
 use crate::event::{EventName, SharedEvent};
 
 pub use self::jsonl::JsonlSink;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub use self::nats::NatsSink;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::PostgresSink;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteSink;

@@ -2,3 +2,5 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod proxy;
+pub mod services;
