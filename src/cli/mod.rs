@@ -3,11 +3,13 @@
 //! | command | what |
 //! |---|---|
 //! | `tower-siem rules check FILE` | validate a rules file; each error with its line, rule and field |
+//! | `tower-siem triage FILE…` | replay access logs through the rules: who would have been stepped up or blocked ([`triage`]) |
 //!
 //! The binary is a few lines calling [`run`]; every command lives in its own module here so it
 //! can be tested without spawning a process.
 
 mod rules;
+pub mod triage;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,9 @@ enum Command {
     /// Work with rules files.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Replay web-server access logs through the rules: who would have been stepped up or
+    /// blocked, and why.
+    Triage(triage::TriageArgs),
 }
 
 /// Parses the process arguments and runs the command; the exit code to return from `main`.
@@ -37,5 +42,6 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Rules(cmd) => rules::run(cmd),
+        Command::Triage(args) => triage::run(args),
     }
 }
