@@ -331,7 +331,7 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     let mut shard_tx = Vec::new();
     let mut shard_join = Vec::new();
     for _ in 0..threads {
-        let (tx, rx) = sync_channel::<Pending>(8);
+        let (tx, rx) = sync_channel::<Pending>(32);
         shard_tx.push(tx);
         let rp = replayer.clone();
         let stop = stop.clone();
@@ -344,7 +344,7 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     let lines_read = Arc::new(AtomicU64::new(0));
     let mut rxs = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
-        let (tx, rx) = sync_channel::<Msg>(4);
+        let (tx, rx) = sync_channel::<Msg>(2 * GROUP);
         rxs.push(rx);
         let lines = lines_read.clone();
         std::thread::spawn(move || reader(i as u16, input, format, &tx, &lines));
@@ -369,7 +369,7 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     for j in shard_join {
         let c = j.join().map_err(|_| "a replay thread panicked")?;
         evicted += c.evicted;
-        clients.extend(c.map);
+        clients.extend(c.into_vec());
     }
     if let Some(p) = progress {
         p.finish();

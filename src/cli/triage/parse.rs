@@ -275,7 +275,7 @@ fn parse_clf(line: &[u8], tail: bool) -> Result<Line<'_>, ParseError> {
     };
     let (_ident, rest) = token(rest);
     // The user may contain spaces only in broken logs; it ends before ` [`.
-    let open = memchr::memmem::find(rest, b" [").ok_or(ParseError::Time)?;
+    let open = find_pair(rest, b' ', b'[').ok_or(ParseError::Time)?;
     let user = dash_none(&rest[..open]).map(Cow::Borrowed);
     let rest = &rest[open + 2..];
     let close = memchr(b']', rest).ok_or(ParseError::Time)?;
@@ -334,7 +334,7 @@ fn request_field(s: &[u8]) -> Result<(Text<'_>, &[u8]), ParseError> {
         }
     }
     let mut from = 0;
-    while let Some(i) = memchr::memmem::find(&s[from..], b"\" ") {
+    while let Some(i) = find_pair(&s[from..], b'"', b' ') {
         let at = from + i;
         if looks_like_status(&s[at + 1..]) {
             return Ok((Cow::Borrowed(&s[..at]), &s[at + 1..]));
@@ -342,6 +342,19 @@ fn request_field(s: &[u8]) -> Result<(Text<'_>, &[u8]), ParseError> {
         from = at + 1;
     }
     Err(ParseError::Request)
+}
+
+/// The first `a` immediately followed by `b` (a two-byte needle without building a searcher).
+fn find_pair(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr(a, &s[from..]) {
+        let at = from + i;
+        if s.get(at + 1) == Some(&b) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 fn looks_like_status(rest: &[u8]) -> bool {
