@@ -434,3 +434,147 @@ fn json_lines_are_detected() {
     assert_eq!(v["summary"]["parsed"], 5);
     assert_eq!(client(&v, "198.51.100.3").unwrap()["verdict"], "block");
 }
+
+mod fidelity {
+    //! The same traffic through the live layer and through `triage` on its access log gives
+    //! every client the same verdict.
+
+    use std::collections::BTreeMap;
+    use std::net::{IpAddr, SocketAddr};
+
+    use axum::body::Body;
+    use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+    use axum::Router;
+    use tower::ServiceExt;
+    use tower_siem::engine::ManualClock;
+    use tower_siem::{Action, Event, PeerAddr, SecurityContext, Siem};
+
+    use super::*;
+
+    /// The application without the layer answers `/login` POSTs 401 (wrong password),
+    /// `/missing…` 404, everything else 200; that is what its access log records.
+    fn app_status(method: &str, path: &str) -> u16 {
+        if method == "POST" && path == "/login" {
+            401
+        } else if path.starts_with("/missing") {
+            404
+        } else {
+            200
+        }
+    }
+
+    async fn handler(ctx: SecurityContext, method: Method, uri: Uri) -> (StatusCode, HeaderMap) {
+        let status = app_status(method.as_str(), uri.path());
+        if status == 401 {
+            ctx.fire(Event::new("auth.failure"));
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-gate",
+            HeaderValue::from_static(ctx.verdict().action.as_str()),
+        );
+        (StatusCode::from_u16(status).unwrap(), h)
+    }
+
+    fn traffic() -> Vec<(u32, &'static str, &'static str, String, &'static str)> {
+        let mut t = Vec::new();
+        for i in 0..40u32 {
+            t.push((i * 7, "10.1.0.1", "GET", format!("/products/{i}"), CHROME));
+            t.push((i * 7 + 1, "10.1.0.2", "GET", "/search?q=o%27neill".into(), CHROME));
+        }
+        // A slow brute forcer: step-up at ten failures, throttled at twenty, then a client
+        // that keeps going while throttled.
+        for i in 0..40u32 {
+            t.push((i * 4 + 2, "192.0.2.20", "POST", "/login".into(), CHROME));
+        }
+        // A 404 burst.
+        for i in 0..60u32 {
+            t.push((100 + i, "203.0.113.30", "GET", format!("/missing/{i}"), CHROME));
+        }
+        // Probes that decay between attempts.
+        for i in 0..4u32 {
+            t.push((i * 90 + 5, "203.0.113.40", "GET", "/.git/config".into(), CHROME));
+        }
+        t.push((50, "198.51.100.60", "GET", "/".into(), "Nikto/2.5.0"));
+        // Each client comes back once more, so the live gate shows its final state.
+        let mut last: BTreeMap<&str, u32> = BTreeMap::new();
+        for (s, ip, ..) in &t {
+            let e = last.entry(ip).or_default();
+            *e = (*e).max(*s);
+        }
+        for (ip, s) in last {
+            t.push((s + 1, ip, "GET", "/".into(), CHROME));
+        }
+        t.sort_by_key(|r| r.0);
+        t
+    }
+
+    #[tokio::test]
+    async fn triage_verdicts_match_the_live_layer() {
+        let start: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let clock = ManualClock::new(start);
+        let siem = Siem::builder().clock(clock.clone()).build().unwrap();
+        let app = Router::new().fallback(handler).layer(siem.layer());
+
+        let mut live: BTreeMap<String, Action> = BTreeMap::new();
+        let mut log = String::new();
+        for (secs, ip, method, target, ua) in traffic() {
+            clock.set(start + jiff::SignedDuration::from_secs(i64::from(secs)));
+            let mut req = Request::builder()
+                .method(method)
+                .uri(&target)
+                .header("user-agent", ua)
+                .body(Body::empty())
+                .unwrap();
+            let addr: IpAddr = ip.parse().unwrap();
+            req.extensions_mut()
+                .insert(PeerAddr(SocketAddr::new(addr, 40_000)));
+            let res = app.clone().oneshot(req).await.unwrap();
+            let action = match res.status().as_u16() {
+                403 => Action::Block,
+                429 => Action::Throttle,
+                _ => {
+                    let gate = match res.headers()["x-gate"].to_str().unwrap() {
+                        "step_up" => Action::StepUp,
+                        _ => Action::Allow,
+                    };
+                    // A handler's own event can step the client up on the spot.
+                    if res.headers().contains_key("x-step-up-required") {
+                        gate.max(Action::StepUp)
+                    } else {
+                        gate
+                    }
+                }
+            };
+            let worst = live.entry(ip.to_owned()).or_default();
+            *worst = (*worst).max(action);
+            let path = target.split('?').next().unwrap();
+            log += &line(ip, secs, method, &target, app_status(method, path), ua);
+            log.push('\n');
+        }
+        // The layer acted on every kind of client in this traffic.
+        assert_eq!(live["198.51.100.60"], Action::Block);
+        assert_eq!(live["192.0.2.20"], Action::Block);
+        assert_eq!(live["10.1.0.2"], Action::Allow);
+        assert!(live["203.0.113.30"] > Action::Allow);
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "access.log", &log);
+        let v = json(&run(&[p.to_str().unwrap(), "--output", "json", "--all"]));
+        let offline: BTreeMap<String, Action> = v["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let a = match c["verdict"].as_str().unwrap() {
+                    "block" => Action::Block,
+                    "throttle" => Action::Throttle,
+                    "step_up" => Action::StepUp,
+                    _ => Action::Allow,
+                };
+                (c["ip"].as_str().unwrap().to_owned(), a)
+            })
+            .collect();
+        assert_eq!(offline, live);
+    }
+}
