@@ -70,7 +70,10 @@ const SCANS: &[&str] = &[
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
@@ -101,7 +104,10 @@ fn main() {
             5 => (
                 format!("203.0.113.{}", 10 + rng.below(4)),
                 "GET",
-                format!("/products?id={}%27%20UNION%20SELECT%20password%20FROM%20users--", rng.below(99)),
+                format!(
+                    "/products?id={}%27%20UNION%20SELECT%20password%20FROM%20users--",
+                    rng.below(99)
+                ),
                 500,
                 "sqlmap/1.7.2#stable (https://sqlmap.org)",
             ),
@@ -123,14 +129,27 @@ fn main() {
                 let client = rng.below(20_000);
                 let page = rng.pick(PAGES);
                 let (method, target, status) = match rng.below(100) {
-                    0 => ("POST", "/login".to_owned(), if rng.below(5) == 0 { 401 } else { 302 }),
-                    1..=2 => ("GET", format!("/products/{}", 100_000 + rng.below(900_000)), 404),
+                    0 => (
+                        "POST",
+                        "/login".to_owned(),
+                        if rng.below(5) == 0 { 401 } else { 302 },
+                    ),
+                    1..=2 => (
+                        "GET",
+                        format!("/products/{}", 100_000 + rng.below(900_000)),
+                        404,
+                    ),
                     3..=5 => ("POST", "/api/v1/cart/items".to_owned(), 201),
                     6..=20 => ("GET", page.to_owned(), 304),
                     _ => ("GET", page.to_owned(), 200),
                 };
                 (
-                    format!("10.{}.{}.{}", client >> 16, (client >> 8) & 255, client & 255),
+                    format!(
+                        "10.{}.{}.{}",
+                        client >> 16,
+                        (client >> 8) & 255,
+                        client & 255
+                    ),
                     method,
                     target,
                     status,
@@ -141,7 +160,11 @@ fn main() {
         let secs = t / 1000;
         let (days, rem) = (secs / 86_400, secs % 86_400);
         let (y, m, d) = civil(days);
-        let bytes = if status == 304 { 0 } else { 200 + rng.below(40_000) };
+        let bytes = if status == 304 {
+            0
+        } else {
+            200 + rng.below(40_000)
+        };
         let _ = writeln!(
             out,
             "{ip} - - [{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000] \"{method} {target} HTTP/1.1\" {status} {bytes} \"https://shop.example/\" \"{agent}\"",

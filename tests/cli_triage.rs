@@ -62,11 +62,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("triage")
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(BIN).arg("triage").args(args).output().unwrap()
 }
 
 fn json(out: &Output) -> Value {
@@ -80,7 +76,11 @@ fn json(out: &Output) -> Value {
 }
 
 fn client<'a>(v: &'a Value, ip: &str) -> Option<&'a Value> {
-    v["clients"].as_array().unwrap().iter().find(|c| c["ip"] == ip)
+    v["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ip"] == ip)
 }
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -100,7 +100,14 @@ fn json_report_follows_the_contract() {
     let s = &v["summary"];
     assert_eq!(
         keys(s),
-        ["clients", "flagged", "lines", "malformed", "parsed", "seconds"]
+        [
+            "clients",
+            "flagged",
+            "lines",
+            "malformed",
+            "parsed",
+            "seconds"
+        ]
     );
     assert_eq!(s["lines"], log.len());
     assert_eq!(s["parsed"], log.len());
@@ -128,7 +135,10 @@ fn json_report_follows_the_contract() {
             assert_eq!(keys(r), ["hits", "rule", "sample"]);
         }
     }
-    let scores: Vec<f64> = clients.iter().map(|c| c["score"].as_f64().unwrap()).collect();
+    let scores: Vec<f64> = clients
+        .iter()
+        .map(|c| c["score"].as_f64().unwrap())
+        .collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
 
     // sqlmap announces itself: blocked at its first request, which the layer would then
@@ -139,7 +149,10 @@ fn json_report_follows_the_contract() {
     assert_eq!(sqlmap["first_seen"], "2024-01-01T00:00:01Z");
     assert_eq!(sqlmap["last_seen"], "2024-01-01T00:09:01Z");
     let reasons = sqlmap["reasons"].as_array().unwrap();
-    let ua = reasons.iter().find(|r| r["rule"] == "sig.scanner_ua").unwrap();
+    let ua = reasons
+        .iter()
+        .find(|r| r["rule"] == "sig.scanner_ua")
+        .unwrap();
     assert_eq!(ua["hits"], 10);
     let sample = ua["sample"].as_str().unwrap();
     assert!(sample.contains("access.log:"), "{sample}");
@@ -353,7 +366,10 @@ fn ndjson_streams_every_event_with_its_verdict_and_redacts_secrets() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains("s3cr3t"), "{text}");
-    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     // Five requests and one auth.failure for the login.
     assert_eq!(events.len(), 6, "{text}");
     assert_eq!(
@@ -363,7 +379,10 @@ fn ndjson_streams_every_event_with_its_verdict_and_redacts_secrets() {
             .count(),
         1
     );
-    let sqlmap: Vec<&Value> = events.iter().filter(|e| e["ip"] == "198.51.100.1").collect();
+    let sqlmap: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["ip"] == "198.51.100.1")
+        .collect();
     assert_eq!(sqlmap.len(), 3);
     for e in &sqlmap {
         // Blocked by the gate: answered 403 by the layer; the log's 200 is kept aside.
@@ -387,7 +406,10 @@ fn crlf_line_ends_and_a_missing_last_line_end() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(!sample.contains('\r') && !sample.contains("\\r"), "{sample}");
+    assert!(
+        !sample.contains('\r') && !sample.contains("\\r"),
+        "{sample}"
+    );
 }
 
 #[test]
@@ -410,7 +432,10 @@ fn huge_lines_are_parsed_or_skipped_without_stopping_the_run() {
     assert_eq!(v["summary"]["lines"], 3);
     assert_eq!(v["summary"]["parsed"], 2);
     assert_eq!(v["summary"]["malformed"], 1);
-    assert!(stderr.contains("big.log:2: malformed (line too long)"), "{stderr}");
+    assert!(
+        stderr.contains("big.log:2: malformed (line too long)"),
+        "{stderr}"
+    );
     let c = client(&v, "203.0.113.77").unwrap();
     assert!(c["reasons"]
         .as_array()
@@ -480,7 +505,13 @@ mod fidelity {
         let mut t = Vec::new();
         for i in 0..40u32 {
             t.push((i * 7, "10.1.0.1", "GET", format!("/products/{i}"), CHROME));
-            t.push((i * 7 + 1, "10.1.0.2", "GET", "/search?q=o%27neill".into(), CHROME));
+            t.push((
+                i * 7 + 1,
+                "10.1.0.2",
+                "GET",
+                "/search?q=o%27neill".into(),
+                CHROME,
+            ));
         }
         // A slow brute forcer: step-up at ten failures, throttled at twenty, then a client
         // that keeps going while throttled.
@@ -489,11 +520,23 @@ mod fidelity {
         }
         // A 404 burst.
         for i in 0..60u32 {
-            t.push((100 + i, "203.0.113.30", "GET", format!("/missing/{i}"), CHROME));
+            t.push((
+                100 + i,
+                "203.0.113.30",
+                "GET",
+                format!("/missing/{i}"),
+                CHROME,
+            ));
         }
         // Probes that decay between attempts.
         for i in 0..4u32 {
-            t.push((i * 90 + 5, "203.0.113.40", "GET", "/.git/config".into(), CHROME));
+            t.push((
+                i * 90 + 5,
+                "203.0.113.40",
+                "GET",
+                "/.git/config".into(),
+                CHROME,
+            ));
         }
         t.push((50, "198.51.100.60", "GET", "/".into(), "Nikto/2.5.0"));
         // Each client comes back once more, so the live gate shows its final state.

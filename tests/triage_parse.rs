@@ -26,8 +26,8 @@ fn civil(z: i64) -> (i64, usize, i64) {
 
 fn ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
-        any::<[u8; 4]>().prop_map(|b| IpAddr::from(b)),
-        any::<[u16; 8]>().prop_map(|b| IpAddr::from(b)),
+        any::<[u8; 4]>().prop_map(IpAddr::from),
+        any::<[u16; 8]>().prop_map(IpAddr::from),
     ]
 }
 
@@ -72,20 +72,18 @@ fn fields() -> impl Strategy<Value = Fields> {
         proptest::option::of(quoted_text()),
     )
         .prop_map(
-            |(ip, secs, offset, user, method, path, query, status, bytes, referer, agent)| {
-                Fields {
-                    ip,
-                    secs,
-                    offset: offset - offset % 15,
-                    user,
-                    method,
-                    path,
-                    query,
-                    status,
-                    bytes,
-                    referer,
-                    agent,
-                }
+            |(ip, secs, offset, user, method, path, query, status, bytes, referer, agent)| Fields {
+                ip,
+                secs,
+                offset: offset - offset % 15,
+                user,
+                method,
+                path,
+                query,
+                status,
+                bytes,
+                referer,
+                agent,
             },
         )
 }
@@ -138,8 +136,14 @@ fn check(f: &Fields, l: &tower_siem::cli::triage::parse::Line<'_>, tail: bool) {
     assert_eq!(l.status, f.status);
     assert_eq!(l.bytes, f.bytes);
     if tail {
-        assert_eq!(l.referer.as_deref(), f.referer.as_deref().map(str::as_bytes));
-        assert_eq!(l.user_agent.as_deref(), f.agent.as_deref().map(str::as_bytes));
+        assert_eq!(
+            l.referer.as_deref(),
+            f.referer.as_deref().map(str::as_bytes)
+        );
+        assert_eq!(
+            l.user_agent.as_deref(),
+            f.agent.as_deref().map(str::as_bytes)
+        );
     }
 }
 

@@ -60,7 +60,10 @@ fn login_user(batch: &Batch, r: &Rec) -> Option<String> {
             .any(|n| k.eq_ignore_ascii_case(n.as_bytes()))
             && !v.is_empty()
         {
-            let v: Vec<u8> = v.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+            let v: Vec<u8> = v
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
             let d = percent_encoding::percent_decode(&v).decode_utf8_lossy();
             return Some(d.into_owned());
         }
@@ -216,9 +219,7 @@ impl Clients {
         };
         order.select_nth_unstable_by(drop - 1, |&a, &b| {
             let (a, b) = (rank(a), rank(b));
-            a.0.cmp(&b.0)
-                .then(a.1.total_cmp(&b.1))
-                .then(a.2.cmp(&b.2))
+            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
         });
         let mut gone = vec![false; n];
         for &i in &order[..drop] {
