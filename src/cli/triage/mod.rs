@@ -343,9 +343,11 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
         shard_tx.push(tx);
         let rp = replayer.clone();
         let stop = stop.clone();
-        shard_join.push(std::thread::spawn(move || {
-            shard(&rp, &rx, per_shard_cap, ndjson, &stop)
-        }));
+        let spawned = std::thread::Builder::new()
+            .name("triage-replay".into())
+            .spawn(move || shard(&rp, &rx, per_shard_cap, ndjson, &stop))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        shard_join.push(spawned);
     }
 
     // Reader threads, one per input.
@@ -363,16 +365,11 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
         let (tx, rx) = sync_channel::<Msg>(2 * group);
         rxs.push(rx);
         let lines = lines_read.clone();
-        std::thread::spawn(move || {
-            reader(
-                i as u16,
-                BlockReader::new(input, block),
-                group,
-                format,
-                &tx,
-                &lines,
-            );
-        });
+        let br = BlockReader::new(input, block);
+        std::thread::Builder::new()
+            .name("triage-read".into())
+            .spawn(move || reader(i as u16, br, group, format, &tx, &lines))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
     }
 
     let progress = (std::io::stderr().is_terminal())
