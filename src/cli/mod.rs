@@ -2,14 +2,16 @@
 //!
 //! | command | what |
 //! |---|---|
-//! | `tower-siem rules check FILE` | validate a rules file; each error with its line, rule and field |
+//! | `tower-siem rules check FILE` | validate a rules file; the first error with its line, rule and field |
 //! | `tower-siem events [--db FILE] [--ip IP] [--user U] [--name N] [--since 10m] …` | query the SQLite event store: a table or JSON lines |
+//! | `tower-siem triage FILE…` | replay access logs through the rules: who would have been stepped up or blocked ([`triage`]) |
 //!
 //! The binary is a few lines calling [`run`]; every command lives in its own module here so it
 //! can be tested without spawning a process.
 
 mod events;
 mod rules;
+pub mod triage;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,9 @@ enum Command {
     Rules(rules::RulesCommand),
     /// Query the SQLite event store: newest matching events, as a table or JSON lines.
     Events(events::EventsArgs),
+    /// Replay web-server access logs through the rules: who would have been stepped up or
+    /// blocked, and why.
+    Triage(triage::TriageArgs),
 }
 
 /// Parses the process arguments and runs the command; the exit code to return from `main`.
@@ -42,5 +47,6 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Rules(cmd) => rules::run(cmd),
         Command::Events(args) => events::run(args),
+        Command::Triage(args) => triage::run(args),
     }
 }
