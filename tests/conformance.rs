@@ -84,10 +84,10 @@ conformance!(jsonl, JsonlHarness);
 conformance!(postgres, pg::PgHarness, #[ignore = "needs PostgreSQL: set TOWER_SIEM_TEST_POSTGRES"]);
 #[cfg(feature = "nats")]
 conformance!(nats, js::NatsHarness, #[ignore = "needs NATS: set TOWER_SIEM_TEST_NATS"]);
-// SQLite (branch h-sqlite): add `conformance!(sqlite, SqliteHarness);` and a `Harness` for
-// `SqliteSink` (a tempdir file; read back `event` rows), as `JsonlHarness` below does.
-// Webhook (branch h-webhook): add `conformance!(webhook, WebhookHarness);` and a `Harness` for
-// `WebhookSink` (a local axum receiver on 127.0.0.1:0 that keeps every body it is sent).
+#[cfg(feature = "sqlite")]
+conformance!(sqlite, lite::SqliteHarness);
+#[cfg(feature = "webhook")]
+conformance!(webhook, hook::WebhookHarness);
 
 /// Events with every part filled in somewhere: HTTP details, a verdict, IPv6, odd text.
 fn varied_batch() -> Vec<SharedEvent> {
@@ -426,6 +426,160 @@ mod js {
 
         async fn cleanup(self) {
             nats::delete(&self.context, &self.stream).await;
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod lite {
+    use super::*;
+    use tower_siem::sink::sqlite::{EventQuery, SqliteStore};
+    use tower_siem::sink::SqliteSink;
+
+    pub struct SqliteHarness {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        sink: SqliteSink,
+    }
+
+    impl Harness for SqliteHarness {
+        type Sink = SqliteSink;
+        // Inserts are keyed by the event id.
+        const IDEMPOTENT: bool = true;
+
+        async fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("events.db");
+            SqliteHarness {
+                // The test clock is fixed: age-based retention would one day delete its events.
+                sink: SqliteSink::new(&path).with_unbounded_retention(),
+                _dir: dir,
+                path,
+            }
+        }
+
+        fn sink(&self) -> SqliteSink {
+            self.sink.clone()
+        }
+
+        async fn events(&self) -> Vec<Value> {
+            if !self.path.exists() {
+                return Vec::new();
+            }
+            let store = SqliteStore::open(&self.path).unwrap();
+            store
+                .events(&EventQuery::new().limit(100_000))
+                .unwrap()
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap())
+                .collect()
+        }
+
+        async fn raw(&self) -> String {
+            if !self.path.exists() {
+                return String::new();
+            }
+            // Every column of every row, as text (blobs lossily).
+            let conn = rusqlite::Connection::open(&self.path).unwrap();
+            let mut stmt = conn.prepare("SELECT * FROM events").unwrap();
+            let n = stmt.column_count();
+            let mut rows = stmt.query([]).unwrap();
+            let mut out = String::new();
+            while let Some(row) = rows.next().unwrap() {
+                for i in 0..n {
+                    match row.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            out.push_str(&String::from_utf8_lossy(t));
+                        }
+                        rusqlite::types::ValueRef::Integer(v) => out.push_str(&v.to_string()),
+                        rusqlite::types::ValueRef::Real(v) => out.push_str(&v.to_string()),
+                        rusqlite::types::ValueRef::Null => {}
+                    }
+                    out.push('\t');
+                }
+                out.push('\n');
+            }
+            out
+        }
+
+        async fn cleanup(self) {}
+    }
+}
+
+#[cfg(feature = "webhook")]
+mod hook {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::routing::post;
+    use axum::Router;
+    use bytes::Bytes;
+
+    use super::*;
+    use tower_siem::sink::WebhookSink;
+
+    /// A real HTTP receiver on 127.0.0.1:0 that keeps every body it is sent.
+    pub struct WebhookHarness {
+        bodies: Arc<Mutex<Vec<Bytes>>>,
+        sink: WebhookSink,
+        server: tokio::task::JoinHandle<()>,
+    }
+
+    impl Harness for WebhookHarness {
+        type Sink = WebhookSink;
+        // A retried POST is posted again: the receiver de-duplicates by event id if it must.
+        const IDEMPOTENT: bool = false;
+
+        async fn new() -> Self {
+            let bodies: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+            let app = Router::new()
+                .route(
+                    "/hook",
+                    post(
+                        |State(b): State<Arc<Mutex<Vec<Bytes>>>>, body: Bytes| async move {
+                            b.lock().unwrap().push(body);
+                        },
+                    ),
+                )
+                .with_state(Arc::clone(&bodies));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            let sink = WebhookSink::new(&format!("http://{addr}/hook"))
+                .unwrap()
+                .all_events();
+            WebhookHarness {
+                bodies,
+                sink,
+                server,
+            }
+        }
+
+        fn sink(&self) -> WebhookSink {
+            self.sink.clone()
+        }
+
+        async fn events(&self) -> Vec<Value> {
+            let bodies = self.bodies.lock().unwrap().clone();
+            bodies
+                .iter()
+                .flat_map(|b| {
+                    let v: Value = serde_json::from_slice(b).unwrap();
+                    v.as_array().cloned().unwrap_or_default()
+                })
+                .collect()
+        }
+
+        async fn raw(&self) -> String {
+            let bodies = self.bodies.lock().unwrap().clone();
+            bodies
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect()
+        }
+
+        async fn cleanup(self) {
+            self.server.abort();
         }
     }
 }
