@@ -2,7 +2,7 @@
 //!
 //! | command | what |
 //! |---|---|
-//! | `tower-siem rules check FILE` | validate a rules file; the first error with its line, rule and field |
+//! | `tower-siem rules check FILE` | validate a rules file; every error with its line, rule and field |
 //! | `tower-siem events [--db FILE] [--ip IP] [--user U] [--name N] [--since 10m] …` | query the SQLite event store: a table or JSON lines |
 //! | `tower-siem triage FILE…` | replay access logs through the rules: who would have been stepped up or blocked ([`triage`]) |
 //!

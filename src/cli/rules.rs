@@ -31,15 +31,35 @@ pub(crate) fn run(cmd: RulesCommand) -> ExitCode {
     }
 }
 
-/// The report of `rules check` and its exit code.
+/// The report of `rules check` and its exit code: every error, one per line.
 fn check(file: &std::path::Path) -> (ExitCode, String) {
-    match RuleSet::from_file(file) {
-        Ok(set) => (
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                ExitCode::FAILURE,
+                format!("{}: cannot read: {e}", file.display()),
+            )
+        }
+    };
+    let errors = RuleSet::check_toml(&text);
+    if errors.is_empty() {
+        let n = RuleSet::from_toml(&text).map_or(0, |s| s.rules.len());
+        return (
             ExitCode::SUCCESS,
-            format!("{}: ok, {} rules", file.display(), set.rules.len()),
-        ),
-        Err(e) => (ExitCode::FAILURE, format!("{}: {e}", file.display())),
+            format!("{}: ok, {n} rules", file.display()),
+        );
     }
+    let mut out: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {e}", file.display()))
+        .collect();
+    out.push(format!(
+        "{} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ));
+    (ExitCode::FAILURE, out.join("\n"))
 }
 
 #[cfg(test)]
@@ -59,6 +79,38 @@ mod tests {
         assert_eq!(code, ExitCode::FAILURE);
         assert!(text.contains("line 6"), "{text}");
         assert!(text.contains("count"), "{text}");
+    }
+
+    #[test]
+    fn check_reports_every_bad_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.toml");
+        let good = "[[rule]]\nid = \"ok\"\nkind = \"threshold\"\non = [\"auth.failure\"]\nkey = \"ip\"\ncount = 3\nwindow = \"1m\"\nscore = 10\n";
+        let text = format!(
+            "{good}\n[[rule]]\nid = \"neg\"\nkind = \"threshold\"\non = [\"auth.failure\"]\nkey = \"ip\"\ncount = 3\nwindow = \"1m\"\nscore = -5\n\n\
+             [[rule]]\nid = \"nokey\"\nkind = \"distinct\"\non = [\"auth.failure\"]\ncount = 3\nwindow = \"1m\"\nscore = 1\n\n{}",
+            good
+        );
+        std::fs::write(&path, text).unwrap();
+        let (code, out) = check(&path);
+        assert_eq!(code, ExitCode::FAILURE);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert!(
+            lines[0].contains("line 17")
+                && lines[0].contains("`neg`")
+                && lines[0].contains("score"),
+            "{out}"
+        );
+        assert!(
+            lines[1].contains("`nokey`") && lines[1].contains("key"),
+            "{out}"
+        );
+        assert!(
+            lines[2].contains("duplicate rule id `ok`") && lines[2].contains("line 27"),
+            "{out}"
+        );
+        assert_eq!(lines[3], "3 errors");
     }
 
     #[test]

@@ -452,6 +452,83 @@ impl RuleSet {
         Ok(set)
     }
 
+    /// Checks a rules file and reports every problem found, not only the first: each rule is
+    /// checked on its own (with the file's `[scoring]` and packs), then the rest of the file,
+    /// then duplicate ids. An empty list means [`RuleSet::from_toml`] accepts the text. A TOML
+    /// syntax error stops the check there: what follows it cannot be read reliably.
+    ///
+    /// ```
+    /// use tower_siem::RuleSet;
+    ///
+    /// let text = "[[rule]]\nid = \"a\"\nkind = \"threshold\"\non = [\"auth.failure\"]\nkey = \"ip\"\n\
+    ///             count = 0\nwindow = \"1m\"\nscore = 10\n\n[[rule]]\nid = \"b\"\nkind = \"bogus\"\n";
+    /// let errors = RuleSet::check_toml(text);
+    /// assert_eq!(errors.len(), 2);
+    /// assert_eq!((errors[0].line(), errors[0].field_name()), (Some(6), Some("count")));
+    /// assert_eq!(errors[1].line(), Some(12));
+    /// ```
+    pub fn check_toml(text: &str) -> Vec<ConfigError> {
+        if RuleSet::from_toml(text).is_ok() {
+            return Vec::new();
+        }
+        let file = match toml::from_str::<SpannedFile>(text) {
+            Ok(f) => f,
+            Err(e) => return vec![toml_error(text, &e)],
+        };
+        let spans: Vec<std::ops::Range<usize>> = file.rules.iter().map(|r| r.span()).collect();
+        // The text with every rule table but `keep` blanked out; line numbers stay put.
+        let blanked = |keep: Option<usize>| -> String {
+            let mut b = text.as_bytes().to_vec();
+            for (i, span) in spans.iter().enumerate() {
+                if Some(i) == keep {
+                    continue;
+                }
+                let end = span.end.min(b.len());
+                for c in &mut b[span.start.min(end)..end] {
+                    if *c != b'\n' {
+                        *c = b' ';
+                    }
+                }
+            }
+            // Only whole UTF-8 sequences were replaced, by ASCII spaces.
+            String::from_utf8(b).unwrap_or_default()
+        };
+        let mut errors: Vec<ConfigError> = Vec::new();
+        let mut push = |e: ConfigError| {
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        };
+        for i in 0..spans.len() {
+            if let Err(e) = RuleSet::from_toml(&blanked(Some(i))) {
+                push(e);
+            }
+        }
+        if let Err(e) = RuleSet::from_toml(&blanked(None)) {
+            push(e);
+        }
+        let mut ids = std::collections::HashSet::new();
+        for r in &file.rules {
+            if let Some(id) = r.get_ref().get("id").and_then(|v| v.as_str()) {
+                if !ids.insert(id) {
+                    push(
+                        ConfigError::new(format!("duplicate rule id `{id}`"))
+                            .in_rule(id)
+                            .field("id")
+                            .at_line(line_of(text, r.span().start)),
+                    );
+                }
+            }
+        }
+        if errors.is_empty() {
+            if let Err(e) = RuleSet::from_toml(text) {
+                errors.push(e);
+            }
+        }
+        errors.sort_by_key(|e| e.line().unwrap_or(usize::MAX));
+        errors
+    }
+
     /// Reads, parses and checks a rules file.
     ///
     /// # Errors
