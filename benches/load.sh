@@ -9,7 +9,7 @@
 # server CPU per request.
 #
 # Environment: ROUNDS (5), WRK_SECS (10), WARM_SECS (2), CONNS (32), PORT (3001),
-# VARIANTS ("bare layered sink"), UA (a Chrome user agent). Installs wrk with apt-get when it is missing.
+# VARIANTS ("bare layered sink"; also "sqlite": the layer with the SQLite store), UA (a Chrome user agent). Installs wrk with apt-get when it is missing.
 #
 # PIPELINE_CORE=1 moves every server thread except the request-serving one (the event pipeline's
 # worker and the blocking threads it starts) to core 1, beside wrk: it measures what the
@@ -86,6 +86,7 @@ run() {
         bare) ;;
         layered) layered=1 ;;
         sink) layered=1 sink=1 ;;
+        sqlite) layered=1 sink=sqlite ;;
         *) echo "unknown variant $variant" >&2; return 1 ;;
     esac
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then

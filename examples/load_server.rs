@@ -3,7 +3,8 @@
 //! Environment:
 //! - `PORT` (default 3001): listens on `127.0.0.1:PORT`;
 //! - `LAYERED=1`: wraps the app in `SiemLayer` with the built-in rule pack;
-//! - `SINK=1` (with `LAYERED=1`): adds a JSONL sink writing to a temporary file;
+//! - `SINK=1` (with `LAYERED=1`): adds a JSONL sink writing to a temporary file; `SINK=sqlite`
+//!   adds the SQLite store instead (feature `sqlite`, on by default);
 //! - `DURATION_SECS` (default 30): the server stops by itself after this long.
 //!
 //! It prints `ready cpu_ticks=N` once listening and `done cpu_ticks=N` on exit: the process's
@@ -45,7 +46,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT").map_or(Ok(3001), |p| p.parse())?;
     let duration: u64 = std::env::var("DURATION_SECS").map_or(Ok(30), |d| d.parse())?;
     let layered = env_flag("LAYERED");
-    let sink = env_flag("SINK");
+    let sink_kind = std::env::var("SINK").unwrap_or_default();
+    let sink = matches!(sink_kind.as_str(), "1" | "sqlite");
 
     let mut app: Router = Router::new().route("/", get(|| async { "ok" }));
     // Kept alive until exit: the sink writes here.
@@ -53,7 +55,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut siem = None;
     if layered {
         let mut builder = Siem::builder();
-        if sink {
+        if sink_kind == "sqlite" {
+            #[cfg(feature = "sqlite")]
+            {
+                builder = builder.sink(tower_siem::sink::SqliteSink::new(
+                    dir.path().join("events.db"),
+                ));
+            }
+            #[cfg(not(feature = "sqlite"))]
+            return Err("SINK=sqlite needs the `sqlite` feature".into());
+        } else if sink {
             builder = builder.sink(JsonlSink::new(dir.path().join("events.jsonl")));
         }
         let s = builder.build()?;
