@@ -3,10 +3,12 @@
 //! | command | what |
 //! |---|---|
 //! | `tower-siem rules check FILE` | validate a rules file; each error with its line, rule and field |
+//! | `tower-siem generate --lines N --seed S --out access.log --truth truth.json` | a labelled synthetic access log (see the `generate` module docs) |
 //!
 //! The binary is a few lines calling [`run`]; every command lives in its own module here so it
 //! can be tested without spawning a process.
 
+mod generate;
 mod rules;
 
 use std::process::ExitCode;
@@ -30,6 +32,8 @@ enum Command {
     /// Work with rules files.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Write a labelled synthetic access log (one simulated day) and its ground truth.
+    Generate(generate::GenerateArgs),
 }
 
 /// Parses the process arguments and runs the command; the exit code to return from `main`.
@@ -37,5 +41,6 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Rules(cmd) => rules::run(cmd),
+        Command::Generate(args) => generate::run(args),
     }
 }
