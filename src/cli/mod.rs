@@ -3,6 +3,7 @@
 //! | command | what |
 //! |---|---|
 //! | `tower-siem rules check FILE` | validate a rules file; each error with its line, rule and field |
+//! | `tower-siem triage FILE…` | replay access logs through the rules: who would have been stepped up or blocked ([`triage`]) |
 //! | `tower-siem generate --lines N --seed S --out access.log --truth truth.json` | a labelled synthetic access log (see the `generate` module docs) |
 //!
 //! The binary is a few lines calling [`run`]; every command lives in its own module here so it
@@ -10,6 +11,7 @@
 
 mod generate;
 mod rules;
+pub mod triage;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,9 @@ enum Command {
     /// Work with rules files.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Replay web-server access logs through the rules: who would have been stepped up or
+    /// blocked, and why.
+    Triage(triage::TriageArgs),
     /// Write a labelled synthetic access log (one simulated day) and its ground truth.
     Generate(generate::GenerateArgs),
 }
@@ -41,6 +46,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Rules(cmd) => rules::run(cmd),
+        Command::Triage(args) => triage::run(args),
         Command::Generate(args) => generate::run(args),
     }
 }
