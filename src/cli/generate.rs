@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `browser` | no | people browsing: pages, assets, API calls, searches (some look like SQL: `o'neill`, `select fit jeans`), logins |
 //! | `password_typo` | no | a browser whose login failed 1–3 times before it succeeded |
-//! | `office_nat` | no | 30–250 people behind one address, each with their own browser and logins (typos included) |
+//! | `office_nat` | no | 30–400 people behind one address, each with their own browser and logins (typos included) |
 //! | `mobile_app` | no | the shop's app: API calls, token logins with HTTP Basic (the account is in `%u`), some carrier NAT shared by many users |
 //! | `monitor` | no | uptime checks every 30 s – 5 min, all day |
 //! | `crawler` | no | Googlebot, bingbot and friends: robots.txt, sitemap, thousands of pages, 2–6 % 404s |
@@ -375,6 +375,7 @@ struct Gen {
     ua_ids: HashMap<&'static str, u16>,
     lits: HashMap<&'static str, Span>,
     campaigns: Vec<Campaign>,
+    customers: u64,
 }
 
 impl Gen {
@@ -390,6 +391,7 @@ impl Gen {
             ua_ids: HashMap::new(),
             lits: HashMap::new(),
             campaigns: Vec::new(),
+            customers: 0,
         }
     }
 
@@ -602,36 +604,54 @@ impl Gen {
         (s.min(600.0) * 1000.0) as u32
     }
 
-    fn username(&mut self) -> Span {
+    /// The account name of one of the shop's customers: unique per customer (a real user base
+    /// has no two people on one login).
+    fn customer_name(&mut self) -> Span {
+        self.customers += 1;
+        let id = self.customers;
         let first = *self.rng.pick(FIRST_NAMES);
         let last = *self.rng.pick(LAST_NAMES);
         let off = self.begin();
-        match self.rng.below(4) {
+        match self.rng.below(3) {
             0 => {
                 self.s(first);
                 self.s(".");
                 self.s(last);
+                self.n(id);
             }
             1 => {
                 self.arena.push(first.as_bytes()[0]);
                 self.s(last);
-                let n = self.rng.range(1, 99);
-                self.n(n);
+                self.n(id);
             }
-            2 => {
+            _ => {
                 self.s(first);
                 self.s(".");
                 self.s(last);
+                self.n(id);
                 self.s("@");
                 let d = *self.rng.pick(MAIL_DOMAINS);
                 self.s(d);
             }
-            _ => {
-                self.s(first);
-                let n = self.rng.range(70, 2005);
-                self.n(n);
-            }
         }
+        self.end(off)
+    }
+
+    /// A login from a leaked credential list: addresses at other providers, so a stuffing run
+    /// does not happen to hit this shop's customers.
+    fn leaked_name(&mut self) -> Span {
+        let first = *self.rng.pick(FIRST_NAMES);
+        let last = *self.rng.pick(LAST_NAMES);
+        let off = self.begin();
+        self.s(first);
+        let sep = if self.rng.chance(0.5) { "_" } else { "" };
+        self.s(sep);
+        self.s(last);
+        let n = self.rng.range(1, 99_999);
+        self.n(n);
+        self.s("@");
+        let d = *self.rng.pick(LEAK_DOMAINS);
+        self.s(d);
         self.end(off)
     }
 
@@ -759,6 +779,18 @@ impl Gen {
                 }
             };
             self.hit(t, w, GET, page, status, bytes, rk, rs);
+            if self.arena[page.off as usize..(page.off + page.len) as usize] == *LOOKBOOK.as_bytes() {
+                // A post whose old image links broke in a CDN move: eight 404s per view.
+                for k in 0..8 {
+                    let off = self.begin();
+                    self.s("/cdn/lookbook-2025/look-");
+                    self.n(k);
+                    self.s(".jpg");
+                    let p = self.end(off);
+                    t += self.size(10, 200);
+                    self.get_from(t, w, p, 404, 1_200, page);
+                }
+            }
             if i == 0 {
                 let (css_status, rev) = if first_visit { (200, false) } else { (304, true) };
                 for a in ASSETS {
@@ -829,7 +861,7 @@ impl Gen {
     }
 
     fn typos(&mut self) -> u32 {
-        if self.rng.chance(0.08) {
+        if self.rng.chance(0.1) {
             self.rng.range(1, 3) as u32
         } else {
             0
@@ -867,7 +899,7 @@ impl Gen {
 
     fn office(&mut self) {
         let client = self.new_client(Scenario::OfficeNat);
-        let people = self.rng.range(30, 250);
+        let people = self.rng.range(30, 400);
         for _ in 0..people {
             let ua = self.pick_ua(DESKTOP_UAS);
             let w = Who {
@@ -890,7 +922,7 @@ impl Gen {
 
     fn mobile_user(&mut self, client: u32) {
         let ua = self.pick_ua(APP_UAS);
-        let user = self.username();
+        let user = self.customer_name();
         let w = Who {
             client,
             ua,
@@ -1117,7 +1149,7 @@ impl Gen {
         let hit_rate = 0.01 + self.rng.f64() * 0.02;
         let mut t = self.any_time();
         for _ in 0..tries {
-            let user = if api { self.username() } else { Span::default() };
+            let user = if api { self.leaked_name() } else { Span::default() };
             let ok = self.rng.f64() < hit_rate;
             self.guess(t, Who { user, ..w }, api, ok);
             t += 50 + self.rng.exp(mean) as u32;
@@ -1640,9 +1672,10 @@ const SEARCHES: &[&str] = &[
     "alert tag",
     "jeans -skinny",
 ];
+const LOOKBOOK: &str = "/blog/autumn-lookbook-2026";
 const BLOG: &[&str] = &[
     "/blog/how-to-wash-raw-denim",
-    "/blog/autumn-lookbook-2026",
+    LOOKBOOK,
     "/blog/behind-the-seams",
     "/blog/caring-for-merino",
     "/blog/",
@@ -1663,6 +1696,7 @@ const LAST_NAMES: &[&str] = &[
     "oneill", "jensen", "okafor", "tanaka", "haddad", "kowalski",
 ];
 const MAIL_DOMAINS: &[&str] = &["example.com", "example.net", "mail.example.org"];
+const LEAK_DOMAINS: &[&str] = &["webmail.example", "inbox.example", "freemail.test", "post.invalid"];
 const TARGET_ACCOUNTS: &[&str] = &["admin", "administrator", "info", "ceo@shop.example.com", "m.garcia", "support", "test"];
 
 const BROWSER_UAS: &[&str] = &[
