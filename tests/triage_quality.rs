@@ -27,7 +27,10 @@ fn bin() -> &'static str {
 }
 
 fn run(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(bin()).args(args).output().expect("spawn tower-siem");
+    let out = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("spawn tower-siem");
     assert!(
         out.status.success(),
         "tower-siem {args:?} failed: {}",
@@ -131,11 +134,19 @@ impl Score {
     }
 
     fn table(&self, title: &str) -> String {
-        let mut s = format!("{title}\n{:<28} {:>9} {:>8} {:>8}\n", "scenario", "addresses", "flagged", "share");
-        for (attack, head) in [(true, "attack scenarios (share = recall)"), (false, "benign (share = false-positive rate)")] {
+        let mut s = format!(
+            "{title}\n{:<28} {:>9} {:>8} {:>8}\n",
+            "scenario", "addresses", "flagged", "share"
+        );
+        for (attack, head) in [
+            (true, "attack scenarios (share = recall)"),
+            (false, "benign (share = false-positive rate)"),
+        ] {
             s += &format!("-- {head}\n");
             for name in self.order.iter() {
-                let Some(&(a, n, f)) = self.rows.get(name) else { continue };
+                let Some(&(a, n, f)) = self.rows.get(name) else {
+                    continue;
+                };
                 if a != attack {
                     continue;
                 }
@@ -183,9 +194,16 @@ fn triage_meets_the_recall_and_precision_floors() {
         let score = Score::of(&truth, &flagged);
         println!(
             "{}",
-            score.table(&format!("triage, built-in rules, 1,000,000 combined lines, seed {seed}"))
+            score.table(&format!(
+                "triage, built-in rules, 1,000,000 combined lines, seed {seed}"
+            ))
         );
-        failures.extend(score.failures().into_iter().map(|f| format!("seed {seed}: {f}")));
+        failures.extend(
+            score
+                .failures()
+                .into_iter()
+                .map(|f| format!("seed {seed}: {f}")),
+        );
         assert!(
             truth["scenarios"]
                 .as_array()
@@ -217,6 +235,9 @@ fn small_day_every_attacker_caught_no_one_else() {
     let dir = tempfile::tempdir().unwrap();
     let (truth, flagged) = measure(dir.path(), 60_000, 5, "combined");
     let score = Score::of(&truth, &flagged);
-    println!("{}", score.table("triage, built-in rules, 60,000 lines, seed 5"));
+    println!(
+        "{}",
+        score.table("triage, built-in rules, 60,000 lines, seed 5")
+    );
     assert!(score.failures().is_empty(), "{:#?}", score.failures());
 }

@@ -545,15 +545,28 @@ impl Gen {
                 }
                 _ => {
                     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                    self.arena
-                        .extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                    self.arena.extend_from_slice(&[
+                        b'%',
+                        HEX[(b >> 4) as usize],
+                        HEX[(b & 15) as usize],
+                    ]);
                 }
             }
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn hit(&mut self, t: u32, w: Who, method: u8, path: Span, status: u16, bytes: u32, rk: u8, rs: Span) {
+    fn hit(
+        &mut self,
+        t: u32,
+        w: Who,
+        method: u8,
+        path: Span,
+        status: u16,
+        bytes: u32,
+        rk: u8,
+        rs: Span,
+    ) {
         self.recs.push(Rec {
             t,
             client: w.client,
@@ -699,7 +712,11 @@ impl Gen {
         let off = self.begin();
         self.s("/images/products/");
         self.n(id);
-        let w = if self.rng.chance(0.5) { "-400w.webp" } else { "-800w.webp" };
+        let w = if self.rng.chance(0.5) {
+            "-400w.webp"
+        } else {
+            "-800w.webp"
+        };
         self.s(w);
         self.end(off)
     }
@@ -768,7 +785,10 @@ impl Gen {
                 }
                 86..=91 => (self.lit("/cart"), 200, self.size(12_000, 20_000), 1),
                 92..=97 => {
-                    let p = *self.rng.pick(&["/about", "/contact", "/faq", "/shipping", "/returns"]);
+                    let p =
+                        *self
+                            .rng
+                            .pick(&["/about", "/contact", "/faq", "/shipping", "/returns"]);
                     (self.lit(p), 200, self.size(8_000, 20_000), 0)
                 }
                 _ => {
@@ -779,7 +799,8 @@ impl Gen {
                 }
             };
             self.hit(t, w, GET, page, status, bytes, rk, rs);
-            if self.arena[page.off as usize..(page.off + page.len) as usize] == *LOOKBOOK.as_bytes() {
+            if self.arena[page.off as usize..(page.off + page.len) as usize] == *LOOKBOOK.as_bytes()
+            {
                 // A post whose old image links broke in a CDN move: eight 404s per view.
                 for k in 0..8 {
                     let off = self.begin();
@@ -792,7 +813,11 @@ impl Gen {
                 }
             }
             if i == 0 {
-                let (css_status, rev) = if first_visit { (200, false) } else { (304, true) };
+                let (css_status, rev) = if first_visit {
+                    (200, false)
+                } else {
+                    (304, true)
+                };
                 for a in ASSETS {
                     t += self.size(20, 400);
                     let p = self.lit(a);
@@ -1005,7 +1030,9 @@ impl Gen {
             ua,
             user: Span::default(),
         };
-        let every = *self.rng.pick(&[30_000u32, 60_000, 60_000, 120_000, 300_000]);
+        let every = *self
+            .rng
+            .pick(&[30_000u32, 60_000, 60_000, 120_000, 300_000]);
         let path = *self.rng.pick(&["/health", "/", "/api/v1/health"]);
         let path = self.lit(path);
         let method = if self.rng.chance(0.3) { HEAD } else { GET };
@@ -1149,7 +1176,11 @@ impl Gen {
         let hit_rate = 0.01 + self.rng.f64() * 0.02;
         let mut t = self.any_time();
         for _ in 0..tries {
-            let user = if api { self.leaked_name() } else { Span::default() };
+            let user = if api {
+                self.leaked_name()
+            } else {
+                Span::default()
+            };
             let ok = self.rng.f64() < hit_rate;
             self.guess(t, Who { user, ..w }, api, ok);
             t += 50 + self.rng.exp(mean) as u32;
@@ -1624,8 +1655,22 @@ impl Rng {
 // ---- Vocabulary -----------------------------------------------------------------------------
 
 const CATEGORIES: &[&str] = &[
-    "jeans", "shirts", "dresses", "shoes", "boots", "jackets", "knitwear", "accessories", "bags",
-    "kids", "sale", "new-in", "sportswear", "hats", "socks", "outerwear",
+    "jeans",
+    "shirts",
+    "dresses",
+    "shoes",
+    "boots",
+    "jackets",
+    "knitwear",
+    "accessories",
+    "bags",
+    "kids",
+    "sale",
+    "new-in",
+    "sportswear",
+    "hats",
+    "socks",
+    "outerwear",
 ];
 const ADJ: &[&str] = &[
     "slim", "relaxed", "classic", "organic", "vintage", "stretch", "linen", "wool", "denim",
@@ -1696,8 +1741,21 @@ const LAST_NAMES: &[&str] = &[
     "oneill", "jensen", "okafor", "tanaka", "haddad", "kowalski",
 ];
 const MAIL_DOMAINS: &[&str] = &["example.com", "example.net", "mail.example.org"];
-const LEAK_DOMAINS: &[&str] = &["webmail.example", "inbox.example", "freemail.test", "post.invalid"];
-const TARGET_ACCOUNTS: &[&str] = &["admin", "administrator", "info", "ceo@shop.example.com", "m.garcia", "support", "test"];
+const LEAK_DOMAINS: &[&str] = &[
+    "webmail.example",
+    "inbox.example",
+    "freemail.test",
+    "post.invalid",
+];
+const TARGET_ACCOUNTS: &[&str] = &[
+    "admin",
+    "administrator",
+    "info",
+    "ceo@shop.example.com",
+    "m.garcia",
+    "support",
+    "test",
+];
 
 const BROWSER_UAS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
@@ -1817,16 +1875,101 @@ const SENSITIVE: &[&str] = &[
     "/credentials.json.bak",
 ];
 const WORDLIST: &[&str] = &[
-    "admin", "administrator", "backup", "backups", "old", "new", "test", "tests", "dev", "staging",
-    "api", "v1", "v2", "config", "uploads", "upload", "images", "img", "tmp", "temp", "logs", "log",
-    "private", "cgi-bin", "includes", "inc", "lib", "vendor", "portal", "dashboard", "console",
-    "manager", "panel", "cpanel", "webmail", "mail", "files", "download", "downloads", "data",
-    "db", "sql", "install", "setup", "demo", "beta", "internal", "secret", "hidden", "user",
-    "users", "account", "accounts", "auth", "oauth", "static", "assets", "media", "public",
-    "server", "status", "stats", "metrics", "monitor", "debug", "trace", "cache", "archive",
-    "export", "import", "report", "reports", "shop", "store", "cart", "checkout", "payment",
-    "orders", "invoice", "docs", "documentation", "help", "support", "blog", "news", "forum",
-    "wiki", "jenkins", "gitlab", "jira", "grafana", "kibana", "solr", "phpMyAdmin", "home",
+    "admin",
+    "administrator",
+    "backup",
+    "backups",
+    "old",
+    "new",
+    "test",
+    "tests",
+    "dev",
+    "staging",
+    "api",
+    "v1",
+    "v2",
+    "config",
+    "uploads",
+    "upload",
+    "images",
+    "img",
+    "tmp",
+    "temp",
+    "logs",
+    "log",
+    "private",
+    "cgi-bin",
+    "includes",
+    "inc",
+    "lib",
+    "vendor",
+    "portal",
+    "dashboard",
+    "console",
+    "manager",
+    "panel",
+    "cpanel",
+    "webmail",
+    "mail",
+    "files",
+    "download",
+    "downloads",
+    "data",
+    "db",
+    "sql",
+    "install",
+    "setup",
+    "demo",
+    "beta",
+    "internal",
+    "secret",
+    "hidden",
+    "user",
+    "users",
+    "account",
+    "accounts",
+    "auth",
+    "oauth",
+    "static",
+    "assets",
+    "media",
+    "public",
+    "server",
+    "status",
+    "stats",
+    "metrics",
+    "monitor",
+    "debug",
+    "trace",
+    "cache",
+    "archive",
+    "export",
+    "import",
+    "report",
+    "reports",
+    "shop",
+    "store",
+    "cart",
+    "checkout",
+    "payment",
+    "orders",
+    "invoice",
+    "docs",
+    "documentation",
+    "help",
+    "support",
+    "blog",
+    "news",
+    "forum",
+    "wiki",
+    "jenkins",
+    "gitlab",
+    "jira",
+    "grafana",
+    "kibana",
+    "solr",
+    "phpMyAdmin",
+    "home",
 ];
 /// Probes as attack tools send them (before URL encoding); a leading `/` puts one in the path.
 const PAYLOADS: &[&str] = &[
@@ -1906,7 +2049,10 @@ mod tests {
         for line in text.lines().take(2_000) {
             let fields: Vec<&str> = line.split('"').collect();
             assert_eq!(fields.len(), 7, "{line}");
-            assert!(fields[0].contains(" [") && fields[0].ends_with("+0000] "), "{line}");
+            assert!(
+                fields[0].contains(" [") && fields[0].ends_with("+0000] "),
+                "{line}"
+            );
             assert!(fields[1].ends_with(" HTTP/1.1"), "{line}");
         }
         assert!(text.starts_with(|c: char| c.is_ascii_digit()));
