@@ -289,8 +289,8 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     let mut inputs = Vec::new();
     let mut total_size = Some(0u64);
     for name in &args.files {
-        let r = read::open(name, bytes_read.clone())
-            .map_err(|e| format!("cannot read {name}: {e}"))?;
+        let r =
+            read::open(name, bytes_read.clone()).map_err(|e| format!("cannot read {name}: {e}"))?;
         total_size = match (total_size, std::fs::metadata(name)) {
             (Some(t), Ok(m)) if name != "-" && m.is_file() => Some(t + m.len()),
             _ => None,
@@ -300,7 +300,13 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     let names: Vec<String> = args
         .files
         .iter()
-        .map(|f| if f == "-" { "<stdin>".into() } else { f.clone() })
+        .map(|f| {
+            if f == "-" {
+                "<stdin>".into()
+            } else {
+                f.clone()
+            }
+        })
         .collect();
     let format = match args.format {
         FormatArg::Auto => None,
@@ -331,7 +337,7 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     let mut shard_tx = Vec::new();
     let mut shard_join = Vec::new();
     for _ in 0..threads {
-        let (tx, rx) = sync_channel::<Pending>(8);
+        let (tx, rx) = sync_channel::<Pending>(32);
         shard_tx.push(tx);
         let rp = replayer.clone();
         let stop = stop.clone();
@@ -344,15 +350,14 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     let lines_read = Arc::new(AtomicU64::new(0));
     let mut rxs = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
-        let (tx, rx) = sync_channel::<Msg>(4);
+        let (tx, rx) = sync_channel::<Msg>(2 * GROUP);
         rxs.push(rx);
         let lines = lines_read.clone();
         std::thread::spawn(move || reader(i as u16, input, format, &tx, &lines));
     }
 
-    let progress = (std::io::stderr().is_terminal()).then(|| {
-        Progress::start(total_size, bytes_read.clone(), lines_read.clone())
-    });
+    let progress = (std::io::stderr().is_terminal())
+        .then(|| Progress::start(total_size, bytes_read.clone(), lines_read.clone()));
 
     let mut totals = Totals {
         summary: Summary::default(),
@@ -360,7 +365,14 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
         read_error: None,
     };
     let mut router = Router::new(shard_tx, replayer.siem.engine());
-    merge(&rxs, &mut router, &mut totals, &names, args.show_malformed, &stop);
+    merge(
+        &rxs,
+        &mut router,
+        &mut totals,
+        &names,
+        args.show_malformed,
+        &stop,
+    );
     router.finish();
     drop(router);
 
@@ -369,7 +381,7 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     for j in shard_join {
         let c = j.join().map_err(|_| "a replay thread panicked")?;
         evicted += c.evicted;
-        clients.extend(c.map);
+        clients.extend(c.into_vec());
     }
     if let Some(p) = progress {
         p.finish();
@@ -622,7 +634,13 @@ fn merge(
 }
 
 /// A replay thread: replays its clients' records in order; returns its report table.
-fn shard(rp: &Replayer, rx: &Receiver<Pending>, cap: usize, ndjson: bool, stop: &AtomicBool) -> Clients {
+fn shard(
+    rp: &Replayer,
+    rx: &Receiver<Pending>,
+    cap: usize,
+    ndjson: bool,
+    stop: &AtomicBool,
+) -> Clients {
     let mut clients = Clients::new(cap);
     let mut out = Vec::with_capacity(if ndjson { 1 << 16 } else { 0 });
     while let Ok(p) = rx.recv() {
@@ -715,7 +733,11 @@ fn write_table(out: &mut impl Write, r: &JsonReport) -> std::io::Result<()> {
             c.verdict, c.score, c.requests, c.ip, c.first_seen, c.last_seen
         )?;
         for reason in &c.reasons {
-            writeln!(out, "    {:<24} x{:<6} {}", reason.rule, reason.hits, reason.sample)?;
+            writeln!(
+                out,
+                "    {:<24} x{:<6} {}",
+                reason.rule, reason.hits, reason.sample
+            )?;
         }
     }
     writeln!(out, "{}", summary_line(&r.summary))

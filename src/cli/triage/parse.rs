@@ -275,7 +275,7 @@ fn parse_clf(line: &[u8], tail: bool) -> Result<Line<'_>, ParseError> {
     };
     let (_ident, rest) = token(rest);
     // The user may contain spaces only in broken logs; it ends before ` [`.
-    let open = memchr::memmem::find(rest, b" [").ok_or(ParseError::Time)?;
+    let open = find_pair(rest, b' ', b'[').ok_or(ParseError::Time)?;
     let user = dash_none(&rest[..open]).map(Cow::Borrowed);
     let rest = &rest[open + 2..];
     let close = memchr(b']', rest).ok_or(ParseError::Time)?;
@@ -334,7 +334,7 @@ fn request_field(s: &[u8]) -> Result<(Text<'_>, &[u8]), ParseError> {
         }
     }
     let mut from = 0;
-    while let Some(i) = memchr::memmem::find(&s[from..], b"\" ") {
+    while let Some(i) = find_pair(&s[from..], b'"', b' ') {
         let at = from + i;
         if looks_like_status(&s[at + 1..]) {
             return Ok((Cow::Borrowed(&s[..at]), &s[at + 1..]));
@@ -342,6 +342,19 @@ fn request_field(s: &[u8]) -> Result<(Text<'_>, &[u8]), ParseError> {
         from = at + 1;
     }
     Err(ParseError::Request)
+}
+
+/// The first `a` immediately followed by `b` (a two-byte needle without building a searcher).
+fn find_pair(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr(a, &s[from..]) {
+        let at = from + i;
+        if s.get(at + 1) == Some(&b) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 fn looks_like_status(rest: &[u8]) -> bool {
@@ -392,18 +405,16 @@ fn unescape_log(raw: &[u8]) -> Vec<u8> {
                 out.push(raw[i + 1]);
                 i += 2;
             }
-            b'x' if i + 3 < raw.len() => {
-                match (hex(raw[i + 2]), hex(raw[i + 3])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 4;
-                    }
-                    _ => {
-                        out.push(b'\\');
-                        i += 1;
-                    }
+            b'x' if i + 3 < raw.len() => match (hex(raw[i + 2]), hex(raw[i + 3])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 4;
                 }
-            }
+                _ => {
+                    out.push(b'\\');
+                    i += 1;
+                }
+            },
             _ => {
                 out.push(b'\\');
                 i += 1;
@@ -500,12 +511,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 fn epoch_ms(
-    y: i64,
-    mo: i64,
-    d: i64,
-    h: i64,
-    mi: i64,
-    s: i64,
+    (y, mo, d): (i64, i64, i64),
+    (h, mi, s): (i64, i64, i64),
     ms: i64,
     offset_min: i64,
 ) -> Option<i64> {
@@ -550,7 +557,7 @@ pub fn parse_clf_time(s: &[u8]) -> Option<i64> {
         [] => 0,
         o => offset(o)?,
     };
-    epoch_ms(y, mo, d, h, mi, sec, ms, off)
+    epoch_ms((y, mo, d), (h, mi, sec), ms, off)
 }
 
 fn frac_ms(f: &[u8]) -> i64 {
@@ -607,7 +614,7 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
         [] => 0,
         o => offset(o)?,
     };
-    epoch_ms(y, mo, d, h, mi, sec, ms, off)
+    epoch_ms((y, mo, d), (h, mi, sec), ms, off)
 }
 
 /// Epoch seconds (`1700000000.123`), or milliseconds when the number is that large.
@@ -670,7 +677,11 @@ fn key_of(norm: &[u8]) -> Option<Key> {
         b"status" | b"statuscode" | b"downstreamstatus" | b"httpstatus" | b"responsestatus" => {
             Key::Status
         }
-        b"bodybytessent" | b"bytessent" | b"bytes" | b"size" | b"responsesize"
+        b"bodybytessent"
+        | b"bytessent"
+        | b"bytes"
+        | b"size"
+        | b"responsesize"
         | b"downstreamcontentsize" => Key::Bytes,
         b"httpreferer" | b"referer" | b"referrer" | b"requestreferer" => Key::Referer,
         b"httpuseragent" | b"useragent" | b"agent" | b"ua" | b"requestuseragent" => Key::Agent,
@@ -736,19 +747,18 @@ pub fn parse_json(line: &[u8]) -> Result<Line<'_>, ParseError> {
     }
     let mut f = JsonFields::default();
     p.object(&mut f, 0).ok_or(ParseError::Json)?;
-    let ip = f
-        .ip
-        .as_deref()
-        .and_then(|v| {
-            // `ip:port` and `x-forwarded-for`-style lists: the first address.
-            let v = v.split(|&b| b == b',').next().unwrap_or(v);
-            let v = trim_start(v);
-            parse_ip(v).or_else(|| {
-                let c = memchr::memrchr(b':', v)?;
-                parse_ip(&v[..c])
+    let ip =
+        f.ip.as_deref()
+            .and_then(|v| {
+                // `ip:port` and `x-forwarded-for`-style lists: the first address.
+                let v = v.split(|&b| b == b',').next().unwrap_or(v);
+                let v = trim_start(v);
+                parse_ip(v).or_else(|| {
+                    let c = memchr::memrchr(b':', v)?;
+                    parse_ip(&v[..c])
+                })
             })
-        })
-        .ok_or(ParseError::MissingField)?;
+            .ok_or(ParseError::MissingField)?;
     let time_ms = f
         .time
         .as_deref()
@@ -1041,7 +1051,9 @@ mod tests {
 
     #[test]
     fn unescaped_quote_in_request_still_parses() {
-        let l = combined(r#"10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] "GET /a"b HTTP/1.1" 200 5 "-" "x""#);
+        let l = combined(
+            r#"10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] "GET /a"b HTTP/1.1" 200 5 "-" "x""#,
+        );
         assert_eq!(&*l.target, br#"/a"b"#);
         assert_eq!(l.bytes, Some(5));
     }
@@ -1069,7 +1081,9 @@ mod tests {
 
     #[test]
     fn absolute_targets_are_reduced_to_the_path() {
-        let l = combined(r#"1.2.3.4 - - [01/Jan/2024:00:00:00 +0000] "GET http://evil.test/x?y=1 HTTP/1.1" 200 1 "-" "-""#);
+        let l = combined(
+            r#"1.2.3.4 - - [01/Jan/2024:00:00:00 +0000] "GET http://evil.test/x?y=1 HTTP/1.1" 200 1 "-" "-""#,
+        );
         assert_eq!(l.path(), b"/x");
         assert_eq!(l.query(), Some(&b"y=1"[..]));
     }

@@ -36,13 +36,7 @@ pub(crate) fn open(name: &str, count: Arc<AtomicU64>) -> io::Result<Box<dyn Read
     } else {
         Box::new(std::fs::File::open(name)?)
     };
-    let mut buf = BufReader::with_capacity(
-        256 * 1024,
-        Counting {
-            inner: raw,
-            count,
-        },
-    );
+    let mut buf = BufReader::with_capacity(256 * 1024, Counting { inner: raw, count });
     let head = buf.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(buf)))

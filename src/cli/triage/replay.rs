@@ -60,7 +60,10 @@ fn login_user(batch: &Batch, r: &Rec) -> Option<String> {
             .any(|n| k.eq_ignore_ascii_case(n.as_bytes()))
             && !v.is_empty()
         {
-            let v: Vec<u8> = v.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+            let v: Vec<u8> = v
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
             let d = percent_encoding::percent_decode(&v).decode_utf8_lossy();
             return Some(d.into_owned());
         }
@@ -90,8 +93,27 @@ pub(crate) struct Client {
     pub(crate) reasons: Vec<Reason>,
 }
 
-impl Client {
+/// What every line updates, apart from the rest so that it stays in cache.
+#[derive(Clone, Copy, Debug)]
+struct Hot {
+    requests: u64,
+    first_seen: i64,
+    last_seen: i64,
+}
+
+/// What only suspicious lines touch.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cold {
+    action: Action,
+    score: f64,
+    reasons: Vec<Reason>,
+}
+
+impl Cold {
     fn note(&mut self, v: &Verdict) {
+        if v.action == Action::Allow && v.score <= self.score {
+            return;
+        }
         self.action = self.action.max(v.action);
         if v.score > self.score {
             self.score = v.score;
@@ -108,16 +130,17 @@ impl Client {
             }),
         }
     }
-
-    fn rank(&self) -> (Action, f64, u64) {
-        (self.action, self.score, self.requests)
-    }
 }
 
 /// The per-client report table of one worker, bounded: past `cap` clients the quarter with
-/// the least against them (action, then score, then requests) is dropped.
+/// the least against them (action, then score, then requests) is dropped. The index is kept
+/// small (address → slot) and split from the rarely touched part, so that the lookup every
+/// line makes stays in cache.
 pub(crate) struct Clients {
-    pub(crate) map: HashMap<IpAddr, Client, ahash::RandomState>,
+    index: HashMap<IpAddr, u32, ahash::RandomState>,
+    keys: Vec<IpAddr>,
+    hot: Vec<Hot>,
+    cold: Vec<Cold>,
     cap: usize,
     /// Clients dropped to stay within `cap`.
     pub(crate) evicted: u64,
@@ -126,39 +149,91 @@ pub(crate) struct Clients {
 impl Clients {
     pub(crate) fn new(cap: usize) -> Self {
         Clients {
-            map: HashMap::default(),
-            cap: cap.max(4),
+            index: HashMap::default(),
+            keys: Vec::new(),
+            hot: Vec::new(),
+            cold: Vec::new(),
+            cap: cap.clamp(4, u32::MAX as usize),
             evicted: 0,
         }
     }
 
-    fn entry(&mut self, key: IpAddr, t: i64) -> &mut Client {
-        if self.map.len() >= self.cap && !self.map.contains_key(&key) {
-            self.prune();
-        }
-        self.map.entry(key).or_insert_with(|| Client {
-            requests: 0,
-            first_seen: t,
-            last_seen: t,
-            action: Action::Allow,
-            score: 0.0,
-            reasons: Vec::new(),
-        })
+    /// Every client kept, with its key.
+    pub(crate) fn into_vec(self) -> Vec<(IpAddr, Client)> {
+        self.keys
+            .into_iter()
+            .zip(self.hot)
+            .zip(self.cold)
+            .map(|((k, h), c)| {
+                (
+                    k,
+                    Client {
+                        requests: h.requests,
+                        first_seen: h.first_seen,
+                        last_seen: h.last_seen,
+                        action: c.action,
+                        score: c.score,
+                        reasons: c.reasons,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Counts a request of `key` at `t`; the client's suspicious part.
+    fn request(&mut self, key: IpAddr, t: i64) -> &mut Cold {
+        let i = match self.index.get(&key) {
+            Some(&i) => {
+                let h = &mut self.hot[i as usize];
+                h.requests += 1;
+                h.first_seen = h.first_seen.min(t);
+                h.last_seen = h.last_seen.max(t);
+                i as usize
+            }
+            None => {
+                if self.keys.len() >= self.cap {
+                    self.prune();
+                }
+                self.keys.push(key);
+                self.hot.push(Hot {
+                    requests: 1,
+                    first_seen: t,
+                    last_seen: t,
+                });
+                self.cold.push(Cold::default());
+                let i = self.keys.len() - 1;
+                self.index.insert(key, i as u32);
+                i
+            }
+        };
+        &mut self.cold[i]
     }
 
     fn prune(&mut self) {
-        let mut ranked: Vec<(IpAddr, (Action, f64, u64))> =
-            self.map.iter().map(|(k, c)| (*k, c.rank())).collect();
-        let drop = (ranked.len() / 4).max(1);
-        let cmp = |a: &(IpAddr, (Action, f64, u64)), b: &(IpAddr, (Action, f64, u64))| {
-            a.1 .0
-                .cmp(&b.1 .0)
-                .then(a.1 .1.total_cmp(&b.1 .1))
-                .then(a.1 .2.cmp(&b.1 .2))
+        let n = self.keys.len();
+        let drop = (n / 4).max(1);
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        let rank = |i: u32| {
+            let (h, c) = (&self.hot[i as usize], &self.cold[i as usize]);
+            (c.action, c.score, h.requests)
         };
-        ranked.select_nth_unstable_by(drop - 1, cmp);
-        for (k, _) in &ranked[..drop] {
-            self.map.remove(k);
+        order.select_nth_unstable_by(drop - 1, |&a, &b| {
+            let (a, b) = (rank(a), rank(b));
+            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
+        });
+        let mut gone = vec![false; n];
+        for &i in &order[..drop] {
+            gone[i as usize] = true;
+        }
+        let mut keep = gone.iter().map(|g| !g);
+        self.keys.retain(|_| keep.next().unwrap_or(true));
+        let mut keep = gone.iter().map(|g| !g);
+        self.hot.retain(|_| keep.next().unwrap_or(true));
+        let mut keep = gone.iter().map(|g| !g);
+        self.cold.retain(|_| keep.next().unwrap_or(true));
+        self.index.clear();
+        for (i, k) in self.keys.iter().enumerate() {
+            self.index.insert(*k, i as u32);
         }
         self.evicted += drop as u64;
     }
@@ -222,7 +297,7 @@ impl Replayer {
 
     /// Ingests an event and credits the client with the rules it made fire on the client's
     /// address and, for auth events, on the named user.
-    fn ingest(&self, e: &Event, client: &mut Client, sample: &dyn Fn() -> String) -> Verdict {
+    fn ingest(&self, e: &Event, client: &mut Cold, sample: &dyn Fn() -> String) -> Verdict {
         let engine = self.siem.engine();
         let mut keys = Vec::with_capacity(2);
         if let Some(ip) = e.subject.ip {
@@ -259,16 +334,13 @@ impl Replayer {
         let engine = self.siem.engine();
         let t = r.time_ms;
         let key = engine.ip_key(r.ip);
-        let client = clients.entry(key, t);
-        client.requests += 1;
-        client.first_seen = client.first_seen.min(t);
-        client.last_seen = client.last_seen.max(t);
+        let client = clients.request(key, t);
 
         let subject = Subject::ip(r.ip);
         let path_b = b.text(r.path).unwrap_or_default();
-        let path = String::from_utf8_lossy(path_b);
-        let query = b.text(r.query).map(String::from_utf8_lossy);
-        let ua = b.text(r.user_agent).map(String::from_utf8_lossy);
+        let path = text(path_b);
+        let query = b.text(r.query).map(text);
+        let ua = b.text(r.user_agent).map(text);
 
         // Before the handler: signatures, then the gate (as `SiemService::call`).
         let hits = engine.inspect(&subject, &path, query.as_deref(), ua.as_deref(), t);
@@ -349,6 +421,14 @@ impl Replayer {
         if serde_json::to_writer(&mut *out, e).is_ok() {
             out.push(b'\n');
         }
+    }
+}
+
+/// UTF-8 text, borrowed when valid (the common case, checked at full speed).
+fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
