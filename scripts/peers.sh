@@ -90,6 +90,23 @@ if command -v crowdsec >/dev/null && command -v cscli >/dev/null && [ -f /etc/cr
   CS="$WORK/crowdsec"
   mkdir -p "$CS/data"
   cp /usr/share/crowdsec/data/* "$CS/data/" 2>/dev/null || true
+  # Debian's crowdsec 1.4.6 ships web/path_traversal.txt as `path_traversal.txt`, while the
+  # enabled scenario http-path-traversal-probing loads it as `http_path_traversal.txt` (cscli
+  # would download it, which needs the network): without this copy that scenario fails on every
+  # event. Any data file an enabled item names and the package ships under its source name is
+  # put in place the same way.
+  python3 - "$CS/data" <<'EOF'
+import glob, os, re, shutil, sys
+data = sys.argv[1]
+for item in glob.glob('/etc/crowdsec/scenarios/*.yaml') + glob.glob('/etc/crowdsec/parsers/*/*.yaml'):
+    text = open(item, encoding='utf-8', errors='replace').read()
+    for src, dest in re.findall(r'source_url:\s*(\S+)\s*\n\s*dest_file:\s*(\S+)', text):
+        shipped = os.path.join('/usr/share/crowdsec/data', os.path.basename(src))
+        target = os.path.join(data, dest)
+        if not os.path.exists(target) and os.path.exists(shipped):
+            shutil.copy(shipped, target)
+            print(f'crowdsec: {os.path.basename(item)} needs {dest}; using the shipped {os.path.basename(src)}', file=sys.stderr)
+EOF
   port=$((20000 + RANDOM % 20000))
   python3 - "$CS" "$port" <<'EOF'
 import re, sys
