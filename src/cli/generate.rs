@@ -537,9 +537,18 @@ impl Gen {
 
     /// Appends `s` percent-encoded as a browser encodes a form value (space as `+`).
     fn q(&mut self, s: &str) {
+        self.encode(s, b"+");
+    }
+
+    /// Appends `s` percent-encoded as attack tools send it (space as `%20`).
+    fn q20(&mut self, s: &str) {
+        self.encode(s, b"%20");
+    }
+
+    fn encode(&mut self, s: &str, space: &[u8]) {
         for &b in s.as_bytes() {
             match b {
-                b' ' => self.arena.push(b'+'),
+                b' ' => self.arena.extend_from_slice(space),
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                     self.arena.push(b)
                 }
@@ -1318,7 +1327,7 @@ impl Gen {
                     self.s("?");
                     self.s(param);
                     self.s("=");
-                    self.q(payload);
+                    self.q20(payload);
                 }
                 self.end(off)
             } else {
