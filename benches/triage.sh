@@ -11,7 +11,8 @@
 # starts from the page cache.
 #
 # Environment: LINES (1000000), RUNS (3), PEER_RUNS (1), FILTERS ("apache-badbots
-# nginx-botsearch"), GEN, KEEP (keep the generated log in this path). Installs goaccess and
+# nginx-botsearch"), GEN, KEEP (keep the generated log in this path), PROFILE (release) and
+# CARGO_ARGS (extra cargo arguments, e.g. `--config profile.x.inherits="release"`). Installs goaccess and
 # fail2ban with apt-get when they are missing (set NO_PEERS=1 to skip them).
 set -euo pipefail
 
@@ -25,13 +26,14 @@ TARGET=${CARGO_TARGET_DIR:-target}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-cargo build --release --features cli --bin tower-siem --example gen_combined >&2
-BIN="$TARGET/release/tower-siem"
+PROFILE=${PROFILE:-release}
+cargo build ${CARGO_ARGS:-} --profile "$PROFILE" --features cli --bin tower-siem --example gen_combined >&2
+BIN="$TARGET/$PROFILE/tower-siem"
 LOG=${KEEP:-$TMP/access.log}
 if [[ -n "${GEN:-}" ]]; then
     $GEN > "$LOG"
 else
-    "$TARGET/release/examples/gen_combined" "$LINES" > "$LOG"
+    "$TARGET/$PROFILE/examples/gen_combined" "$LINES" > "$LOG"
 fi
 N=$(wc -l < "$LOG")
 cat "$LOG" > /dev/null

@@ -621,3 +621,42 @@ mod fidelity {
         assert_eq!(offline, live);
     }
 }
+
+#[test]
+fn the_report_table_is_capped_and_keeps_the_offenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Vec::new();
+    for i in 0..400u32 {
+        log.push(line(
+            &format!("10.2.{}.{}", i / 250, i % 250),
+            i,
+            "GET",
+            "/",
+            200,
+            CHROME,
+        ));
+        if i % 100 == 50 {
+            log.push(line("198.51.100.77", i, "GET", "/", 200, "sqlmap/1.7"));
+        }
+    }
+    let p = write(dir.path(), "many.log", &(log.join("\n") + "\n"));
+    let out = run(&[
+        p.to_str().unwrap(),
+        "--output",
+        "json",
+        "--all",
+        "--max-clients",
+        "16",
+        "--threads",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = json(&out);
+    let listed = v["clients"].as_array().unwrap();
+    assert!(listed.len() <= 16, "{}", listed.len());
+    // Each benign client came once, so the count is exact here.
+    assert_eq!(v["summary"]["clients"], 401);
+    assert_eq!(v["clients"][0]["ip"], "198.51.100.77");
+    assert_eq!(v["clients"][0]["requests"], 4);
+    assert!(stderr.contains("--max-clients"), "{stderr}");
+}

@@ -64,10 +64,12 @@
 //! One thread per input reads blocks of lines, which are parsed in parallel (rayon); the
 //! records are merged across inputs in time order (each input is assumed mostly in order) and
 //! sharded by client over one replay thread per core, so a client's requests are replayed in
-//! order. Memory is bounded whatever the input: a few blocks in flight, the engine's bounded
-//! state, and a report table of at most `--max-clients` clients (default 250,000): past it,
-//! the quarter of clients with the least against them is dropped (flagged clients are kept
-//! first); `summary.clients` then over-counts clients seen again after being dropped.
+//! order. Memory is bounded whatever the input size: a few 512 KiB blocks in flight per input
+//! (with more than two inputs, three blocks of `1 MiB / inputs`, at least 64 KiB, each), the
+//! engine's bounded state, and a report table of at most `--max-clients` clients (default
+//! 250,000): past it, the quarter of clients with the least against them is dropped (flagged
+//! clients are kept first); `summary.clients` then over-counts clients seen again after being
+//! dropped.
 //!
 //! Rules keyed on a user or on something other than the client see that user's events from
 //! several replay threads, ordered by time within each thread only; windows and scores run on
@@ -164,7 +166,7 @@ enum Msg {
     Error(String),
 }
 
-/// Blocks read ahead and parsed together per input.
+/// Blocks read ahead and parsed together per input (with one or two inputs).
 const GROUP: usize = 4;
 /// Records sent to a replay thread at once.
 const SHARD_BATCH: usize = 2048;
@@ -341,19 +343,33 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
         shard_tx.push(tx);
         let rp = replayer.clone();
         let stop = stop.clone();
-        shard_join.push(std::thread::spawn(move || {
-            shard(&rp, &rx, per_shard_cap, ndjson, &stop)
-        }));
+        let spawned = std::thread::Builder::new()
+            .name("triage-replay".into())
+            .spawn(move || shard(&rp, &rx, per_shard_cap, ndjson, &stop))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        shard_join.push(spawned);
     }
 
     // Reader threads, one per input.
+    // Every input merged holds its blocks in flight: with many, smaller blocks and less
+    // read-ahead keep the total near that of one input.
+    let k = inputs.len();
+    let (block, group) = if k <= 2 {
+        (read::BLOCK, GROUP)
+    } else {
+        ((read::BLOCK * 2 / k).max(read::MIN_BLOCK), 1)
+    };
     let lines_read = Arc::new(AtomicU64::new(0));
     let mut rxs = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
-        let (tx, rx) = sync_channel::<Msg>(2 * GROUP);
+        let (tx, rx) = sync_channel::<Msg>(2 * group);
         rxs.push(rx);
         let lines = lines_read.clone();
-        std::thread::spawn(move || reader(i as u16, input, format, &tx, &lines));
+        let br = BlockReader::new(input, block);
+        std::thread::Builder::new()
+            .name("triage-read".into())
+            .spawn(move || reader(i as u16, br, group, format, &tx, &lines))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
     }
 
     let progress = (std::io::stderr().is_terminal())
@@ -442,21 +458,22 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads an input, `group` blocks at a time parsed in parallel, and sends the batches in order.
 fn reader(
     input: u16,
-    r: Box<dyn std::io::Read + Send>,
+    mut br: BlockReader,
+    group_size: usize,
     format: Option<Format>,
     tx: &SyncSender<Msg>,
     lines: &AtomicU64,
 ) {
-    let mut br = BlockReader::new(r);
     let mut format = format;
     let mut line_base = 1u64;
     loop {
-        let mut group = Vec::with_capacity(GROUP);
+        let mut group = Vec::with_capacity(group_size);
         let mut end = false;
         let mut error = None;
-        while group.len() < GROUP {
+        while group.len() < group_size {
             match br.next_block() {
                 Ok(Some(b)) => group.push(b),
                 Ok(None) => {

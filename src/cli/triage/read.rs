@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use super::parse::{detect, parse_line, Format, Line, ParseError};
 
-/// Bytes read per block (a block ends at the last line end within it).
+/// Bytes read per block (a block ends at the last line end within it), with one input.
 pub(crate) const BLOCK: usize = 512 * 1024;
+/// The smallest block, when many inputs are merged.
+pub(crate) const MIN_BLOCK: usize = 64 * 1024;
 /// Lines longer than this are skipped (counted as malformed) without being held in memory.
 pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
 
@@ -59,14 +61,17 @@ pub(crate) struct BlockReader {
     inner: Box<dyn Read + Send>,
     carry: Vec<u8>,
     eof: bool,
+    block: usize,
 }
 
 impl BlockReader {
-    pub(crate) fn new(inner: Box<dyn Read + Send>) -> Self {
+    /// Reads blocks of about `block` bytes.
+    pub(crate) fn new(inner: Box<dyn Read + Send>, block: usize) -> Self {
         BlockReader {
             inner,
             carry: Vec::new(),
             eof: false,
+            block: block.max(1),
         }
     }
 
@@ -87,7 +92,7 @@ impl BlockReader {
     /// A read error (or a corrupt gzip stream).
     pub(crate) fn next_block(&mut self) -> io::Result<Option<Block>> {
         let mut buf = std::mem::take(&mut self.carry);
-        let mut target = BLOCK.max(buf.len() + 1);
+        let mut target = self.block.max(buf.len() + 1);
         loop {
             let searched = buf.len();
             self.fill(&mut buf, target)?;
@@ -104,16 +109,16 @@ impl BlockReader {
                 self.skip_line()?;
                 return Ok(Some(Block::TooLong));
             }
-            target = (buf.len() + BLOCK).min(MAX_LINE);
+            target = (buf.len() + self.block).min(MAX_LINE);
         }
     }
 
     /// Discards input up to and including the next line end.
     fn skip_line(&mut self) -> io::Result<()> {
-        let mut chunk = Vec::with_capacity(BLOCK);
+        let mut chunk = Vec::with_capacity(self.block);
         loop {
             chunk.clear();
-            self.fill(&mut chunk, BLOCK)?;
+            self.fill(&mut chunk, self.block)?;
             if let Some(i) = memchr::memchr(b'\n', &chunk) {
                 self.carry = chunk[i + 1..].to_vec();
                 return Ok(());

@@ -93,9 +93,11 @@ pub(crate) struct Client {
     pub(crate) reasons: Vec<Reason>,
 }
 
-/// What every line updates, apart from the rest so that it stays in cache.
+/// What every line updates, kept in the index itself so that a line costs one lookup.
 #[derive(Clone, Copy, Debug)]
 struct Hot {
+    /// Where the client's [`Cold`] part is.
+    slot: u32,
     requests: u64,
     first_seen: i64,
     last_seen: i64,
@@ -111,7 +113,9 @@ pub(crate) struct Cold {
 
 impl Cold {
     fn note(&mut self, v: &Verdict) {
-        if v.action == Action::Allow && v.score <= self.score {
+        // Most requests come with nothing against them: leave the entry untouched (and
+        // uncached).
+        if v.action == Action::Allow && v.score <= 0.0 {
             return;
         }
         self.action = self.action.max(v.action);
@@ -133,13 +137,10 @@ impl Cold {
 }
 
 /// The per-client report table of one worker, bounded: past `cap` clients the quarter with
-/// the least against them (action, then score, then requests) is dropped. The index is kept
-/// small (address → slot) and split from the rarely touched part, so that the lookup every
-/// line makes stays in cache.
+/// the least against them (action, then score, then requests) is dropped. What every line
+/// updates lives in the index; the rest, which only suspicious lines touch, apart.
 pub(crate) struct Clients {
-    index: HashMap<IpAddr, u32, ahash::RandomState>,
-    keys: Vec<IpAddr>,
-    hot: Vec<Hot>,
+    index: HashMap<IpAddr, Hot, ahash::RandomState>,
     cold: Vec<Cold>,
     cap: usize,
     /// Clients dropped to stay within `cap`.
@@ -150,8 +151,6 @@ impl Clients {
     pub(crate) fn new(cap: usize) -> Self {
         Clients {
             index: HashMap::default(),
-            keys: Vec::new(),
-            hot: Vec::new(),
             cold: Vec::new(),
             cap: cap.clamp(4, u32::MAX as usize),
             evicted: 0,
@@ -159,12 +158,11 @@ impl Clients {
     }
 
     /// Every client kept, with its key.
-    pub(crate) fn into_vec(self) -> Vec<(IpAddr, Client)> {
-        self.keys
+    pub(crate) fn into_vec(mut self) -> Vec<(IpAddr, Client)> {
+        self.index
             .into_iter()
-            .zip(self.hot)
-            .zip(self.cold)
-            .map(|((k, h), c)| {
+            .map(|(k, h)| {
+                let c = std::mem::take(&mut self.cold[h.slot as usize]);
                 (
                     k,
                     Client {
@@ -182,59 +180,56 @@ impl Clients {
 
     /// Counts a request of `key` at `t`; the client's suspicious part.
     fn request(&mut self, key: IpAddr, t: i64) -> &mut Cold {
-        let i = match self.index.get(&key) {
-            Some(&i) => {
-                let h = &mut self.hot[i as usize];
+        let slot = match self.index.get_mut(&key) {
+            Some(h) => {
                 h.requests += 1;
                 h.first_seen = h.first_seen.min(t);
                 h.last_seen = h.last_seen.max(t);
-                i as usize
+                h.slot
             }
             None => {
-                if self.keys.len() >= self.cap {
+                if self.cold.len() >= self.cap {
                     self.prune();
                 }
-                self.keys.push(key);
-                self.hot.push(Hot {
-                    requests: 1,
-                    first_seen: t,
-                    last_seen: t,
-                });
+                let slot = self.cold.len() as u32;
                 self.cold.push(Cold::default());
-                let i = self.keys.len() - 1;
-                self.index.insert(key, i as u32);
-                i
+                self.index.insert(
+                    key,
+                    Hot {
+                        slot,
+                        requests: 1,
+                        first_seen: t,
+                        last_seen: t,
+                    },
+                );
+                slot
             }
         };
-        &mut self.cold[i]
+        &mut self.cold[slot as usize]
     }
 
     fn prune(&mut self) {
-        let n = self.keys.len();
-        let drop = (n / 4).max(1);
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        let rank = |i: u32| {
-            let (h, c) = (&self.hot[i as usize], &self.cold[i as usize]);
-            (c.action, c.score, h.requests)
-        };
-        order.select_nth_unstable_by(drop - 1, |&a, &b| {
-            let (a, b) = (rank(a), rank(b));
-            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
+        let mut order: Vec<(IpAddr, Action, f64, u64)> = self
+            .index
+            .iter()
+            .map(|(k, h)| {
+                let c = &self.cold[h.slot as usize];
+                (*k, c.action, c.score, h.requests)
+            })
+            .collect();
+        let drop = (order.len() / 4).max(1);
+        order.select_nth_unstable_by(drop - 1, |a, b| {
+            a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)).then(a.3.cmp(&b.3))
         });
-        let mut gone = vec![false; n];
-        for &i in &order[..drop] {
-            gone[i as usize] = true;
+        for (k, ..) in &order[..drop] {
+            self.index.remove(k);
         }
-        let mut keep = gone.iter().map(|g| !g);
-        self.keys.retain(|_| keep.next().unwrap_or(true));
-        let mut keep = gone.iter().map(|g| !g);
-        self.hot.retain(|_| keep.next().unwrap_or(true));
-        let mut keep = gone.iter().map(|g| !g);
-        self.cold.retain(|_| keep.next().unwrap_or(true));
-        self.index.clear();
-        for (i, k) in self.keys.iter().enumerate() {
-            self.index.insert(*k, i as u32);
+        let mut cold = Vec::with_capacity(self.cold.len());
+        for h in self.index.values_mut() {
+            cold.push(std::mem::take(&mut self.cold[h.slot as usize]));
+            h.slot = (cold.len() - 1) as u32;
         }
+        self.cold = cold;
         self.evicted += drop as u64;
     }
 }
