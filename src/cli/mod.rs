@@ -5,11 +5,13 @@
 //! | `tower-siem rules check FILE` | validate a rules file; every error with its line, rule and field |
 //! | `tower-siem events [--db FILE] [--ip IP] [--user U] [--name N] [--since 10m] …` | query the SQLite event store: a table or JSON lines |
 //! | `tower-siem triage FILE…` | replay access logs through the rules: who would have been stepped up or blocked ([`triage`]) |
+//! | `tower-siem generate --lines N --seed S --out access.log --truth truth.json` | a labelled synthetic access log (see the `generate` module docs) |
 //!
 //! The binary is a few lines calling [`run`]; every command lives in its own module here so it
 //! can be tested without spawning a process.
 
 mod events;
+mod generate;
 mod rules;
 pub mod triage;
 
@@ -39,6 +41,8 @@ enum Command {
     /// Replay web-server access logs through the rules: who would have been stepped up or
     /// blocked, and why.
     Triage(triage::TriageArgs),
+    /// Write a labelled synthetic access log (one simulated day) and its ground truth.
+    Generate(generate::GenerateArgs),
 }
 
 /// Parses the process arguments and runs the command; the exit code to return from `main`.
@@ -48,5 +52,6 @@ pub fn run() -> ExitCode {
         Command::Rules(cmd) => rules::run(cmd),
         Command::Events(args) => events::run(args),
         Command::Triage(args) => triage::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }
