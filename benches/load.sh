@@ -113,6 +113,8 @@ run() {
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
+    # The sink's own accounting for the run (warm-up included): did it keep up?
+    grep '^sink ' "$TMP/server.log" | sed "s/^/round $round  $variant  /" >&2 || true
     local rps requests non2xx
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
     requests=$(awk '/ requests in / { print $1 }' <<<"$out")

@@ -90,9 +90,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         );
+        // SIGTERM (what the load script sends) ends the run like the timer does, so the
+        // figures below are still printed.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             r = serve => r?,
             () = tokio::time::sleep(Duration::from_secs(duration)) => {}
+            _ = term.recv() => {}
         }
         Ok::<_, std::io::Error>(())
     })?;
@@ -101,6 +105,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stats = s.stats();
         let verdicts: u64 = stats.engine.rules.iter().map(|r| r.hits).sum();
         println!("engine events={} rule_hits={verdicts}", stats.engine.events);
+        // Whether the sink kept up: events it was handed vs written vs dropped (a full queue
+        // means the run measured dropping, not writing).
+        for k in &stats.pipeline.sinks {
+            println!(
+                "sink {} emitted={} delivered={} buffered={} dropped={:?}",
+                k.name, k.emitted, k.delivered, k.buffered, k.dropped
+            );
+        }
         s.shutdown(Duration::from_secs(2));
     }
     println!("done cpu_ticks={ticks}");

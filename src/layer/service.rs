@@ -154,7 +154,8 @@ where
                 None
             },
             route: req.extensions().get::<MatchedPath>().cloned(),
-            request_id: request_id(headers),
+            // Only events that leave through a sink carry it; the rules never read it.
+            request_id: if recording { request_id(headers) } else { None },
             headers: if recording {
                 siem.redactor().headers(headers)
             } else {
