@@ -40,7 +40,8 @@ pub(crate) fn normalise(raw: &str, plus_is_space: bool) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-fn hex(b: u8) -> Option<u8> {
+/// The value of one hexadecimal digit.
+pub(crate) fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
@@ -49,7 +50,8 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-fn hex_pair(bytes: &[u8], at: usize) -> Option<u8> {
+/// The byte written as two hexadecimal digits at `bytes[at..at + 2]`.
+pub(crate) fn hex_pair(bytes: &[u8], at: usize) -> Option<u8> {
     let hi = hex(*bytes.get(at)?)?;
     let lo = hex(*bytes.get(at + 1)?)?;
     Some(hi << 4 | lo)

@@ -31,7 +31,7 @@
 //! attack, not for a keyword: `o'neill`, `union made`, `select fit jeans`, `1=1 math`,
 //! `what is <b>bold</b>` and `curl/8.4.0` all pass.
 
-mod decode;
+pub(crate) mod decode;
 mod packs;
 
 use std::borrow::Cow;

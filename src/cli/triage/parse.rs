@@ -26,6 +26,8 @@ use std::net::IpAddr;
 
 use memchr::{memchr, memchr2};
 
+use crate::signature::decode::{hex, hex_pair};
+
 /// A log format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -405,12 +407,12 @@ fn unescape_log(raw: &[u8]) -> Vec<u8> {
                 out.push(raw[i + 1]);
                 i += 2;
             }
-            b'x' if i + 3 < raw.len() => match (hex(raw[i + 2]), hex(raw[i + 3])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
+            b'x' => match hex_pair(raw, i + 2) {
+                Some(byte) => {
+                    out.push(byte);
                     i += 4;
                 }
-                _ => {
+                None => {
                     out.push(b'\\');
                     i += 1;
                 }
@@ -422,15 +424,6 @@ fn unescape_log(raw: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// `METHOD TARGET [PROTOCOL]`; anything else (TLS bytes sent to a plain port, `-`) is kept
