@@ -323,7 +323,7 @@ impl Siem {
     }
 
     /// Whether the layer's `http.request` events go to any sink (else it skips building them).
-    pub(crate) fn pipeline_enabled(&self) -> bool {
+    pub(crate) fn records_requests(&self) -> bool {
         self.inner.records_requests
     }
 

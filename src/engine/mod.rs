@@ -102,6 +102,8 @@ type AlertHook = Box<dyn Fn(Event) + Send + Sync>;
 pub struct Engine {
     rules: Vec<Compiled>,
     by_name: HashMap<Box<str>, Vec<usize>, RandomState>,
+    /// `by_name["http.request"]`, looked up once: the layer asks on every response.
+    request_rules: Box<[usize]>,
     by_pack: HashMap<Box<str>, usize, RandomState>,
     inspector: Option<Inspector>,
     store: Arc<dyn RiskStore>,
@@ -265,9 +267,13 @@ impl Engine {
         } else {
             Some(Inspector::new(packs).map_err(|e| ConfigError::new(e.to_string()).field("pack"))?)
         };
+        let request_rules = by_name
+            .get(EventName::HTTP_REQUEST.as_str())
+            .map_or_else(Box::default, |v| v.clone().into_boxed_slice());
         Ok(Engine {
             rules: compiled,
             by_name,
+            request_rules,
             by_pack,
             inspector,
             store,
@@ -335,13 +341,9 @@ impl Engine {
     /// Whether any rule would look at an `http.request` with this status and gate action. The
     /// layer skips building the event when nothing would read it.
     pub fn wants_request(&self, status: Option<u16>, gate: Action) -> bool {
-        let Some(idxs) = self.by_name.get(EventName::HTTP_REQUEST.as_str()) else {
-            return false;
-        };
-        idxs.iter().any(|&i| {
-            let r = &self.rules[i];
-            r.accepts(status, Some(gate))
-        })
+        self.request_rules
+            .iter()
+            .any(|&i| self.rules[i].accepts(status, Some(gate)))
     }
 
     /// Counts an event that no rule reads (kept so `stats().events` is every event seen).

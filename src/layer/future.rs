@@ -131,7 +131,7 @@ pub(crate) fn record(
         && siem
             .engine()
             .wants_request(status.map(|s| s.as_u16()), ctx.gate.action);
-    if !apply && !siem.pipeline_enabled() {
+    if !apply && !siem.records_requests() {
         // Neither a rule nor a sink would read it: count it and skip building it.
         siem.engine().count_event();
         return;
@@ -146,7 +146,7 @@ pub(crate) fn record(
         .unwrap_or_else(|_| siem.now());
     let mut e = Event::new_at(EventName::HTTP_REQUEST, at).subject(ctx.subject.clone());
     e.user_agent = ctx.user_agent();
-    if http.request_id.is_none() && siem.pipeline_enabled() {
+    if http.request_id.is_none() && siem.records_requests() {
         http.request_id = Some(e.id.to_string());
     }
     e.http = Some(http);
@@ -156,7 +156,7 @@ pub(crate) fn record(
     } else {
         siem.engine().count_event();
     }
-    if siem.pipeline_enabled() {
+    if siem.records_requests() {
         siem.emit(e);
     }
 }

@@ -142,7 +142,7 @@ where
             _ => {}
         }
 
-        let recording = siem.pipeline_enabled();
+        let recording = siem.records_requests();
         let ctx = Arc::new(RequestCtx {
             siem: siem.clone(),
             user_agent,
