@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::proxy::Proxy;
-use support::services::pg;
+use support::services::{self, pg};
 use tower_siem::event::{HttpInfo, SharedEvent};
-use tower_siem::pipeline::{Pipeline, PipelineConfig, RetryPolicy};
+use tower_siem::pipeline::Pipeline;
 use tower_siem::sink::{PostgresSink, Sink, SinkErrorKind};
 use tower_siem::{Action, Event, Verdict};
 
@@ -230,19 +230,7 @@ async fn the_pipeline_delivers_exactly_once_across_an_outage_and_a_lost_reply() 
     sink.migrate().await.unwrap();
 
     proxy.refuse(true);
-    let pipeline = Pipeline::new(
-        vec![Box::new(sink)],
-        PipelineConfig {
-            batch_max: 100,
-            flush_interval: Duration::from_millis(20),
-            retry: RetryPolicy {
-                max_retries: 1_000,
-                base: Duration::from_millis(20),
-                max: Duration::from_millis(200),
-            },
-            ..PipelineConfig::default()
-        },
-    );
+    let pipeline = Pipeline::new(vec![Box::new(sink)], services::patient());
     let mut emitted = HashSet::new();
     for i in 0..1_000 {
         let e = Event::new("auth.failure").attr("i", i.to_string());

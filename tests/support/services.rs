@@ -148,3 +148,20 @@ pub mod nats {
         let _ = js.delete_stream(stream).await;
     }
 }
+
+/// Pipeline settings for riding out an outage: small batches, quick wake-ups, and retries
+/// patient enough (1,000, backing off to 200 ms) that nothing is dropped while a proxy refuses.
+pub fn patient() -> tower_siem::pipeline::PipelineConfig {
+    use std::time::Duration;
+    use tower_siem::pipeline::{PipelineConfig, RetryPolicy};
+    PipelineConfig {
+        batch_max: 100,
+        flush_interval: Duration::from_millis(20),
+        retry: RetryPolicy {
+            max_retries: 1_000,
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+        },
+        ..PipelineConfig::default()
+    }
+}
