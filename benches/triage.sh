@@ -2,15 +2,15 @@
 # Offline triage speed: `tower-siem triage` (built-in pack, full replay) on a generated
 # combined-format access log, side by side with goaccess and fail2ban-regex on the same file.
 #
-# Generates LINES lines with examples/gen_combined.rs (or with GEN, a command that writes a
-# combined log of $LINES lines to stdout), then times RUNS runs of
+# Generates LINES lines with the labelled traffic generator (`tower-siem generate`, seed SEED;
+# or with GEN, a command that writes a combined log of $LINES lines to stdout), then times RUNS runs of
 # `tower-siem triage FILE --output json` and prints the median wall time, lines/s and the CPU
 # seconds of that run; then PEER_RUNS runs of `goaccess FILE --log-format=COMBINED -o
 # report.json` and of `fail2ban-regex FILE <filter>` for each of FILTERS (stock HTTP filters of
 # the Debian package), with their lines/s. The file is read once beforehand so every tool
 # starts from the page cache.
 #
-# Environment: LINES (1000000), RUNS (3), PEER_RUNS (1), FILTERS ("apache-badbots
+# Environment: LINES (1000000), SEED (1), RUNS (3), PEER_RUNS (1), FILTERS ("apache-badbots
 # nginx-botsearch"), GEN, KEEP (keep the generated log in this path), PROFILE (release) and
 # CARGO_ARGS (extra cargo arguments, e.g. `--config profile.x.inherits="release"`). Installs goaccess and
 # fail2ban with apt-get when they are missing (set NO_PEERS=1 to skip them).
@@ -27,13 +27,13 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 PROFILE=${PROFILE:-release}
-cargo build ${CARGO_ARGS:-} --profile "$PROFILE" --features cli --bin tower-siem --example gen_combined >&2
+cargo build ${CARGO_ARGS:-} --profile "$PROFILE" --features cli --bin tower-siem >&2
 BIN="$TARGET/$PROFILE/tower-siem"
 LOG=${KEEP:-$TMP/access.log}
 if [[ -n "${GEN:-}" ]]; then
     $GEN > "$LOG"
 else
-    "$TARGET/$PROFILE/examples/gen_combined" "$LINES" > "$LOG"
+    "$BIN" generate --lines "$LINES" --seed "${SEED:-1}" --out "$LOG" --truth "$TMP/truth.json" >&2
 fi
 N=$(wc -l < "$LOG")
 cat "$LOG" > /dev/null
