@@ -7,23 +7,6 @@ use std::net::IpAddr;
 use proptest::prelude::*;
 use tower_siem::cli::triage::parse::{detect, parse_json, parse_line, Format};
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// Days since the epoch → (year, month, day).
-fn civil(z: i64) -> (i64, usize, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m as usize, d)
-}
-
 fn ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
         any::<[u8; 4]>().prop_map(IpAddr::from),
@@ -88,20 +71,15 @@ fn fields() -> impl Strategy<Value = Fields> {
         )
 }
 
+/// `10/Oct/2000:13:55:36 -0700`, written by jiff: an independent formatter for the parser
+/// to agree with.
 fn clf_time(secs: i64, offset: i64) -> String {
-    let local = secs + offset * 60;
-    let (y, m, d) = civil(local.div_euclid(86_400));
-    let rem = local.rem_euclid(86_400);
-    let sign = if offset < 0 { '-' } else { '+' };
-    format!(
-        "{d:02}/{}/{y}:{:02}:{:02}:{:02} {sign}{:02}{:02}",
-        MONTHS[m - 1],
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        offset.abs() / 60,
-        offset.abs() % 60
-    )
+    let offset = jiff::tz::Offset::from_seconds(i32::try_from(offset * 60).unwrap()).unwrap();
+    jiff::Timestamp::from_second(secs)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::fixed(offset))
+        .strftime("%d/%b/%Y:%H:%M:%S %z")
+        .to_string()
 }
 
 fn target(f: &Fields) -> String {
