@@ -1543,34 +1543,18 @@ impl Stamp {
             return;
         }
         self.secs = Some(secs);
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        let (hh, mm, ss) = (sod / 3600, sod / 60 % 60, sod % 60);
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        self.apache = format!(
-            "{d:02}/{}/{y:04}:{hh:02}:{mm:02}:{ss:02} +0000",
-            MONTHS[(m - 1) as usize]
-        )
-        .into_bytes();
-        self.iso = format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}+00:00").into_bytes();
+        let t = jiff::Timestamp::from_second(secs)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_zoned(jiff::tz::TimeZone::UTC);
+        self.apache = t
+            .strftime("%d/%b/%Y:%H:%M:%S +0000")
+            .to_string()
+            .into_bytes();
+        self.iso = t
+            .strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            .to_string()
+            .into_bytes();
     }
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
@@ -2085,8 +2069,28 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(START / 86_400), (2026, 11, 26));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        let stamp = |secs: i64| {
+            let mut s = Stamp::default();
+            s.set(secs);
+            (
+                String::from_utf8(s.apache).unwrap(),
+                String::from_utf8(s.iso).unwrap(),
+            )
+        };
+        assert_eq!(
+            stamp(0),
+            (
+                "01/Jan/1970:00:00:00 +0000".into(),
+                "1970-01-01T00:00:00+00:00".into()
+            )
+        );
+        assert!(stamp(START).1.starts_with("2026-11-26T"));
+        assert_eq!(
+            stamp(19_782 * 86_400 + 3_723),
+            (
+                "29/Feb/2024:01:02:03 +0000".into(),
+                "2024-02-29T01:02:03+00:00".into()
+            )
+        );
     }
 }
