@@ -252,8 +252,10 @@ impl SqliteStore {
     /// When the query fails (an I/O error, a locked or damaged file), or a stored event is
     /// not valid JSON.
     pub fn events(&self, query: &EventQuery) -> Result<Vec<Event>, SqliteError> {
-        let (sql, args) = events_sql(query);
         let conn = self.conn.lock();
+        // Read each time: a writer may migrate the file while this store has it open.
+        let version = schema::user_version(&conn).map_err(query_error)?;
+        let (sql, args) = events_sql(query, version);
         let mut stmt = conn.prepare(&sql).map_err(query_error)?;
         let mut rows = stmt.query(params_from_iter(args)).map_err(query_error)?;
         let mut out = Vec::new();
@@ -436,18 +438,18 @@ impl SqliteStore {
 }
 
 /// The SQL and arguments of [`SqliteStore::events`].
-fn events_sql(query: &EventQuery) -> (String, Vec<Value>) {
+fn events_sql(query: &EventQuery, version: i64) -> (String, Vec<Value>) {
     let mut sql = String::from("SELECT seq, json FROM events WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::new();
     if let Some(ip) = query.ip {
         let ip = ip.to_string();
         sql.push_str(" AND ip_bucket = ? AND ip = ?");
-        args.push(Value::Integer(schema::bucket(&ip)));
+        args.push(Value::Integer(schema::bucket_in(version, &ip)));
         args.push(Value::Text(ip));
     }
     if let Some(user) = &query.user {
         sql.push_str(" AND user_bucket = ? AND user = ?");
-        args.push(Value::Integer(schema::bucket(user)));
+        args.push(Value::Integer(schema::bucket_in(version, user)));
         args.push(Value::Text(user.clone()));
     }
     if let Some(name) = &query.name {
@@ -643,7 +645,7 @@ mod tests {
 
     /// The query plan of `events(query)`: which index, and whether it sorts.
     fn plan(store: &SqliteStore, query: &EventQuery) -> String {
-        let (sql, args) = events_sql(query);
+        let (sql, args) = events_sql(query, schema::VERSION);
         let conn = store.conn.lock();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt
@@ -693,6 +695,72 @@ mod tests {
             .map(|i| schema::bucket(&format!("10.0.{}.{}", i / 256, i % 256)))
             .collect();
         assert_eq!(used.len() as u64, schema::BUCKETS);
+    }
+
+    #[test]
+    fn version_1_buckets_are_found_and_migrated() {
+        // A file as version 1 wrote it: 32 buckets.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("v1.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+        let v1 = super::super::schema::test_v1_sql();
+        conn.execute_batch(v1).unwrap();
+        let ips: Vec<String> = (0..200)
+            .map(|i| format!("10.9.{}.{}", i / 100, i % 100))
+            .collect();
+        for (i, ip) in ips.iter().enumerate() {
+            let e = Event::new("auth.failure")
+                .ip(ip.parse().unwrap())
+                .user(format!("u{i}"));
+            conn.execute(
+                "INSERT INTO events (id, time_ms, name, ip, ip_bucket, user, user_bucket, json)
+                 VALUES (?1, ?2, 'auth.failure', ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    &e.id.as_bytes()[..],
+                    i as i64,
+                    ip,
+                    schema::bucket_in(1, ip),
+                    format!("u{i}"),
+                    schema::bucket_in(1, &format!("u{i}")),
+                    serde_json::to_string(&e).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = 1;",
+            schema::APPLICATION_ID
+        ))
+        .unwrap();
+        drop(conn);
+        let find_all = |store: &SqliteStore| {
+            for (i, ip) in ips.iter().enumerate() {
+                let by_ip = store
+                    .events(&EventQuery::new().ip(ip.parse().unwrap()))
+                    .unwrap();
+                assert_eq!(by_ip.len(), 1, "{ip}");
+                let by_user = store
+                    .events(&EventQuery::new().user(format!("u{i}")))
+                    .unwrap();
+                assert_eq!(by_user.len(), 1, "u{i}");
+            }
+        };
+        // Read as version 1, by this build.
+        find_all(&SqliteStore::open(&db).unwrap());
+        // Migrated by the writer, then read as version 2.
+        let conn = schema::open_writer(&db).unwrap();
+        assert_eq!(schema::user_version(&conn).unwrap(), schema::VERSION);
+        let max: i64 = conn
+            .query_row(
+                "SELECT max(max(ip_bucket), max(user_bucket)) FROM events",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(max < schema::BUCKETS as i64, "{max}");
+        drop(conn);
+        find_all(&SqliteStore::open(&db).unwrap());
     }
 
     #[test]
