@@ -10,7 +10,13 @@
 //! Each round emits `EVENTS` typical `http.request` events as fast as the pipeline takes them
 //! (overflow policy `Wait`, so the queue applies back-pressure instead of dropping) and stops
 //! the clock when every one is delivered, i.e. acknowledged by the server. Prints each round
-//! and the median. A sink whose variable is unset is skipped with a note. Bounded: a round that
+//! and the median, with the CPU time this process spent per event.
+//!
+//! Two clients without the pipeline or the sink run beside the NATS sink, on the same server
+//! at the same moment, as its ceiling: async-nats's JetStream publish (the sink's own path),
+//! and async-nats's core publish with one wildcard subscription collecting the
+//! acknowledgements (less client CPU per event). On a 2-core machine all three are bounded by
+//! the server: one nats-server thread (the stream's) runs at 100 % of a core. A sink whose variable is unset is skipped with a note. Bounded: a round that
 //! has not finished within a minute fails.
 
 use std::time::{Duration, Instant};
@@ -47,8 +53,26 @@ fn event(i: u64) -> Event {
     e
 }
 
+/// CPU time this process has used (all threads), from `/proc/self/stat`.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// One round's events per second, and this process's CPU time per event in µs.
+type Rate = (f64, f64);
+
 /// Events per second for one round.
-fn round(sink: Box<dyn Sink>, events: u64) -> f64 {
+fn round(sink: Box<dyn Sink>, events: u64) -> Rate {
     let pipeline = Pipeline::new(
         vec![sink],
         PipelineConfig {
@@ -57,6 +81,7 @@ fn round(sink: Box<dyn Sink>, events: u64) -> f64 {
         },
     );
     let start = Instant::now();
+    let cpu = process_cpu();
     for i in 0..events {
         pipeline.emit(event(i));
     }
@@ -65,21 +90,32 @@ fn round(sink: Box<dyn Sink>, events: u64) -> f64 {
         "round not done in 60 s"
     );
     let elapsed = start.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu);
     let stats = pipeline.shutdown(Duration::from_secs(5)).sinks[0].clone();
     assert_eq!(stats.delivered, events, "{stats:?}");
     assert_eq!(stats.dropped.total(), 0, "{stats:?}");
-    events as f64 / elapsed.as_secs_f64()
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / events as f64,
+    )
 }
 
-fn report(name: &str, events: u64, mut rates: Vec<f64>) {
-    for (i, r) in rates.iter().enumerate() {
+fn report(name: &str, events: u64, rates: Vec<Rate>) {
+    for (i, (r, cpu)) in rates.iter().enumerate() {
         println!(
-            "{name}: round {} of {ROUNDS}: {events} events, {r:.0} events/s",
+            "{name}: round {} of {ROUNDS}: {events} events, {r:.0} events/s, {cpu:.2} µs CPU per event in this process",
             i + 1
         );
     }
-    rates.sort_by(f64::total_cmp);
-    println!("{name}: median {:.0} events/s", rates[rates.len() / 2]);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "{name}: median {:.0} events/s, {:.2} µs CPU per event in this process",
+        median(rates.iter().map(|r| r.0).collect()),
+        median(rates.iter().map(|r| r.1).collect())
+    );
 }
 
 fn unique(prefix: &str) -> String {
@@ -151,6 +187,14 @@ fn nats() {
         streams.push(stream);
     }
     report("nats (async-nats alone)", events, rates);
+    let mut rates = Vec::new();
+    for _ in 0..ROUNDS {
+        let stream = unique("BENCH");
+        let prefix = unique("bench").replace('_', ".");
+        rates.push(block_on(core_nats(&url, &stream, &prefix, events)));
+        streams.push(stream);
+    }
+    report("nats (core publish + one ack subscription)", events, rates);
     block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
         for s in &streams {
@@ -159,7 +203,7 @@ fn nats() {
     });
 }
 
-async fn bare_nats(url: &str, stream: &str, prefix: &str, events: u64) -> f64 {
+async fn bare_nats(url: &str, stream: &str, prefix: &str, events: u64) -> Rate {
     use async_nats::jetstream::{self, message::PublishMessage};
     let js = jetstream::new(async_nats::connect(url).await.unwrap());
     js.create_stream(jetstream::stream::Config {
@@ -173,6 +217,7 @@ async fn bare_nats(url: &str, stream: &str, prefix: &str, events: u64) -> f64 {
     let subject = format!("{prefix}.http.request");
     let all: Vec<Event> = (0..events).map(event).collect();
     let start = Instant::now();
+    let cpu = process_cpu();
     for batch in all.chunks(512) {
         let mut acks = Vec::with_capacity(batch.len());
         for e in batch {
@@ -186,7 +231,63 @@ async fn bare_nats(url: &str, stream: &str, prefix: &str, events: u64) -> f64 {
             ack.await.unwrap();
         }
     }
-    events as f64 / start.elapsed().as_secs_f64()
+    let elapsed = start.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu);
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / events as f64,
+    )
+}
+
+/// async-nats's core client: publish with a reply subject per message, one wildcard
+/// subscription collecting the stream's acknowledgements.
+async fn core_nats(url: &str, stream: &str, prefix: &str, events: u64) -> Rate {
+    use async_nats::jetstream;
+    use futures_util::StreamExt;
+    let client = async_nats::connect(url).await.unwrap();
+    let js = jetstream::new(client.clone());
+    js.create_stream(jetstream::stream::Config {
+        name: stream.to_owned(),
+        subjects: vec![format!("{prefix}.>")],
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let inbox = client.new_inbox();
+    let mut acks = client.subscribe(format!("{inbox}.>")).await.unwrap();
+    let subject = async_nats::Subject::from(format!("{prefix}.http.request"));
+    let all: Vec<Event> = (0..events).map(event).collect();
+    let start = Instant::now();
+    let cpu = process_cpu();
+    for (b, batch) in all.chunks(512).enumerate() {
+        for (i, e) in batch.iter().enumerate() {
+            let body = serde_json::to_vec(e).unwrap();
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", e.id.to_string().as_str());
+            client
+                .publish_with_reply_and_headers(
+                    subject.clone(),
+                    format!("{inbox}.{b}.{i}"),
+                    headers,
+                    body.into(),
+                )
+                .await
+                .unwrap();
+        }
+        let mut n = 0;
+        while n < batch.len() {
+            let m = acks.next().await.unwrap();
+            assert!(!m.payload.windows(7).any(|w| w == b"\"error\""), "{m:?}");
+            n += 1;
+        }
+    }
+    let elapsed = start.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu);
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / events as f64,
+    )
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
