@@ -61,7 +61,8 @@
 //! The writer thread does SQLite work only: the event JSON and the other texts of a row are
 //! written by the pipeline's worker before the batch is handed over, and the WAL is copied
 //! into the file by the checkpoint thread every 16,384 rows or so. What is left is SQLite
-//! inserting each row into the table and its indexes and writing the dirty pages to the WAL.
+//! inserting the rows (16 per `INSERT` statement) into the table and its indexes and writing
+//! the dirty pages to the WAL.
 //! New files use 8 KiB pages. `cargo bench --bench sqlite` measures the sustained rate; the
 //! README has the figures.
 //!

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::schema::{self, TxGuard};
 use super::Config;
-use crate::event::SharedEvent;
+use crate::event::{Event, SharedEvent};
 use crate::sink::{SinkError, SinkErrorKind};
 
 const INSERT: &str = "INSERT OR IGNORE INTO events \
@@ -401,49 +401,88 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Columns of one row in [`INSERT`].
+const COLUMNS: usize = 17;
+
+/// Rows per `INSERT` statement: one statement per 16 rows runs SQLite's statement machinery
+/// (bind, step, reset) once for all of them.
+const ROWS_PER_INSERT: usize = 16;
+
+/// `INSERT` of [`ROWS_PER_INSERT`] rows.
+fn insert_many_sql() -> String {
+    let head = &INSERT[..INSERT.find("VALUES").unwrap_or(INSERT.len())];
+    let row = format!("({})", vec!["?"; COLUMNS].join(", "));
+    format!("{head}VALUES {}", vec![row; ROWS_PER_INSERT].join(", "))
+}
+
 /// Inserts a batch in one transaction; returns how many rows were new.
 fn insert(conn: &Connection, batch: &Encoded) -> Result<u64, SinkError> {
     let tx = TxGuard::begin(conn).map_err(sink_error)?;
     let mut inserted = 0u64;
     {
-        let mut stmt = conn.prepare(INSERT).map_err(sink_error)?;
-        let text =
-            |span: &Range<usize>| ToSqlOutput::Borrowed(ValueRef::Text(&batch.text[span.clone()]));
-        for (event, row) in batch.events.iter().zip(&batch.rows) {
-            let verdict = event.verdict.as_ref();
-            let http = event.http.as_ref();
-            // Written by `encode` from an `IpAddr`: ASCII.
-            let ip = row
-                .ip
-                .as_ref()
-                .and_then(|span| std::str::from_utf8(&batch.text[span.clone()]).ok());
-            let user = event.subject.user.as_deref();
-            let n = stmt
-                .execute(params![
-                    &event.id.as_bytes()[..],
-                    event.millis(),
-                    event.name.as_str(),
-                    ip,
-                    ip.map(schema::bucket),
-                    user,
-                    user.map(schema::bucket),
-                    event.subject.session.as_deref(),
-                    event.subject.device.as_deref(),
-                    verdict.map(|v| action_code(v.action)),
-                    verdict.map(|v| v.score).filter(|s| s.is_finite()),
-                    row.reasons.as_ref().map(text),
-                    http.map(|h| h.method.as_str()),
-                    http.and_then(|h| h.route.as_deref()),
-                    http.map(|h| h.path.as_str()),
-                    http.and_then(|h| h.status).map(i64::from),
-                    text(&row.json),
-                ])
-                .map_err(sink_error)?;
-            inserted += n as u64;
+        let rows: Vec<(&SharedEvent, &Spans)> = batch.events.iter().zip(&batch.rows).collect();
+        let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+        if chunks.len() > 0 {
+            let mut many = conn.prepare(&insert_many_sql()).map_err(sink_error)?;
+            for chunk in &mut chunks {
+                for (i, (event, row)) in chunk.iter().enumerate() {
+                    bind_row(&mut many, i * COLUMNS, batch, event, row).map_err(sink_error)?;
+                }
+                inserted += many.raw_execute().map_err(sink_error)? as u64;
+            }
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut one = conn.prepare(INSERT).map_err(sink_error)?;
+            for (event, row) in rest {
+                bind_row(&mut one, 0, batch, event, row).map_err(sink_error)?;
+                inserted += one.raw_execute().map_err(sink_error)? as u64;
+            }
         }
     }
     tx.commit().map_err(sink_error)?;
     Ok(inserted)
+}
+
+/// Binds one row's [`COLUMNS`] values to parameters `base + 1 ..= base + COLUMNS`.
+fn bind_row(
+    stmt: &mut rusqlite::Statement<'_>,
+    base: usize,
+    batch: &Encoded,
+    event: &Event,
+    row: &Spans,
+) -> Result<(), rusqlite::Error> {
+    let text =
+        |span: &Range<usize>| ToSqlOutput::Borrowed(ValueRef::Text(&batch.text[span.clone()]));
+    let verdict = event.verdict.as_ref();
+    let http = event.http.as_ref();
+    // Written by `encode` from an `IpAddr`: ASCII.
+    let ip = row
+        .ip
+        .as_ref()
+        .and_then(|span| std::str::from_utf8(&batch.text[span.clone()]).ok());
+    let user = event.subject.user.as_deref();
+    stmt.raw_bind_parameter(base + 1, &event.id.as_bytes()[..])?;
+    stmt.raw_bind_parameter(base + 2, event.millis())?;
+    stmt.raw_bind_parameter(base + 3, event.name.as_str())?;
+    stmt.raw_bind_parameter(base + 4, ip)?;
+    stmt.raw_bind_parameter(base + 5, ip.map(schema::bucket))?;
+    stmt.raw_bind_parameter(base + 6, user)?;
+    stmt.raw_bind_parameter(base + 7, user.map(schema::bucket))?;
+    stmt.raw_bind_parameter(base + 8, event.subject.session.as_deref())?;
+    stmt.raw_bind_parameter(base + 9, event.subject.device.as_deref())?;
+    stmt.raw_bind_parameter(base + 10, verdict.map(|v| action_code(v.action)))?;
+    stmt.raw_bind_parameter(
+        base + 11,
+        verdict.map(|v| v.score).filter(|s| s.is_finite()),
+    )?;
+    stmt.raw_bind_parameter(base + 12, row.reasons.as_ref().map(text))?;
+    stmt.raw_bind_parameter(base + 13, http.map(|h| h.method.as_str()))?;
+    stmt.raw_bind_parameter(base + 14, http.and_then(|h| h.route.as_deref()))?;
+    stmt.raw_bind_parameter(base + 15, http.map(|h| h.path.as_str()))?;
+    stmt.raw_bind_parameter(base + 16, http.and_then(|h| h.status).map(i64::from))?;
+    stmt.raw_bind_parameter(base + 17, text(&row.json))?;
+    Ok(())
 }
 
 /// The `action` column's encoding.
