@@ -10,6 +10,10 @@
 //! that every event was delivered. The file keeps growing across iterations, up to the
 //! default retention bound of 1,000,000 rows, past which retention deletes as it inserts.
 //!
+//! After each group it prints the CPU time per event of each thread: `tower-siem-sqli` is the
+//! writer (SQLite only), `tower-siem-ckpt` the checkpoints, `tower-siem-pipe` the pipeline's
+//! worker (which encodes the rows), the bench's own thread building and emitting events.
+//!
 //! ```text
 //! cargo bench --bench sqlite
 //! ```
@@ -65,6 +69,40 @@ fn request(i: u64) -> Event {
     e
 }
 
+/// CPU seconds per thread name of this process (threads of one name summed), from
+/// `/proc/self/task`; Linux only, empty elsewhere.
+fn thread_cpu() -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        // utime and stime, in clock ticks of 1/100 s.
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        let name = comm.trim().to_owned();
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => entry.1 += ticks / 100.0,
+            None => out.push((name, ticks / 100.0)),
+        }
+    }
+    out
+}
+
 fn measure(c: &mut Criterion, name: &str, batch_max: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let pipeline = Pipeline::new(
@@ -76,6 +114,7 @@ fn measure(c: &mut Criterion, name: &str, batch_max: usize) {
         },
     );
     let mut next = 0u64;
+    let cpu_before = thread_cpu();
     let mut g = c.benchmark_group("sqlite");
     g.throughput(Throughput::Elements(PER_ITER));
     g.sample_size(10);
@@ -98,6 +137,19 @@ fn measure(c: &mut Criterion, name: &str, batch_max: usize) {
         })
     });
     g.finish();
+    // Where the CPU went, per event, over every event of this group (warm-up included).
+    let mut line = format!("sqlite/{name}: CPU per event by thread:");
+    for (thread, secs) in thread_cpu() {
+        let before = cpu_before
+            .iter()
+            .find(|(n, _)| *n == thread)
+            .map_or(0.0, |e| e.1);
+        let per_event = (secs - before) * 1e6 / next.max(1) as f64;
+        if per_event >= 0.05 {
+            line.push_str(&format!(" {thread} {per_event:.2} µs"));
+        }
+    }
+    println!("{line}");
     let stats = pipeline.shutdown(Duration::from_secs(10));
     let s = &stats.sinks[0];
     assert_eq!(s.delivered, s.emitted, "{s:?}");
