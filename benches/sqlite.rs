@@ -69,10 +69,10 @@ fn request(i: u64) -> Event {
     e
 }
 
-/// CPU seconds per thread name of this process (threads of one name summed), from
+/// CPU seconds of each live thread of this process: (thread id, name, seconds), from
 /// `/proc/self/task`; Linux only, empty elsewhere.
-fn thread_cpu() -> Vec<(String, f64)> {
-    let mut out: Vec<(String, f64)> = Vec::new();
+fn thread_cpu() -> Vec<(String, String, f64)> {
+    let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return out;
     };
@@ -94,11 +94,8 @@ fn thread_cpu() -> Vec<(String, f64)> {
             .iter()
             .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
             .sum();
-        let name = comm.trim().to_owned();
-        match out.iter_mut().find(|(n, _)| *n == name) {
-            Some(entry) => entry.1 += ticks / 100.0,
-            None => out.push((name, ticks / 100.0)),
-        }
+        let tid = task.file_name().to_string_lossy().into_owned();
+        out.push((tid, comm.trim().to_owned(), ticks / 100.0));
     }
     out
 }
@@ -137,14 +134,23 @@ fn measure(c: &mut Criterion, name: &str, batch_max: usize) {
         })
     });
     g.finish();
-    // Where the CPU went, per event, over every event of this group (warm-up included).
-    let mut line = format!("sqlite/{name}: CPU per event by thread:");
-    for (thread, secs) in thread_cpu() {
+    // Where the CPU went, per event, over every event of this group (warm-up included): the
+    // threads alive now (this group's writer, checkpointer and worker, and the bench's own),
+    // less what each had used before the group started.
+    let mut by_name: Vec<(String, f64)> = Vec::new();
+    for (tid, thread, secs) in thread_cpu() {
         let before = cpu_before
             .iter()
-            .find(|(n, _)| *n == thread)
-            .map_or(0.0, |e| e.1);
-        let per_event = (secs - before) * 1e6 / next.max(1) as f64;
+            .find(|(t, _, _)| *t == tid)
+            .map_or(0.0, |e| e.2);
+        match by_name.iter_mut().find(|(n, _)| *n == thread) {
+            Some(entry) => entry.1 += secs - before,
+            None => by_name.push((thread, secs - before)),
+        }
+    }
+    let mut line = format!("sqlite/{name}: CPU per event by thread:");
+    for (thread, secs) in by_name {
+        let per_event = secs * 1e6 / next.max(1) as f64;
         if per_event >= 0.05 {
             line.push_str(&format!(" {thread} {per_event:.2} µs"));
         }
