@@ -53,23 +53,20 @@ fn event(i: u64) -> Event {
     e
 }
 
-/// CPU time this process has used (all threads), from `/proc/self/stat`.
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
-}
+#[path = "support/proc_cpu.rs"]
+mod proc_cpu;
+use proc_cpu::process_cpu;
 
 /// One round's events per second, and this process's CPU time per event in µs.
 type Rate = (f64, f64);
+
+/// The [`Rate`] of `events` that took `elapsed` and `cpu`.
+fn rate(events: u64, elapsed: Duration, cpu: Duration) -> Rate {
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / events as f64,
+    )
+}
 
 /// Events per second for one round.
 fn round(sink: Box<dyn Sink>, events: u64) -> Rate {
@@ -94,10 +91,7 @@ fn round(sink: Box<dyn Sink>, events: u64) -> Rate {
     let stats = pipeline.shutdown(Duration::from_secs(5)).sinks[0].clone();
     assert_eq!(stats.delivered, events, "{stats:?}");
     assert_eq!(stats.dropped.total(), 0, "{stats:?}");
-    (
-        events as f64 / elapsed.as_secs_f64(),
-        cpu.as_secs_f64() * 1e6 / events as f64,
-    )
+    rate(events, elapsed, cpu)
 }
 
 fn report(name: &str, events: u64, rates: Vec<Rate>) {
@@ -177,24 +171,21 @@ fn nats() {
     }
     report("nats", events, rates);
 
-    // The ceiling on this machine: async-nats alone, same bodies, same 512-message batches
-    // (publish all, then await every ack), no pipeline and no sink.
-    let mut rates = Vec::new();
-    for _ in 0..ROUNDS {
-        let stream = unique("BENCH");
-        let prefix = unique("bench").replace('_', ".");
-        rates.push(block_on(bare_nats(&url, &stream, &prefix, events)));
-        streams.push(stream);
+    // The ceiling on this machine: async-nats without the pipeline or the sink, same bodies,
+    // same 512-message batches (publish all, then await every ack).
+    for (client, name) in [
+        (Plain::JetStream, "nats (async-nats alone)"),
+        (Plain::Core, "nats (core publish + one ack subscription)"),
+    ] {
+        let mut rates = Vec::new();
+        for _ in 0..ROUNDS {
+            let stream = unique("BENCH");
+            let prefix = unique("bench").replace('_', ".");
+            rates.push(block_on(plain_nats(client, &url, &stream, &prefix, events)));
+            streams.push(stream);
+        }
+        report(name, events, rates);
     }
-    report("nats (async-nats alone)", events, rates);
-    let mut rates = Vec::new();
-    for _ in 0..ROUNDS {
-        let stream = unique("BENCH");
-        let prefix = unique("bench").replace('_', ".");
-        rates.push(block_on(core_nats(&url, &stream, &prefix, events)));
-        streams.push(stream);
-    }
-    report("nats (core publish + one ack subscription)", events, rates);
     block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
         for s in &streams {
@@ -203,49 +194,23 @@ fn nats() {
     });
 }
 
-async fn bare_nats(url: &str, stream: &str, prefix: &str, events: u64) -> Rate {
-    use async_nats::jetstream::{self, message::PublishMessage};
-    let js = jetstream::new(async_nats::connect(url).await.unwrap());
-    js.create_stream(jetstream::stream::Config {
-        name: stream.to_owned(),
-        subjects: vec![format!("{prefix}.>")],
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let subject = format!("{prefix}.http.request");
-    let all: Vec<Event> = (0..events).map(event).collect();
-    let start = Instant::now();
-    let cpu = process_cpu();
-    for batch in all.chunks(512) {
-        let mut acks = Vec::with_capacity(batch.len());
-        for e in batch {
-            let body = serde_json::to_vec(e).unwrap();
-            let message = PublishMessage::build()
-                .payload(body.into())
-                .message_id(e.id.to_string());
-            acks.push(js.send_publish(subject.clone(), message).await.unwrap());
-        }
-        for ack in acks {
-            ack.await.unwrap();
-        }
-    }
-    let elapsed = start.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu);
-    (
-        events as f64 / elapsed.as_secs_f64(),
-        cpu.as_secs_f64() * 1e6 / events as f64,
-    )
+/// How [`plain_nats`] publishes.
+#[derive(Clone, Copy)]
+enum Plain {
+    /// async-nats's JetStream publish, one ack future per message: the sink's own path.
+    JetStream,
+    /// async-nats's core publish with a reply subject per message, one wildcard subscription
+    /// collecting the stream's acknowledgements.
+    Core,
 }
 
-/// async-nats's core client: publish with a reply subject per message, one wildcard
-/// subscription collecting the stream's acknowledgements.
-async fn core_nats(url: &str, stream: &str, prefix: &str, events: u64) -> Rate {
-    use async_nats::jetstream;
+/// Publishes `events` to a new stream with a plain async-nats client, in batches of 512 whose
+/// acknowledgements are all awaited before the next.
+async fn plain_nats(client: Plain, url: &str, stream: &str, prefix: &str, events: u64) -> Rate {
+    use async_nats::jetstream::{self, message::PublishMessage};
     use futures_util::StreamExt;
-    let client = async_nats::connect(url).await.unwrap();
-    let js = jetstream::new(client.clone());
+    let nats = async_nats::connect(url).await.unwrap();
+    let js = jetstream::new(nats.clone());
     js.create_stream(jetstream::stream::Config {
         name: stream.to_owned(),
         subjects: vec![format!("{prefix}.>")],
@@ -254,40 +219,49 @@ async fn core_nats(url: &str, stream: &str, prefix: &str, events: u64) -> Rate {
     })
     .await
     .unwrap();
-    let inbox = client.new_inbox();
-    let mut acks = client.subscribe(format!("{inbox}.>")).await.unwrap();
+    let inbox = nats.new_inbox();
+    let mut core_acks = nats.subscribe(format!("{inbox}.>")).await.unwrap();
     let subject = async_nats::Subject::from(format!("{prefix}.http.request"));
     let all: Vec<Event> = (0..events).map(event).collect();
     let start = Instant::now();
     let cpu = process_cpu();
     for (b, batch) in all.chunks(512).enumerate() {
-        for (i, e) in batch.iter().enumerate() {
-            let body = serde_json::to_vec(e).unwrap();
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", e.id.to_string().as_str());
-            client
-                .publish_with_reply_and_headers(
-                    subject.clone(),
-                    format!("{inbox}.{b}.{i}"),
-                    headers,
-                    body.into(),
-                )
-                .await
-                .unwrap();
-        }
-        let mut n = 0;
-        while n < batch.len() {
-            let m = acks.next().await.unwrap();
-            assert!(!m.payload.windows(7).any(|w| w == b"\"error\""), "{m:?}");
-            n += 1;
+        match client {
+            Plain::JetStream => {
+                let mut acks = Vec::with_capacity(batch.len());
+                for e in batch {
+                    let body = serde_json::to_vec(e).unwrap();
+                    let message = PublishMessage::build()
+                        .payload(body.into())
+                        .message_id(e.id.to_string());
+                    acks.push(js.send_publish(subject.clone(), message).await.unwrap());
+                }
+                for ack in acks {
+                    ack.await.unwrap();
+                }
+            }
+            Plain::Core => {
+                for (i, e) in batch.iter().enumerate() {
+                    let body = serde_json::to_vec(e).unwrap();
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert("Nats-Msg-Id", e.id.to_string().as_str());
+                    nats.publish_with_reply_and_headers(
+                        subject.clone(),
+                        format!("{inbox}.{b}.{i}"),
+                        headers,
+                        body.into(),
+                    )
+                    .await
+                    .unwrap();
+                }
+                for _ in batch {
+                    let m = core_acks.next().await.unwrap();
+                    assert!(!m.payload.windows(7).any(|w| w == b"\"error\""), "{m:?}");
+                }
+            }
         }
     }
-    let elapsed = start.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu);
-    (
-        events as f64 / elapsed.as_secs_f64(),
-        cpu.as_secs_f64() * 1e6 / events as f64,
-    )
+    rate(events, start.elapsed(), process_cpu().saturating_sub(cpu))
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::schema::{self, TxGuard};
 use super::Config;
-use crate::event::{Event, SharedEvent};
+use crate::event::SharedEvent;
 use crate::sink::{SinkError, SinkErrorKind};
 
 const INSERT: &str = "INSERT OR IGNORE INTO events \
@@ -212,11 +212,6 @@ struct Writer {
 }
 
 impl Writer {
-    #[cfg(test)]
-    fn new_without_checkpointer(config: Arc<Config>) -> Self {
-        Writer::new(config, None)
-    }
-
     fn new(config: Arc<Config>, checkpointer: Option<Checkpointer>) -> Self {
         Writer {
             config,
@@ -420,22 +415,21 @@ fn insert(conn: &Connection, batch: &Encoded) -> Result<u64, SinkError> {
     let tx = TxGuard::begin(conn).map_err(sink_error)?;
     let mut inserted = 0u64;
     {
-        let rows: Vec<(&SharedEvent, &Spans)> = batch.events.iter().zip(&batch.rows).collect();
-        let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
-        if chunks.len() > 0 {
+        let n = batch.rows.len();
+        let full = n - n % ROWS_PER_INSERT;
+        if full > 0 {
             let mut many = conn.prepare(&insert_many_sql()).map_err(sink_error)?;
-            for chunk in &mut chunks {
-                for (i, (event, row)) in chunk.iter().enumerate() {
-                    bind_row(&mut many, i * COLUMNS, batch, event, row).map_err(sink_error)?;
+            for start in (0..full).step_by(ROWS_PER_INSERT) {
+                for i in 0..ROWS_PER_INSERT {
+                    bind_row(&mut many, i * COLUMNS, batch, start + i).map_err(sink_error)?;
                 }
                 inserted += many.raw_execute().map_err(sink_error)? as u64;
             }
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
+        if full < n {
             let mut one = conn.prepare(INSERT).map_err(sink_error)?;
-            for (event, row) in rest {
-                bind_row(&mut one, 0, batch, event, row).map_err(sink_error)?;
+            for i in full..n {
+                bind_row(&mut one, 0, batch, i).map_err(sink_error)?;
                 inserted += one.raw_execute().map_err(sink_error)? as u64;
             }
         }
@@ -444,14 +438,14 @@ fn insert(conn: &Connection, batch: &Encoded) -> Result<u64, SinkError> {
     Ok(inserted)
 }
 
-/// Binds one row's [`COLUMNS`] values to parameters `base + 1 ..= base + COLUMNS`.
+/// Binds row `index` of the batch to parameters `base + 1 ..= base + COLUMNS`.
 fn bind_row(
     stmt: &mut rusqlite::Statement<'_>,
     base: usize,
     batch: &Encoded,
-    event: &Event,
-    row: &Spans,
+    index: usize,
 ) -> Result<(), rusqlite::Error> {
+    let (event, row) = (&batch.events[index], &batch.rows[index]);
     let text =
         |span: &Range<usize>| ToSqlOutput::Borrowed(ValueRef::Text(&batch.text[span.clone()]));
     let verdict = event.verdict.as_ref();
@@ -543,7 +537,7 @@ mod tests {
     #[test]
     fn a_retried_batch_inserts_nothing_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = Writer::new_without_checkpointer(config(dir.path().join("e.db")));
+        let mut w = Writer::new(config(dir.path().join("e.db")), None);
         let mut e = Event::new("auth.failure").user("bob");
         e.verdict = Some(Verdict {
             action: Action::StepUp,
@@ -575,7 +569,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = (*config(dir.path().join("e.db"))).clone();
         cfg.max_rows = Some(25);
-        let mut w = Writer::new_without_checkpointer(Arc::new(cfg));
+        let mut w = Writer::new(Arc::new(cfg), None);
         let now = jiff::Timestamp::now().as_millisecond();
         let batch: Vec<SharedEvent> = (0..50).map(|i| event_at(now - 50 + i)).collect();
         w.write(&encode(&batch).unwrap()).unwrap();
@@ -606,7 +600,7 @@ mod tests {
         let mut cfg = (*config(dir.path().join("e.db"))).clone();
         cfg.max_age = Some(Duration::from_secs(3600));
         cfg.retention_batch = 1000;
-        let mut w = Writer::new_without_checkpointer(Arc::new(cfg));
+        let mut w = Writer::new(Arc::new(cfg), None);
         let now = jiff::Timestamp::now().as_millisecond();
         let batch: Vec<SharedEvent> = (0..10)
             .map(|i| event_at(now - 7_200_000 + i))
@@ -627,7 +621,7 @@ mod tests {
             .execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
             .unwrap();
         drop(other);
-        let mut w = Writer::new_without_checkpointer(config(path.clone()));
+        let mut w = Writer::new(config(path.clone()), None);
         let err = w.write(&encode(&[event_at(0)]).unwrap()).unwrap_err();
         assert!(err.to_string().contains("another application"), "{err}");
         let other = Connection::open(&path).unwrap();
@@ -641,7 +635,7 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.db");
-        let mut w = Writer::new_without_checkpointer(config(path.clone()));
+        let mut w = Writer::new(config(path.clone()), None);
         w.write(&encode(&[event_at(0)]).unwrap()).unwrap();
         w.conn
             .as_ref()
@@ -649,7 +643,7 @@ mod tests {
             .execute_batch("PRAGMA user_version = 99")
             .unwrap();
         drop(w);
-        let mut w = Writer::new_without_checkpointer(config(path));
+        let mut w = Writer::new(config(path), None);
         let err = w.write(&encode(&[event_at(1)]).unwrap()).unwrap_err();
         assert!(err.to_string().contains("newer"), "{err}");
     }
