@@ -17,7 +17,12 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_millis(&self) -> i64 {
-        jiff::Timestamp::now().as_millisecond()
+        // `SystemTime` directly: a third of the instructions of going through `jiff`, and the
+        // gate reads the clock on every request.
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+        }
     }
 }
 

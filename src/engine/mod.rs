@@ -95,6 +95,15 @@ impl Compiled {
     }
 }
 
+/// Statuses whose `wants_request` answer is kept in a table (every status HTTP defines).
+const WANTS_TABLE: u16 = 1000;
+const ACTIONS: [Action; 4] = [
+    Action::Allow,
+    Action::StepUp,
+    Action::Throttle,
+    Action::Block,
+];
+
 /// Receives the engine's `siem.alert` events (see [`Engine::with_alerts`]).
 type AlertHook = Box<dyn Fn(Event) + Send + Sync>;
 
@@ -104,6 +113,9 @@ pub struct Engine {
     by_name: HashMap<Box<str>, Vec<usize>, RandomState>,
     /// `by_name["http.request"]`, looked up once: the layer asks on every response.
     request_rules: Box<[usize]>,
+    /// `wants_request` worked out ahead for statuses 0–999: bit `action as u8` of entry
+    /// `status` is set when some `http.request` rule accepts that status under that gate.
+    request_wants: Box<[u8]>,
     by_pack: HashMap<Box<str>, usize, RandomState>,
     inspector: Option<Inspector>,
     store: Arc<dyn RiskStore>,
@@ -270,10 +282,24 @@ impl Engine {
         let request_rules = by_name
             .get(EventName::HTTP_REQUEST.as_str())
             .map_or_else(Box::default, |v| v.clone().into_boxed_slice());
+        let wants = |status: Option<u16>, gate: Action| {
+            request_rules
+                .iter()
+                .any(|&i| compiled[i].accepts(status, Some(gate)))
+        };
+        let request_wants = (0..WANTS_TABLE)
+            .map(|status| {
+                ACTIONS
+                    .iter()
+                    .filter(|&&a| wants(Some(status), a))
+                    .fold(0u8, |bits, &a| bits | 1 << a as u8)
+            })
+            .collect();
         Ok(Engine {
             rules: compiled,
             by_name,
             request_rules,
+            request_wants,
             by_pack,
             inspector,
             store,
@@ -341,6 +367,9 @@ impl Engine {
     /// Whether any rule would look at an `http.request` with this status and gate action. The
     /// layer skips building the event when nothing would read it.
     pub fn wants_request(&self, status: Option<u16>, gate: Action) -> bool {
+        if let Some(bits) = status.and_then(|s| self.request_wants.get(usize::from(s))) {
+            return bits & 1 << gate as u8 != 0;
+        }
         self.request_rules
             .iter()
             .any(|&i| self.rules[i].accepts(status, Some(gate)))
@@ -806,5 +835,41 @@ fn sample_of(e: &Event) -> Option<&str> {
             .user
             .as_deref()
             .or(h.as_ref().map(|h| h.path.as_str())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    /// The table `wants_request` reads agrees with asking every rule, for every status and
+    /// gate, and a status outside the table still gets an answer.
+    #[test]
+    fn wants_request_table_matches_the_rules() {
+        let e = Engine::new(
+            &RuleSet::default(),
+            Arc::new(MemoryStore::default()),
+            EngineConfig::default(),
+        )
+        .unwrap();
+        assert!(!e.request_rules.is_empty());
+        let slow = |status: Option<u16>, gate: Action| {
+            e.request_rules
+                .iter()
+                .any(|&i| e.rules[i].accepts(status, Some(gate)))
+        };
+        let mut wanted = 0;
+        for status in (0..=1100).map(Some).chain([None]) {
+            for gate in ACTIONS {
+                let w = e.wants_request(status, gate);
+                assert_eq!(w, slow(status, gate), "status {status:?}, gate {gate:?}");
+                wanted += usize::from(w);
+            }
+        }
+        // The default pack reads 404s (probing); it must not read every 200.
+        assert!(e.wants_request(Some(404), Action::Allow));
+        assert!(!e.wants_request(Some(200), Action::Allow));
+        assert!(wanted > 0);
     }
 }

@@ -81,6 +81,13 @@ impl Verdict {
     /// Combines two verdicts: the stronger action wins (then the higher score); reasons are
     /// merged, the winner's first.
     pub fn merge(self, other: Verdict) -> Verdict {
+        // The common case on the request path: nothing against one side.
+        if other.is_nothing() {
+            return self;
+        }
+        if self.is_nothing() {
+            return other;
+        }
         let other_wins =
             other.action > self.action || (other.action == self.action && other.score > self.score);
         let (mut hi, lo) = if other_wins {
@@ -98,6 +105,14 @@ impl Verdict {
             hi.retry_after_secs = hi.retry_after_secs.max(lo.retry_after_secs);
         }
         hi
+    }
+
+    /// `Allow` with no score, no reasons and no retry: what [`allow`](Verdict::allow) gives.
+    fn is_nothing(&self) -> bool {
+        self.action == Action::Allow
+            && self.score == 0.0
+            && self.reasons.is_empty()
+            && self.retry_after_secs.is_none()
     }
 
     /// The reasons joined with commas, as sent in `X-Step-Up-Required`.

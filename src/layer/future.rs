@@ -2,7 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -77,14 +77,9 @@ where
                 echo_step_up,
             } => {
                 let out = ready!(fut.poll(cx));
-                let latency = start.elapsed();
+                let start = *start;
                 match out {
                     Ok(mut res) => {
-                        let bytes = res
-                            .headers()
-                            .get(http::header::CONTENT_LENGTH)
-                            .and_then(|v| v.to_str().ok()?.parse().ok())
-                            .or_else(|| http_body::Body::size_hint(res.body()).exact());
                         if *echo_step_up {
                             let mut v = ctx.gate.clone();
                             if let Some(f) = ctx.fired.lock().as_ref() {
@@ -96,11 +91,11 @@ where
                                 }
                             }
                         }
-                        record(ctx, Some(res.status()), bytes, latency);
+                        record(ctx, Some(res.status()), || response_bytes(&res), start);
                         Poll::Ready(Ok(res.map(SiemBody::inner)))
                     }
                     Err(e) => {
-                        record(ctx, None, None, latency);
+                        record(ctx, None, || None, start);
                         Poll::Ready(Err(e))
                     }
                 }
@@ -115,14 +110,22 @@ where
     }
 }
 
+/// The response's size, when it says: `Content-Length`, else an exact size hint.
+fn response_bytes<B: http_body::Body>(res: &Response<B>) -> Option<u64> {
+    res.headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .or_else(|| http_body::Body::size_hint(res.body()).exact())
+}
+
 /// Applies and emits the request's `http.request` event. A blocked request is not applied to
 /// the rules (it never reached the application, and its own 403 must not count as probing);
 /// a throttled one is, so a client that ignores 429s escalates.
 pub(crate) fn record(
     ctx: &RequestCtx,
     status: Option<StatusCode>,
-    bytes: Option<u64>,
-    latency: Duration,
+    bytes: impl FnOnce() -> Option<u64>,
+    start: Instant,
 ) {
     let siem = &ctx.siem;
     #[cfg(feature = "metrics")]
@@ -136,9 +139,11 @@ pub(crate) fn record(
         siem.engine().count_event();
         return;
     }
+    // Read the clock only for an event that is built.
+    let latency = start.elapsed();
     let mut http = ctx.http_info();
     http.status = status.map(|s| s.as_u16());
-    http.bytes = bytes;
+    http.bytes = bytes();
     http.latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
     // The response time, from the request's start on the SIEM's clock: no second clock read.
     let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);

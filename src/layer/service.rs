@@ -89,8 +89,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // Whatever the client claims, only the layer decides about step-up.
-        req.headers_mut().remove(STEP_UP_HEADER);
+        // Whatever the client claims, only the layer decides about step-up. Scanning the names
+        // is cheaper than hashing one for a lookup in the few headers most requests carry.
+        if req.headers().keys().any(|k| k == STEP_UP_HEADER) {
+            req.headers_mut().remove(STEP_UP_HEADER);
+        }
         let cfg = &*self.layer.config;
         let policy = cfg.policy(req.uri().path());
         if policy == RoutePolicy::Exclude {
@@ -171,7 +174,7 @@ where
         if ctx.gate.action >= Action::Throttle {
             let mut res = (cfg.responder)(&ctx.gate);
             let bytes = res.body().len() as u64;
-            record(&ctx, Some(res.status()), Some(bytes), start.elapsed());
+            record(&ctx, Some(res.status()), || Some(bytes), start);
             res.extensions_mut().insert(ctx.gate.clone());
             return ResponseFuture::deny(res);
         }

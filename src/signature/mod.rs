@@ -397,6 +397,9 @@ impl Inspector {
                 },
             }
         }
+        if found.is_empty() {
+            return Vec::new();
+        }
         found.sort_unstable_by_key(|(i, _)| *i);
         found.into_iter().map(|(_, hit)| hit).collect()
     }
