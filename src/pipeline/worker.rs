@@ -20,6 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::{watch, Notify};
 
 use super::spool::{Recovered, Spool};
+use super::Queued;
 use super::{Dropped, Overflow, PipelineConfig, SinkStats};
 use crate::event::{EventName, SharedEvent};
 use crate::sink::{BoxFuture, Interest, Sink, SinkError};
@@ -57,7 +58,7 @@ struct Counters {
 /// One sink's queue, counters and wake-up state.
 pub(super) struct Slot {
     name: String,
-    queue: ArrayQueue<SharedEvent>,
+    queue: ArrayQueue<Queued>,
     notify: Notify,
     /// Set by the emitter that woke the worker; cleared by the worker when it wakes. Keeps
     /// emitters from notifying on every event while the queue stays above the batch size.
@@ -114,10 +115,6 @@ impl Slot {
     }
 
     /// Whether this sink takes the event at all.
-    fn wants(&self, event: &SharedEvent) -> bool {
-        self.takes(&event.name)
-    }
-
     /// Whether this sink takes events with this name.
     pub(super) fn takes(&self, name: &EventName) -> bool {
         self.names.as_ref().is_none_or(|names| names.contains(name))
@@ -227,21 +224,21 @@ impl Core {
         core
     }
 
-    pub(super) fn emit(&self, event: SharedEvent) {
+    pub(super) fn emit(&self, event: Queued) {
         if self.closed.load(SeqCst) {
-            for slot in self.sinks.iter().filter(|s| s.wants(&event)) {
+            for slot in self.sinks.iter().filter(|s| s.takes(event.name())) {
                 slot.c.emitted.fetch_add(1, SeqCst);
                 slot.c.shutdown.fetch_add(1, SeqCst);
             }
             return;
         }
         for slot in self.sinks.iter() {
-            if !slot.wants(&event) {
+            if !slot.takes(event.name()) {
                 continue;
             }
             // Counted before the push, so the worker can never resolve an uncounted event.
             slot.c.emitted.fetch_add(1, SeqCst);
-            match slot.queue.push(Arc::clone(&event)) {
+            match slot.queue.push(event.clone()) {
                 Ok(()) => {
                     if slot.queue.len() >= self.wake_at {
                         slot.wake();
@@ -263,7 +260,7 @@ impl Core {
         }
     }
 
-    fn push_waiting(&self, slot: &Slot, mut event: SharedEvent, limit: Duration) {
+    fn push_waiting(&self, slot: &Slot, mut event: Queued, limit: Duration) {
         let until = deadline_after(limit);
         let mut pause = Duration::from_micros(20);
         loop {
@@ -494,7 +491,8 @@ async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
             }
             while batch.len() < batch_max {
                 match slot.queue.pop() {
-                    Some(event) => batch.push(event),
+                    // A deferred event is built here, off the request path, once for all sinks.
+                    Some(event) => batch.push(event.into_event()),
                     None => break,
                 }
             }
