@@ -322,14 +322,6 @@ impl Siem {
         self.inner.pipeline.emit(event);
     }
 
-    /// Emits an event the pipeline builds later (see `Pipeline::emit_deferred`).
-    pub(crate) fn emit_deferred<F>(&self, name: crate::EventName, build: F)
-    where
-        F: FnOnce() -> Event + Send + 'static,
-    {
-        self.inner.pipeline.emit_deferred(name, build);
-    }
-
     /// Whether the layer's `http.request` events go to any sink (else it skips building them).
     pub(crate) fn records_requests(&self) -> bool {
         self.inner.records_requests

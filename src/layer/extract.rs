@@ -14,10 +14,8 @@ use crate::signature::Hit;
 use crate::Siem;
 
 /// What the layer learned about a request; shared by the extractor and the response future.
-///
-/// It holds no [`Siem`]: a request's event may wait in the pipeline's queues, and a queue
-/// entry must not keep the pipeline it is queued in alive.
 pub(crate) struct RequestCtx {
+    pub(crate) siem: Siem,
     pub(crate) subject: Subject,
     /// Kept as the header value (a reference-counted slice of the request head): it becomes a
     /// `String` only when an event is built.
@@ -44,11 +42,7 @@ impl RequestCtx {
     pub(crate) fn user_agent(&self) -> Option<String> {
         self.user_agent
             .as_ref()
-            .map(|v| match std::str::from_utf8(v.as_bytes()) {
-                // The common case, checked word by word; the lossy path walks byte by byte.
-                Ok(s) => s.to_owned(),
-                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            })
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
     pub(crate) fn http_info(&self) -> HttpInfo {
@@ -94,36 +88,29 @@ impl RequestCtx {
 /// Extracting it without [`SiemLayer`](crate::SiemLayer) in front fails with
 /// [`MissingSiemLayer`], a 500 that says so.
 #[derive(Clone)]
-pub struct SecurityContext {
-    ctx: Arc<RequestCtx>,
-    siem: Siem,
-}
+pub struct SecurityContext(pub(crate) Arc<RequestCtx>);
 
 impl fmt::Debug for SecurityContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecurityContext")
-            .field("ip", &self.ctx.subject.ip)
-            .field("user", &self.ctx.subject.user)
-            .field("verdict", &self.ctx.gate)
+            .field("ip", &self.0.subject.ip)
+            .field("user", &self.0.subject.user)
+            .field("verdict", &self.0.gate)
             .finish_non_exhaustive()
     }
 }
 
 impl SecurityContext {
-    pub(crate) fn new(ctx: Arc<RequestCtx>, siem: Siem) -> Self {
-        SecurityContext { ctx, siem }
-    }
-
     /// The verdict the gate applied to this request.
     pub fn verdict(&self) -> &Verdict {
-        &self.ctx.gate
+        &self.0.gate
     }
 
     /// Whether the request was tagged for step-up, by the gate or by an event fired since.
     pub fn step_up_required(&self) -> bool {
-        self.ctx.gate.action >= Action::StepUp
+        self.0.gate.action >= Action::StepUp
             || self
-                .ctx
+                .0
                 .fired
                 .lock()
                 .as_ref()
@@ -132,22 +119,22 @@ impl SecurityContext {
 
     /// The client address (after trusted-proxy resolution).
     pub fn client_ip(&self) -> Option<IpAddr> {
-        self.ctx.subject.ip
+        self.0.subject.ip
     }
 
     /// Who the request is from, as far as the layer knows.
     pub fn subject(&self) -> &Subject {
-        &self.ctx.subject
+        &self.0.subject
     }
 
     /// Signature matches on this request.
     pub fn signature_hits(&self) -> &[Hit] {
-        &self.ctx.hits
+        &self.0.hits
     }
 
     /// The SIEM handle.
     pub fn siem(&self) -> &Siem {
-        &self.siem
+        &self.0.siem
     }
 
     /// Fires an event about this request: client IP, session, device, user agent, method,
@@ -155,7 +142,7 @@ impl SecurityContext {
     /// the verdict after the event was applied. A suspicious verdict is also echoed on the
     /// response as `X-Step-Up-Required` (when the layer is configured to).
     pub fn fire(&self, mut event: Event) -> Verdict {
-        let c = &self.ctx;
+        let c = &self.0;
         let s = &mut event.subject;
         if s.ip.is_none() {
             s.ip = c.subject.ip;
@@ -169,7 +156,7 @@ impl SecurityContext {
         // The layer's user is already in stored form (hashed when so configured); the caller's
         // is not.
         match s.user.take() {
-            Some(u) => s.user = Some(self.siem.redactor().user_id_owned(u)),
+            Some(u) => s.user = Some(c.siem.redactor().user_id_owned(u)),
             None => s.user.clone_from(&c.subject.user),
         }
         if event.user_agent.is_none() {
@@ -178,7 +165,7 @@ impl SecurityContext {
         if event.http.is_none() {
             event.http = Some(c.http_info());
         }
-        let v = self.siem.fire_prepared(event);
+        let v = c.siem.fire_prepared(event);
         if v.action >= Action::StepUp {
             let mut slot = c.fired.lock();
             *slot = Some(match slot.take() {

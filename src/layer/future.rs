@@ -2,7 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -12,7 +12,6 @@ use super::extract::RequestCtx;
 use super::{SiemBody, STEP_UP_HEADER};
 use crate::engine::Action;
 use crate::event::{Event, EventName};
-use crate::Siem;
 
 pin_project! {
     /// The response future of [`SiemService`](super::SiemService).
@@ -26,7 +25,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind<F> {
         Passthrough { #[pin] fut: F },
-        Call { #[pin] fut: F, ctx: Arc<RequestCtx>, siem: Siem, start: Instant, echo_step_up: bool },
+        Call { #[pin] fut: F, ctx: Arc<RequestCtx>, start: Instant, echo_step_up: bool },
         Deny { response: Option<Response<Bytes>> },
     }
 }
@@ -38,18 +37,11 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn call(
-        fut: F,
-        ctx: Arc<RequestCtx>,
-        siem: Siem,
-        start: Instant,
-        echo_step_up: bool,
-    ) -> Self {
+    pub(crate) fn call(fut: F, ctx: Arc<RequestCtx>, start: Instant, echo_step_up: bool) -> Self {
         ResponseFuture {
             kind: Kind::Call {
                 fut,
                 ctx,
-                siem,
                 start,
                 echo_step_up,
             },
@@ -81,7 +73,6 @@ where
             KindProj::Call {
                 fut,
                 ctx,
-                siem,
                 start,
                 echo_step_up,
             } => {
@@ -100,17 +91,11 @@ where
                                 }
                             }
                         }
-                        record(
-                            siem,
-                            ctx,
-                            Some(res.status()),
-                            || response_bytes(&res),
-                            start,
-                        );
+                        record(ctx, Some(res.status()), || response_bytes(&res), start);
                         Poll::Ready(Ok(res.map(SiemBody::inner)))
                     }
                     Err(e) => {
-                        record(siem, ctx, None, || None, start);
+                        record(ctx, None, || None, start);
                         Poll::Ready(Err(e))
                     }
                 }
@@ -136,70 +121,47 @@ fn response_bytes<B: http_body::Body>(res: &Response<B>) -> Option<u64> {
 /// Applies and emits the request's `http.request` event. A blocked request is not applied to
 /// the rules (it never reached the application, and its own 403 must not count as probing);
 /// a throttled one is, so a client that ignores 429s escalates.
-///
-/// An event that only leaves through the sinks is built by the pipeline, not here: the request
-/// pays for reading the clock and one queue push per sink.
 pub(crate) fn record(
-    siem: &Siem,
-    ctx: &Arc<RequestCtx>,
+    ctx: &RequestCtx,
     status: Option<StatusCode>,
     bytes: impl FnOnce() -> Option<u64>,
     start: Instant,
 ) {
+    let siem = &ctx.siem;
     #[cfg(feature = "metrics")]
     crate::metrics::event(EventName::HTTP_REQUEST.as_str(), ctx.gate.action);
     let apply = ctx.gate.action != Action::Block
         && siem
             .engine()
             .wants_request(status.map(|s| s.as_u16()), ctx.gate.action);
-    let emit = siem.records_requests();
-    if !apply && !emit {
+    if !apply && !siem.records_requests() {
         // Neither a rule nor a sink would read it: count it and skip building it.
         siem.engine().count_event();
         return;
     }
     // Read the clock only for an event that is built.
     let latency = start.elapsed();
-    let bytes = bytes();
-    if apply {
-        let e = request_event(ctx, emit, status, bytes, latency);
-        siem.engine().ingest_only(&e);
-        if emit {
-            siem.emit(e);
-        }
-    } else {
-        siem.engine().count_event();
-        let ctx = Arc::clone(ctx);
-        siem.emit_deferred(EventName::HTTP_REQUEST, move || {
-            request_event(&ctx, true, status, bytes, latency)
-        });
-    }
-}
-
-/// The `http.request` event of a finished request.
-fn request_event(
-    ctx: &RequestCtx,
-    emitted: bool,
-    status: Option<StatusCode>,
-    bytes: Option<u64>,
-    latency: Duration,
-) -> Event {
     let mut http = ctx.http_info();
     http.status = status.map(|s| s.as_u16());
-    http.bytes = bytes;
+    http.bytes = bytes();
     http.latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
     // The response time, from the request's start on the SIEM's clock: no second clock read.
     let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
     let at = jiff::Timestamp::from_millisecond(ctx.started_ms.saturating_add(latency_ms))
-        .unwrap_or(jiff::Timestamp::MAX);
+        .unwrap_or_else(|_| siem.now());
     let mut e = Event::new_at(EventName::HTTP_REQUEST, at).subject(ctx.subject.clone());
     e.user_agent = ctx.user_agent();
-    if http.request_id.is_none() && emitted {
-        // Formatted into a stack buffer: `to_string` goes through `fmt` machinery.
-        let mut buf = uuid::Uuid::encode_buffer();
-        http.request_id = Some(e.id.hyphenated().encode_lower(&mut buf).to_owned());
+    if http.request_id.is_none() && siem.records_requests() {
+        http.request_id = Some(e.id.to_string());
     }
     e.http = Some(http);
     e.verdict = Some(ctx.gate.clone());
-    e
+    if apply {
+        siem.engine().ingest_only(&e);
+    } else {
+        siem.engine().count_event();
+    }
+    if siem.records_requests() {
+        siem.emit(e);
+    }
 }

@@ -147,6 +147,7 @@ where
 
         let recording = siem.records_requests();
         let ctx = Arc::new(RequestCtx {
+            siem: siem.clone(),
             user_agent,
             method: req.method().clone(),
             uri: req.uri().clone(),
@@ -173,7 +174,7 @@ where
         if ctx.gate.action >= Action::Throttle {
             let mut res = (cfg.responder)(&ctx.gate);
             let bytes = res.body().len() as u64;
-            record(siem, &ctx, Some(res.status()), || Some(bytes), start);
+            record(&ctx, Some(res.status()), || Some(bytes), start);
             res.extensions_mut().insert(ctx.gate.clone());
             return ResponseFuture::deny(res);
         }
@@ -184,15 +185,8 @@ where
             // Allowed requests carry their (empty) verdict in the `SecurityContext` only.
             req.extensions_mut().insert::<Verdict>(ctx.gate.clone());
         }
-        req.extensions_mut()
-            .insert(SecurityContext::new(ctx.clone(), siem.clone()));
-        ResponseFuture::call(
-            self.inner.call(req),
-            ctx,
-            siem.clone(),
-            start,
-            cfg.step_up_on_response,
-        )
+        req.extensions_mut().insert(SecurityContext(ctx.clone()));
+        ResponseFuture::call(self.inner.call(req), ctx, start, cfg.step_up_on_response)
     }
 }
 

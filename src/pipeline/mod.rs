@@ -43,14 +43,14 @@ pub mod spool;
 mod worker;
 
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 pub use self::spool::SpoolConfig;
 use self::worker::{deadline_after, Core};
-use crate::event::{Event, EventName, SharedEvent};
+use crate::event::Event;
 use crate::sink::Sink;
 
 /// How long the worker keeps draining after the last handle is dropped without a shutdown.
@@ -228,51 +228,6 @@ impl Dropped {
     }
 }
 
-/// What a sink's queue holds: an event, or one that is built when first taken off a queue.
-#[derive(Clone)]
-pub(crate) enum Queued {
-    Ready(SharedEvent),
-    Deferred(Arc<dyn Deferred>),
-}
-
-impl Queued {
-    fn name(&self) -> &EventName {
-        match self {
-            Queued::Ready(e) => &e.name,
-            Queued::Deferred(d) => d.name(),
-        }
-    }
-
-    /// The event, built now if it was deferred and no other sink built it yet.
-    fn into_event(self) -> SharedEvent {
-        match self {
-            Queued::Ready(e) => e,
-            Queued::Deferred(d) => Arc::clone(d.event()),
-        }
-    }
-}
-
-/// An event made on first use; every sink gets the same one (same id, same time).
-pub(crate) trait Deferred: Send + Sync {
-    fn name(&self) -> &EventName;
-    fn event(&self) -> &SharedEvent;
-}
-
-struct Lazy<F> {
-    name: EventName,
-    event: LazyLock<SharedEvent, F>,
-}
-
-impl<F: FnOnce() -> SharedEvent + Send> Deferred for Lazy<F> {
-    fn name(&self) -> &EventName {
-        &self.name
-    }
-
-    fn event(&self) -> &SharedEvent {
-        LazyLock::force(&self.event)
-    }
-}
-
 /// The last user handle: dropping it starts a best-effort drain of what is queued.
 struct Handle {
     core: Arc<Core>,
@@ -429,24 +384,7 @@ impl Pipeline {
     /// never fails: a full queue or a closed pipeline counts the event as dropped.
     pub fn emit(&self, event: Event) {
         if let Some(core) = self.core() {
-            core.emit(Queued::Ready(Arc::new(event)));
-        }
-    }
-
-    /// Emits an event named `name` that `build` makes later, on the pipeline's side: once, for
-    /// every sink that takes the name, when the first of them takes it off its queue. The
-    /// layer hands its `http.request` events over this way, so that building them (text
-    /// copies, the event id) is not paid on the request's thread.
-    pub(crate) fn emit_deferred<F>(&self, name: EventName, build: F)
-    where
-        F: FnOnce() -> Event + Send + 'static,
-    {
-        if let Some(core) = self.core() {
-            let lazy: Arc<dyn Deferred> = Arc::new(Lazy {
-                name,
-                event: LazyLock::new(move || Arc::new(build())),
-            });
-            core.emit(Queued::Deferred(lazy));
+            core.emit(Arc::new(event));
         }
     }
 

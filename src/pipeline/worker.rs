@@ -20,7 +20,6 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::{watch, Notify};
 
 use super::spool::{Recovered, Spool};
-use super::Queued;
 use super::{Dropped, Overflow, PipelineConfig, SinkStats};
 use crate::event::{EventName, SharedEvent};
 use crate::sink::{BoxFuture, Interest, Sink, SinkError};
@@ -58,7 +57,7 @@ struct Counters {
 /// One sink's queue, counters and wake-up state.
 pub(super) struct Slot {
     name: String,
-    queue: ArrayQueue<Queued>,
+    queue: ArrayQueue<SharedEvent>,
     notify: Notify,
     /// Set by the emitter that woke the worker; cleared by the worker when it wakes. Keeps
     /// emitters from notifying on every event while the queue stays above the batch size.
@@ -115,6 +114,10 @@ impl Slot {
     }
 
     /// Whether this sink takes the event at all.
+    fn wants(&self, event: &SharedEvent) -> bool {
+        self.takes(&event.name)
+    }
+
     /// Whether this sink takes events with this name.
     pub(super) fn takes(&self, name: &EventName) -> bool {
         self.names.as_ref().is_none_or(|names| names.contains(name))
@@ -224,21 +227,21 @@ impl Core {
         core
     }
 
-    pub(super) fn emit(&self, event: Queued) {
+    pub(super) fn emit(&self, event: SharedEvent) {
         if self.closed.load(SeqCst) {
-            for slot in self.sinks.iter().filter(|s| s.takes(event.name())) {
+            for slot in self.sinks.iter().filter(|s| s.wants(&event)) {
                 slot.c.emitted.fetch_add(1, SeqCst);
                 slot.c.shutdown.fetch_add(1, SeqCst);
             }
             return;
         }
         for slot in self.sinks.iter() {
-            if !slot.takes(event.name()) {
+            if !slot.wants(&event) {
                 continue;
             }
             // Counted before the push, so the worker can never resolve an uncounted event.
             slot.c.emitted.fetch_add(1, SeqCst);
-            match slot.queue.push(event.clone()) {
+            match slot.queue.push(Arc::clone(&event)) {
                 Ok(()) => {
                     if slot.queue.len() >= self.wake_at {
                         slot.wake();
@@ -260,7 +263,7 @@ impl Core {
         }
     }
 
-    fn push_waiting(&self, slot: &Slot, mut event: Queued, limit: Duration) {
+    fn push_waiting(&self, slot: &Slot, mut event: SharedEvent, limit: Duration) {
         let until = deadline_after(limit);
         let mut pause = Duration::from_micros(20);
         loop {
@@ -491,8 +494,7 @@ async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
             }
             while batch.len() < batch_max {
                 match slot.queue.pop() {
-                    // A deferred event is built here, off the request path, once for all sinks.
-                    Some(event) => batch.push(event.into_event()),
+                    Some(event) => batch.push(event),
                     None => break,
                 }
             }

@@ -138,7 +138,7 @@ async fn ingest(core: &Core, slot: &Slot, sink: &dyn Sink, st: &mut State) -> bo
         let mut chunk = Vec::with_capacity(owed.min(st.chunk_max));
         while chunk.len() < st.chunk_max {
             match slot.queue.pop() {
-                Some(event) => chunk.push(event.into_event()),
+                Some(event) => chunk.push(event),
                 None => break,
             }
         }
