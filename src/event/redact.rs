@@ -146,7 +146,10 @@ impl Redactor {
         let mut out = Vec::new();
         for name in &self.header_allow {
             for v in headers.get_all(name) {
-                let text = String::from_utf8_lossy(v.as_bytes());
+                let text = match std::str::from_utf8(v.as_bytes()) {
+                    Ok(s) => std::borrow::Cow::Borrowed(s),
+                    Err(_) => String::from_utf8_lossy(v.as_bytes()),
+                };
                 out.push((name.as_str().to_owned(), escape_control(&self.url(&text))));
             }
         }

@@ -42,7 +42,11 @@ impl RequestCtx {
     pub(crate) fn user_agent(&self) -> Option<String> {
         self.user_agent
             .as_ref()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(|v| match std::str::from_utf8(v.as_bytes()) {
+                // The common case, checked word by word; the lossy path walks byte by byte.
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            })
     }
 
     pub(crate) fn http_info(&self) -> HttpInfo {

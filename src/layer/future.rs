@@ -152,7 +152,9 @@ pub(crate) fn record(
     let mut e = Event::new_at(EventName::HTTP_REQUEST, at).subject(ctx.subject.clone());
     e.user_agent = ctx.user_agent();
     if http.request_id.is_none() && siem.records_requests() {
-        http.request_id = Some(e.id.to_string());
+        // Formatted into a stack buffer: `to_string` goes through `fmt` machinery.
+        let mut buf = uuid::Uuid::encode_buffer();
+        http.request_id = Some(e.id.hyphenated().encode_lower(&mut buf).to_owned());
     }
     e.http = Some(http);
     e.verdict = Some(ctx.gate.clone());
