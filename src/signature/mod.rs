@@ -41,7 +41,7 @@ use std::sync::{Arc, OnceLock};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::window::BoundedMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use packs::builtin_packs;
 
@@ -224,10 +224,10 @@ struct Inner {
     /// Hashes of user agents that matched nothing. Real traffic repeats a few hundred user
     /// agents, and the UA is the longest field scanned, so this skips most of the scanning.
     /// Keyed by a per-process random hash; bounded.
-    clean_agents: BoundedMap<u64, ()>,
+    clean_agents: CleanSet,
     /// Hashes of raw paths that matched nothing: routes repeat even more than user agents.
     /// Queries are not remembered (they vary, and carry most injection probes).
-    clean_paths: BoundedMap<u64, ()>,
+    clean_paths: CleanSet,
     agent_hasher: ahash::RandomState,
 }
 
@@ -235,6 +235,36 @@ struct Inner {
 const CLEAN_AGENT_CAPACITY: usize = 4096;
 /// Raw paths remembered as clean.
 const CLEAN_PATH_CAPACITY: usize = 8192;
+
+/// A fixed set of 64-bit hashes, one slot per hash (`hash % slots`): a lookup is one atomic
+/// load, without a lock, and a newer hash simply replaces an older one in its slot. Holds at
+/// most its slot count, whatever the traffic.
+struct CleanSet {
+    slots: Box<[AtomicU64]>,
+}
+
+impl CleanSet {
+    fn new(slots: usize) -> Self {
+        CleanSet {
+            slots: (0..slots.max(1)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn slot(&self, hash: u64) -> &AtomicU64 {
+        // Widening the slot count to u64 is lossless; the remainder fits back in usize.
+        &self.slots[(hash % self.slots.len() as u64) as usize]
+    }
+
+    /// Whether `hash` was inserted and not displaced since. 0 marks an empty slot, so the
+    /// one hash equal to 0 is never remembered (it is scanned every time).
+    fn contains(&self, hash: u64) -> bool {
+        hash != 0 && self.slot(hash).load(Ordering::Relaxed) == hash
+    }
+
+    fn insert(&self, hash: u64) {
+        self.slot(hash).store(hash, Ordering::Relaxed);
+    }
+}
 
 /// Everything that looks at one field: the patterns and literals of all packs over it, with
 /// (pack, index into that pack's `regexes`) per set index.
@@ -331,8 +361,8 @@ impl Inspector {
                 ids,
                 regexes,
                 fields,
-                clean_agents: BoundedMap::new(CLEAN_AGENT_CAPACITY),
-                clean_paths: BoundedMap::new(CLEAN_PATH_CAPACITY),
+                clean_agents: CleanSet::new(CLEAN_AGENT_CAPACITY),
+                clean_paths: CleanSet::new(CLEAN_PATH_CAPACITY),
                 agent_hasher: ahash::RandomState::new(),
             }),
         })
@@ -366,13 +396,13 @@ impl Inspector {
             match matcher.field {
                 Field::Path => {
                     let h = self.inner.agent_hasher.hash_one(path.as_bytes());
-                    if self.inner.clean_paths.get(&h, |_| ()).is_some() {
+                    if self.inner.clean_paths.contains(h) {
                         continue;
                     }
                     let before = found.len();
                     self.inspect_field(matcher, &decode::normalise(path, false), &mut found);
                     if found.len() == before {
-                        self.inner.clean_paths.with(&h, 0, || (), |_| ());
+                        self.inner.clean_paths.insert(h);
                     }
                 }
                 Field::Query => match query {
@@ -384,13 +414,13 @@ impl Inspector {
                 Field::UserAgent => match user_agent {
                     Some(ua) if !ua.is_empty() => {
                         let h = self.inner.agent_hasher.hash_one(ua);
-                        if self.inner.clean_agents.get(&h, |_| ()).is_some() {
+                        if self.inner.clean_agents.contains(h) {
                             continue;
                         }
                         let before = found.len();
                         self.inspect_field(matcher, ua, &mut found);
                         if found.len() == before {
-                            self.inner.clean_agents.with(&h, 0, || (), |_| ());
+                            self.inner.clean_agents.insert(h);
                         }
                     }
                     _ => {}
@@ -528,6 +558,25 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn clean_set_remembers_displaces_and_stays_bounded() {
+        let set = CleanSet::new(8);
+        assert!(!set.contains(42));
+        set.insert(42);
+        assert!(set.contains(42));
+        // 50 lands in 42's slot (50 % 8 == 42 % 8) and displaces it.
+        set.insert(50);
+        assert!(set.contains(50) && !set.contains(42));
+        // 0 is the empty mark: never reported as remembered.
+        set.insert(0);
+        assert!(!set.contains(0));
+        for h in 1..10_000u64 {
+            set.insert(h);
+        }
+        assert_eq!(set.slots.len(), 8);
+        assert_eq!((9_992..10_000).filter(|&h| set.contains(h)).count(), 8);
+    }
 
     fn packs_hit(path: &str, query: Option<&str>, ua: Option<&str>) -> Vec<String> {
         Inspector::builtin()
