@@ -81,6 +81,11 @@ struct Gate {
     gate: Arc<Semaphore>,
     entered: Mutex<mpsc::Sender<()>>,
     inner: Arc<Collect>,
+    /// What it answers to `max_in_flight`.
+    window: usize,
+    /// Writes running now, and the most seen at once.
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
 }
 
 impl Gate {
@@ -93,6 +98,9 @@ impl Gate {
                 gate: gate.clone(),
                 entered: Mutex::new(tx),
                 inner: inner.clone(),
+                window: 1,
+                running: Arc::default(),
+                most: Arc::default(),
             },
             gate,
             rx,
@@ -108,12 +116,23 @@ impl Sink for Gate {
 
     fn write<'a>(&'a self, batch: &'a [SharedEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
             let _ = self.entered.lock().unwrap().send(());
             // A closed semaphore is an open gate.
-            let _permit = self.gate.acquire().await;
+            let permit = self.gate.acquire().await;
             self.inner.take(batch);
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            // Each permit lets one write through.
+            if let Ok(p) = permit {
+                p.forget();
+            }
             Ok(())
         })
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.window
     }
 }
 
@@ -813,4 +832,76 @@ fn jsonl_keeps_one_event_on_one_line() {
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].subject.user.as_deref(), Some(nasty));
     assert_eq!(back[0].get_attr("k\n"), Some(nasty));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches in flight
+
+/// A sink that asks for two batches in flight gets the next one while the first is still being
+/// written, never a third, and a flush still waits for both.
+#[test]
+fn a_sink_with_a_window_of_two_gets_two_batches_at_once_and_flush_waits_for_both() {
+    let (mut g, gate, entered, inner) = Gate::new();
+    g.window = 2;
+    let (running, most) = (g.running.clone(), g.most.clone());
+    let p = Pipeline::new(
+        vec![Box::new(g)],
+        PipelineConfig {
+            batch_max: 10,
+            flush_interval: NEVER,
+            ..config()
+        },
+    );
+    for _ in 0..30 {
+        p.emit(Event::new("x"));
+    }
+    let flusher = {
+        let p = p.clone();
+        thread::spawn(move || p.flush(LONG))
+    };
+    // Two writes start while no write may finish.
+    wait_entered(&entered);
+    wait_entered(&entered);
+    assert_eq!(running.load(Ordering::SeqCst), 2);
+    assert_eq!(inner.len(), 0);
+    assert!(
+        !flusher.is_finished(),
+        "flush returned with two batches unwritten"
+    );
+    gate.add_permits(3);
+    assert!(flusher.join().unwrap(), "flush gave up");
+    assert_eq!(inner.len(), 30);
+    assert_eq!(most.load(Ordering::SeqCst), 2, "never more than the window");
+    let s = sink(&p, "gate");
+    assert_eq!((s.delivered, s.buffered, s.dropped.total()), (30, 0, 0));
+    assert!(balanced(&s));
+}
+
+/// By default a sink gets one batch at a time.
+#[test]
+fn a_sink_gets_one_batch_at_a_time_by_default() {
+    let (g, gate, entered, inner) = Gate::new();
+    let most = g.most.clone();
+    let p = Pipeline::new(
+        vec![Box::new(g)],
+        PipelineConfig {
+            batch_max: 10,
+            flush_interval: NEVER,
+            ..config()
+        },
+    );
+    for _ in 0..30 {
+        p.emit(Event::new("x"));
+    }
+    let flusher = {
+        let p = p.clone();
+        thread::spawn(move || p.flush(LONG))
+    };
+    for _ in 0..3 {
+        wait_entered(&entered);
+        gate.add_permits(1);
+    }
+    assert!(flusher.join().unwrap());
+    assert_eq!(inner.len(), 30);
+    assert_eq!(most.load(Ordering::SeqCst), 1);
 }

@@ -475,9 +475,14 @@ fn run(core: Arc<Core>, sinks: Vec<Box<dyn Sink>>, spools: Vec<Option<(Spool, Re
 async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
     let slot = &core.sinks[index];
     let mut deadline_rx = core.deadline.subscribe();
-    let mut jitter = Jitter::new(index);
     let batch_max = core.config.batch_max;
-    let mut batch: Vec<SharedEvent> = Vec::with_capacity(batch_max.min(4096));
+    let window = sink.max_in_flight().clamp(1, MAX_IN_FLIGHT);
+    // Batches handed to the sink and not yet resolved (delivered or counted as dropped); each
+    // gives its batch back. At most `window` of them, holding `in_flight` events.
+    let mut running: Vec<BoxFuture<'_, Vec<SharedEvent>>> = Vec::with_capacity(window);
+    let mut in_flight = 0usize;
+    let mut spare: Vec<Vec<SharedEvent>> = Vec::new();
+    let mut started = 0usize;
     loop {
         #[cfg(feature = "metrics")]
         crate::metrics::sinks(&core.sinks.iter().map(Slot::stats).collect::<Vec<_>>());
@@ -485,33 +490,53 @@ async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
         // Read before draining: once stopping, nothing new is accepted, so this drain is the last.
         let stopping = deadline_rx.borrow_and_update().is_some();
         let mut generation = core.flush_gen.load(SeqCst);
-        // Everything queued before the flush request is within the first `owed` events.
+        // Everything queued before the flush request is within the first `owed` events; a
+        // batch counts as owed until it is resolved.
         let mut owed = slot.queue.len();
         let mut out_of_time = false;
         loop {
-            if owed == 0 && generation > slot.flushed.load(SeqCst) {
+            if owed == 0 && running.is_empty() && generation > slot.flushed.load(SeqCst) {
                 flush_sink(&core, slot, &*sink, generation).await;
             }
-            while batch.len() < batch_max {
-                match slot.queue.pop() {
-                    Some(event) => batch.push(event),
-                    None => break,
+            while !out_of_time && running.len() < window {
+                let mut batch = spare.pop().unwrap_or_default();
+                batch.reserve(batch_max.min(4096));
+                while batch.len() < batch_max {
+                    match slot.queue.pop() {
+                        Some(event) => batch.push(event),
+                        None => break,
+                    }
                 }
+                if batch.is_empty() {
+                    spare.push(batch);
+                    break;
+                }
+                started = started.wrapping_add(1);
+                in_flight += batch.len();
+                let mut jitter = Jitter::new(index.wrapping_mul(1 << 20).wrapping_add(started));
+                let (core, sink) = (&*core, &*sink);
+                running.push(Box::pin(async move {
+                    deliver(core, slot, sink, &batch, &mut jitter).await;
+                    batch
+                }));
             }
-            if batch.is_empty() {
+            if running.is_empty() {
                 break;
             }
-            deliver(&core, slot, &*sink, &batch, &mut jitter).await;
+            // Drop nothing half-way: a running batch always ends delivered or counted.
+            let mut batch = next_done(&mut running).await;
             owed = owed.saturating_sub(batch.len());
+            in_flight -= batch.len();
             batch.clear();
+            spare.push(batch);
             let latest = core.flush_gen.load(SeqCst);
             if latest > generation {
                 generation = latest;
-                owed = slot.queue.len();
+                owed = slot.queue.len() + in_flight;
             }
             if core.past_deadline() {
+                // Finish what is running (each write stops at the deadline), start nothing new.
                 out_of_time = true;
-                break;
             }
         }
         if !out_of_time && (stopping || generation > slot.flushed.load(SeqCst)) {
@@ -527,6 +552,23 @@ async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
             _ = deadline_rx.changed() => {}
         }
     }
+}
+
+/// The most batches one sink may have in flight, whatever it asks for.
+const MAX_IN_FLIGHT: usize = 8;
+
+/// Waits for whichever running batch finishes first and takes it out of `running`.
+async fn next_done<T>(running: &mut Vec<BoxFuture<'_, T>>) -> T {
+    std::future::poll_fn(|cx| {
+        for i in 0..running.len() {
+            if let Poll::Ready(out) = running[i].as_mut().poll(cx) {
+                drop(running.swap_remove(i));
+                return Poll::Ready(out);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Writes one batch with retries; every event ends up delivered or counted as dropped.

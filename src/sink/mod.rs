@@ -122,6 +122,18 @@ pub trait Sink: Send + Sync + 'static {
     fn interest(&self) -> Interest {
         Interest::All
     }
+
+    /// How many batches the pipeline may have in [`write`](Sink::write) at once; asked once,
+    /// when the pipeline starts (at most 8 are used). The default, 1, writes batches strictly
+    /// one after another.
+    ///
+    /// With more, the next batch is handed over while earlier ones are still being written
+    /// (or retried), so batches may land out of order. A sink that prepares a batch in `write`
+    /// and writes it elsewhere (a thread, a server) overlaps the two this way. Flushes still
+    /// wait for every batch before them.
+    fn max_in_flight(&self) -> usize {
+        1
+    }
 }
 
 /// Which events a [`Sink`] takes (see [`Sink::interest`]).
@@ -151,6 +163,10 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn interest(&self) -> Interest {
         (**self).interest()
     }
+
+    fn max_in_flight(&self) -> usize {
+        (**self).max_in_flight()
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Arc<S> {
@@ -168,6 +184,10 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     fn interest(&self) -> Interest {
         (**self).interest()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        (**self).max_in_flight()
     }
 }
 

@@ -280,6 +280,13 @@ impl Sink for SqliteSink {
         let pending = self.send(writer::Command::Flush);
         Box::pin(pending.wait())
     }
+
+    /// Two: the pipeline's worker encodes the next batch while the writer thread inserts this
+    /// one. Rows are read back by time, and a retried batch is deduplicated by event id, so the
+    /// order batches land in does not matter.
+    fn max_in_flight(&self) -> usize {
+        2
+    }
 }
 
 /// A failure to open or query an events database. Keeps its source.
