@@ -852,16 +852,20 @@ fn a_sink_with_a_window_of_two_gets_two_batches_at_once_and_flush_waits_for_both
             ..config()
         },
     );
-    for _ in 0..30 {
+    // A full batch wakes the worker; its write starts and stays blocked.
+    for _ in 0..10 {
         p.emit(Event::new("x"));
     }
+    wait_entered(&entered);
+    // The next full batch starts while the first is still being written.
+    for _ in 0..20 {
+        p.emit(Event::new("x"));
+    }
+    wait_entered(&entered);
     let flusher = {
         let p = p.clone();
         thread::spawn(move || p.flush(LONG))
     };
-    // Two writes start while no write may finish.
-    wait_entered(&entered);
-    wait_entered(&entered);
     assert_eq!(running.load(Ordering::SeqCst), 2);
     assert_eq!(inner.len(), 0);
     assert!(

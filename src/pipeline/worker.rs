@@ -523,12 +523,25 @@ async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
             if running.is_empty() {
                 break;
             }
-            // Drop nothing half-way: a running batch always ends delivered or counted.
-            let mut batch = next_done(&mut running).await;
-            owed = owed.saturating_sub(batch.len());
-            in_flight -= batch.len();
-            batch.clear();
-            spare.push(batch);
+            // Drop nothing half-way: a running batch always ends delivered or counted. While
+            // the window has room, a wake-up (a full batch queued, a flush, a close) starts the
+            // next batch without waiting for a running one to finish.
+            let finished = if running.len() < window && !out_of_time {
+                slot.wake_pending.store(false, SeqCst);
+                tokio::select! {
+                    biased;
+                    batch = next_done(&mut running) => Some(batch),
+                    _ = slot.notify.notified() => None,
+                }
+            } else {
+                Some(next_done(&mut running).await)
+            };
+            if let Some(mut batch) = finished {
+                owed = owed.saturating_sub(batch.len());
+                in_flight -= batch.len();
+                batch.clear();
+                spare.push(batch);
+            }
             let latest = core.flush_gen.load(SeqCst);
             if latest > generation {
                 generation = latest;
