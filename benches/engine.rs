@@ -187,20 +187,25 @@ fn engine(c: &mut Criterion) {
         })
     });
 
-    // A client with a stored score below step-up (one probe burst), and one never seen.
+    // A client with a stored score below step-up (one probe burst: 404s for 20 distinct paths),
+    // and one never seen.
     let probed_ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 8));
-    for _ in 0..20 {
+    for i in 0..20 {
         let mut e = Event::new("http.request").ip(probed_ip);
         e.http = Some(HttpInfo {
             method: "GET".into(),
-            path: "/missing".into(),
+            path: format!("/missing/{i}"),
             status: Some(404),
             ..HttpInfo::default()
         });
         siem.fire(e);
     }
     let scored = Subject::ip(probed_ip);
-    assert!(siem.verdict_for(&scored).score > 0.0);
+    let v = siem.verdict_for(&scored);
+    assert!(
+        v.score > 0.0 && v.action == tower_siem::Action::Allow,
+        "the probed IP should carry a score below step-up, got {v:?}"
+    );
     let unknown = Subject::ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
     g.bench_function("verdict_at_unknown_ip", |b| {
         b.iter(|| siem.engine().verdict_at(black_box(&unknown), now))
