@@ -5,6 +5,7 @@
 //! events; sinks store them. Everything an event carries has been through redaction already:
 //! no `Authorization`, cookie or configured query secret ever lands in one.
 
+pub(crate) mod json;
 mod redact;
 
 use std::borrow::Cow;

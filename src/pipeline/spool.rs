@@ -570,11 +570,7 @@ impl Spool {
         for event in events {
             let start = self.buf.len();
             self.buf.extend_from_slice(&[0u8; HEADER as usize]);
-            if serde_json::to_writer(&mut self.buf, &**event).is_err() {
-                self.buf.truncate(start);
-                out.push(Appended::Full);
-                continue;
-            }
+            crate::event::json::write_event(&mut self.buf, event);
             let n = (self.buf.len() - start) as u64 - HEADER;
             let size = n + HEADER;
             if n > MAX_RECORD || self.bytes + staged + size > self.max_bytes {

@@ -446,17 +446,29 @@ impl Encoded {
         let mut spans = Vec::with_capacity(batch.len());
         for event in batch {
             let attrs = push_json(&mut buf, &Attrs(&event.attrs))?;
-            let whole = push_json(&mut buf, &**event)?;
+            let whole = push_event(&mut buf, event)?;
             spans.push((attrs, whole));
         }
         Ok(Encoded { buf, spans })
     }
 }
 
+/// Appends the event in its native JSON form, as [`push_json`] does.
+fn push_event(buf: &mut Vec<u8>, event: &Event) -> Result<Range<usize>, SinkError> {
+    let start = buf.len();
+    crate::event::json::write_event(buf, event);
+    without_nul(buf, start)
+}
+
 /// Appends `value` as JSON, with any U+0000 (which `jsonb` refuses) replaced by U+FFFD.
 fn push_json(buf: &mut Vec<u8>, value: &impl serde::Serialize) -> Result<Range<usize>, SinkError> {
     let start = buf.len();
     serde_json::to_writer(&mut *buf, value).map_err(SinkError::encode)?;
+    without_nul(buf, start)
+}
+
+/// Replaces any escaped U+0000 in the JSON written since `start` by U+FFFD.
+fn without_nul(buf: &mut Vec<u8>, start: usize) -> Result<Range<usize>, SinkError> {
     if buf[start..].windows(6).any(|w| w == b"\\u0000") {
         // Rare: take the slow, exact path rather than guess at escapes in the text.
         let mut tree: serde_json::Value =

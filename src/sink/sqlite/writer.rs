@@ -91,7 +91,7 @@ pub(crate) fn encode(batch: &[SharedEvent]) -> Result<Encoded, SinkError> {
     let mut rows = Vec::with_capacity(batch.len());
     for event in batch {
         let start = text.len();
-        serde_json::to_writer(&mut text, &**event).map_err(SinkError::encode)?;
+        crate::event::json::write_event(&mut text, event);
         let json = start..text.len();
         let ip = event.subject.ip.map(|ip| {
             let start = text.len();
