@@ -317,9 +317,14 @@ impl Siem {
         v
     }
 
-    /// Hands an already-applied event to the pipeline (the layer's `http.request`).
-    pub(crate) fn emit(&self, event: Event) {
-        self.inner.pipeline.emit(event);
+    /// Emits an event already behind an `Arc` (see `Pipeline::take_spent`).
+    pub(crate) fn emit_shared(&self, event: crate::event::SharedEvent) {
+        self.inner.pipeline.emit_shared(event);
+    }
+
+    /// A spent event to fill in, from the pipeline's pool.
+    pub(crate) fn take_spent(&self) -> Option<crate::event::SharedEvent> {
+        self.inner.pipeline.take_spent()
     }
 
     /// Whether the layer's `http.request` events go to any sink (else it skips building them).

@@ -1,6 +1,7 @@
 //! The layer's `http.request` events on their way to the sinks: one event per request, the
 //! same for every sink, with every field; and a SIEM dropped with such events still queued
-//! delivers them.
+//! delivers them; an event built in a spent one from the pipeline's pool carries nothing of
+//! the request before.
 
 mod common;
 
@@ -130,4 +131,109 @@ async fn a_siem_dropped_with_request_events_queued_still_delivers_them() {
             .expect("request events queued at drop were never delivered");
     }
     assert_eq!(c.requests().len(), 3);
+}
+
+/// Turns each event into JSON when it arrives and keeps nothing else, so the pipeline gets its
+/// events back once delivered and the layer fills later requests' events into them.
+struct Lines(Mutex<Vec<serde_json::Value>>);
+
+impl Sink for Lines {
+    fn name(&self) -> &str {
+        "lines"
+    }
+
+    fn write<'a>(&'a self, batch: &'a [SharedEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
+        let mut lines = self.0.lock().unwrap();
+        for e in batch {
+            lines.push(serde_json::to_value(&**e).unwrap());
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn a_request_event_built_in_a_spent_one_keeps_nothing_of_the_earlier_request() {
+    let lines = Arc::new(Lines(Mutex::new(Vec::new())));
+    let app = TestApp::with(|s| s.sink(lines.clone()), |l| l.session_cookie("sid"));
+    // A probe gives the first client a score, so its events carry reasons.
+    assert_eq!(
+        app.get("203.0.113.7", "/.env").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(app.siem.flush_async(LONG).await);
+    // The pool hands spent events out oldest first. Each round sends `K` requests with every
+    // optional field set, at least as many as the pool holds before (2 from the probe, then
+    // `K`), so afterwards it holds exactly those `K`; the `K` bare requests that follow are
+    // built in them.
+    const K: usize = 3;
+    for round in 0..2 {
+        for k in 0..K {
+            let rich = req("GET", "/products/7?q=shoes&page=2", "203.0.113.7")
+                .header("cookie", "sid=abc123")
+                .header("x-request-id", format!("rich-{round}-{k}"))
+                .header("referer", "https://shop.example/cart")
+                .body(Body::empty())
+                .unwrap();
+            assert_eq!(app.send(rich).await.status(), StatusCode::OK);
+        }
+        // Delivered, so the events go back to the pipeline's pool (a flush returns once the
+        // batches are given back).
+        assert!(app.siem.flush_async(LONG).await);
+        for _ in 0..K {
+            let mut poor = req("GET", "/", "198.51.100.9").body(Body::empty()).unwrap();
+            poor.headers_mut().remove("user-agent");
+            assert_eq!(app.send(poor).await.status(), StatusCode::OK);
+        }
+        assert!(app.siem.flush_async(LONG).await);
+    }
+
+    // The probe also raised an alert (`siem.alert`); only the requests count here.
+    let got: Vec<serde_json::Value> = lines
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "http.request")
+        .cloned()
+        .collect();
+    assert_eq!(got.len(), 1 + 2 * 2 * K, "{got:#?}");
+    let ids: HashSet<&str> = got.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), got.len(), "every event has its own id");
+    for (round, events) in got[1..].chunks(2 * K).enumerate() {
+        let (rich, poor) = events.split_at(K);
+        for (k, rich) in rich.iter().enumerate() {
+            assert_eq!(rich["ip"], "203.0.113.7");
+            assert!(rich["session"].is_string());
+            assert!(rich["user_agent"].is_string());
+            assert_eq!(rich["http"]["query"], "q=shoes&page=2");
+            assert_eq!(rich["http"]["route"], "/products/{id}");
+            assert_eq!(rich["http"]["request_id"], format!("rich-{round}-{k}"));
+            assert_eq!(rich["http"]["headers"][0][0], "referer");
+            assert!(!rich["verdict"]["reasons"].as_array().unwrap().is_empty());
+        }
+        for poor in poor {
+            assert_bare(poor);
+        }
+    }
+}
+
+/// A request with no optional field: none may be left over from an earlier event.
+fn assert_bare(poor: &serde_json::Value) {
+    assert_eq!(poor["name"], "http.request");
+    assert_eq!(poor["ip"], "198.51.100.9");
+    for absent in ["session", "user", "device", "user_agent", "attrs"] {
+        assert!(poor.get(absent).is_none(), "{absent} in {poor}");
+    }
+    let http = &poor["http"];
+    assert_eq!(http["path"], "/");
+    assert_eq!(http["route"], "/");
+    assert_eq!(http["method"], "GET");
+    assert_eq!(http["status"], 200);
+    assert!(http.get("query").is_none(), "{poor}");
+    assert!(http.get("headers").is_none(), "{poor}");
+    // A request without an id gets the event's own.
+    assert_eq!(http["request_id"], poor["id"]);
+    assert!(poor["verdict"].get("reasons").is_none(), "{poor}");
+    assert_eq!(poor["verdict"]["action"], "allow");
+    assert_eq!(poor["verdict"]["score"], 0.0);
 }

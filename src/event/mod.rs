@@ -335,6 +335,87 @@ impl Event {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Makes a spent event a new one named `name` at `time`, with a fresh id and no attributes,
+    /// keeping its heap buffers for reuse. Returns the new id and the fields the caller must
+    /// set: every other field is reset here, so nothing of the earlier event survives once
+    /// those four are set.
+    pub(crate) fn reuse_as(
+        &mut self,
+        name: EventName,
+        time: jiff::Timestamp,
+    ) -> (
+        uuid::Uuid,
+        &mut Subject,
+        &mut Option<String>,
+        &mut Option<HttpInfo>,
+        &mut Option<Verdict>,
+    ) {
+        // Every field named, so a new one cannot be forgotten here.
+        let Event {
+            id,
+            name: n,
+            time: t,
+            subject,
+            user_agent,
+            http,
+            verdict,
+            attrs,
+            explicit_time,
+        } = self;
+        *id = uuid::Uuid::now_v7();
+        *n = name;
+        *t = time;
+        attrs.clear();
+        *explicit_time = true;
+        (*id, subject, user_agent, http, verdict)
+    }
+
+    /// Whether the event is small enough to keep in the pipeline's pool of spent events (see
+    /// [`reuse_as`](Self::reuse_as)): the pool must not pin large buffers.
+    pub(crate) fn reusable(&self) -> bool {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let http = self.http.as_ref().map_or(0, |h| {
+            h.method.capacity()
+                + opt(&h.route)
+                + h.path.capacity()
+                + opt(&h.query)
+                + opt(&h.request_id)
+                + h.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        });
+        let s = &self.subject;
+        let total = http
+            + opt(&self.user_agent)
+            + opt(&s.user)
+            + opt(&s.session)
+            + opt(&s.device)
+            + self
+                .attrs
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        total <= REUSABLE_BYTES
+    }
+}
+
+/// The most heap a pooled event may keep (see [`Event::reusable`]).
+const REUSABLE_BYTES: usize = 2048;
+
+/// Sets `slot` to `value`, reusing the `String` already there.
+pub(crate) fn assign(slot: &mut String, value: &str) {
+    slot.clear();
+    slot.push_str(value);
+}
+
+/// Sets `slot` to `value`, reusing the `String` already there.
+pub(crate) fn assign_opt(slot: &mut Option<String>, value: Option<&str>) {
+    match (slot.as_mut(), value) {
+        (Some(s), Some(v)) => assign(s, v),
+        (_, v) => *slot = v.map(str::to_owned),
+    }
 }
 
 /// A shared, immutable event as it travels to sinks.

@@ -10,8 +10,8 @@ use pin_project_lite::pin_project;
 
 use super::extract::RequestCtx;
 use super::{SiemBody, STEP_UP_HEADER};
-use crate::engine::Action;
-use crate::event::{Event, EventName};
+use crate::engine::{Action, Verdict};
+use crate::event::{assign, assign_opt, Event, EventName, HttpInfo, Subject};
 
 pin_project! {
     /// The response future of [`SiemService`](super::SiemService).
@@ -141,29 +141,100 @@ pub(crate) fn record(
     }
     // Read the clock only for an event that is built.
     let latency = start.elapsed();
-    let mut http = ctx.http_info();
-    http.status = status.map(|s| s.as_u16());
-    http.bytes = bytes();
-    http.latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
     // The response time, from the request's start on the SIEM's clock: no second clock read.
     let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
     let at = jiff::Timestamp::from_millisecond(ctx.started_ms.saturating_add(latency_ms))
         .unwrap_or_else(|_| siem.now());
-    let mut e = Event::new_at(EventName::HTTP_REQUEST, at).subject(ctx.subject.clone());
-    e.user_agent = ctx.user_agent();
-    if http.request_id.is_none() && siem.records_requests() {
-        // Formatted into a stack buffer: `to_string` goes through `fmt` machinery.
-        let mut buf = uuid::Uuid::encode_buffer();
-        http.request_id = Some(e.id.hyphenated().encode_lower(&mut buf).to_owned());
+    let records = siem.records_requests();
+    // An event for the sinks is filled into a spent one from the pipeline's pool when there is
+    // one: its strings keep their buffers, so the request's thread allocates nothing for it
+    // (and the allocations are not freed on the pipeline's thread, which glibc makes costly).
+    let mut local;
+    let mut shared = None;
+    let e: &mut Event = if records {
+        let spent = shared.insert(
+            siem.take_spent()
+                .unwrap_or_else(|| Arc::new(Event::new_at(EventName::HTTP_REQUEST, at))),
+        );
+        // Unshared (the pool only keeps events no sink holds): this never clones.
+        Arc::make_mut(spent)
+    } else {
+        local = Event::new_at(EventName::HTTP_REQUEST, at);
+        &mut local
+    };
+    let (id, subject, user_agent, http, verdict) = e.reuse_as(EventName::HTTP_REQUEST, at);
+    fill_subject(subject, &ctx.subject);
+    match ctx.user_agent.as_ref() {
+        None => *user_agent = None,
+        Some(v) => match std::str::from_utf8(v.as_bytes()) {
+            // The common case, checked word by word; the lossy path walks byte by byte.
+            Ok(ua) => assign_opt(user_agent, Some(ua)),
+            Err(_) => *user_agent = Some(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        },
     }
-    e.http = Some(http);
-    e.verdict = Some(ctx.gate.clone());
+    let HttpInfo {
+        method,
+        route,
+        path,
+        query,
+        status: status_field,
+        latency_us,
+        bytes: bytes_field,
+        request_id,
+        headers,
+    } = http.get_or_insert_with(HttpInfo::default);
+    assign(method, ctx.method.as_str());
+    assign_opt(route, ctx.route.as_ref().map(|r| r.as_str()));
+    assign(path, ctx.uri.path());
+    assign_opt(query, ctx.query.as_deref());
+    *status_field = status.map(|s| s.as_u16());
+    *latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
+    *bytes_field = bytes();
+    match ctx.request_id.as_ref().and_then(|v| v.to_str().ok()) {
+        Some(given) => assign_opt(request_id, Some(given)),
+        None if records => {
+            // Formatted into a stack buffer: `to_string` goes through `fmt` machinery.
+            let mut buf = uuid::Uuid::encode_buffer();
+            assign_opt(request_id, Some(id.hyphenated().encode_lower(&mut buf)));
+        }
+        None => *request_id = None,
+    }
+    headers.clone_from(&ctx.headers);
+    match verdict {
+        Some(v) => {
+            let Verdict {
+                action,
+                score,
+                reasons,
+                retry_after_secs,
+            } = v;
+            *action = ctx.gate.action;
+            *score = ctx.gate.score;
+            reasons.clone_from(&ctx.gate.reasons);
+            *retry_after_secs = ctx.gate.retry_after_secs;
+        }
+        None => *verdict = Some(ctx.gate.clone()),
+    }
     if apply {
-        siem.engine().ingest_only(&e);
+        siem.engine().ingest_only(e);
     } else {
         siem.engine().count_event();
     }
-    if siem.records_requests() {
-        siem.emit(e);
+    if let Some(event) = shared {
+        siem.emit_shared(event);
     }
+}
+
+/// Copies the request's subject into a reused one, keeping its buffers.
+fn fill_subject(to: &mut Subject, from: &Subject) {
+    let Subject {
+        ip,
+        user,
+        session,
+        device,
+    } = to;
+    *ip = from.ip;
+    assign_opt(user, from.user.as_deref());
+    assign_opt(session, from.session.as_deref());
+    assign_opt(device, from.device.as_deref());
 }

@@ -50,7 +50,7 @@ use serde::Serialize;
 
 pub use self::spool::SpoolConfig;
 use self::worker::{deadline_after, Core};
-use crate::event::Event;
+use crate::event::{Event, SharedEvent};
 use crate::sink::Sink;
 
 /// How long the worker keeps draining after the last handle is dropped without a shutdown.
@@ -386,6 +386,20 @@ impl Pipeline {
         if let Some(core) = self.core() {
             core.emit(Arc::new(event));
         }
+    }
+
+    /// Like [`emit`](Self::emit), for an event already behind an `Arc` (one from
+    /// [`take_spent`](Self::take_spent)).
+    pub(crate) fn emit_shared(&self, event: SharedEvent) {
+        if let Some(core) = self.core() {
+            core.emit(event);
+        }
+    }
+
+    /// A spent event from the pool, unshared, for `Event::reuse_as`; `None` when the pool is
+    /// empty or the pipeline is disabled.
+    pub(crate) fn take_spent(&self) -> Option<SharedEvent> {
+        self.core().and_then(Core::take_spent)
     }
 
     /// The counters, one entry per sink. Exact: `emitted == delivered + dropped.total() +

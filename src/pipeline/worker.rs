@@ -182,7 +182,15 @@ pub(super) struct Core {
     deadline: watch::Sender<Option<Instant>>,
     signal: Signal,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Spent events, given back by the worker once every sink is done with them, for the layer
+    /// to fill its next `http.request` event in without allocating (see `Event::reuse_as`).
+    /// Bounded, and only small events are kept (`Event::reusable`).
+    spent: ArrayQueue<SharedEvent>,
 }
+
+/// How many spent events the pool keeps: enough to cover a batch in flight at the request rates
+/// of one core, at most `SPENT * 2 KiB` of buffers.
+const SPENT: usize = 256;
 
 impl Core {
     /// Builds the shared state and starts the worker thread.
@@ -214,6 +222,7 @@ impl Core {
             deadline: watch::channel(None).0,
             signal: Signal::default(),
             thread: Mutex::new(None),
+            spent: ArrayQueue::new(SPENT),
         });
         let worker = Arc::clone(&core);
         let spawned = thread::Builder::new()
@@ -225,6 +234,22 @@ impl Core {
             Err(_) => core.finish(),
         }
         core
+    }
+
+    /// A spent event to reuse, if the pool has one. It is not shared: `Arc::get_mut` succeeds.
+    pub(super) fn take_spent(&self) -> Option<SharedEvent> {
+        self.spent.pop()
+    }
+
+    /// Empties a delivered batch: each event no other sink still holds goes to the pool (while
+    /// it has room and the event is small), the rest are dropped.
+    fn recycle(&self, batch: &mut Vec<SharedEvent>) {
+        for mut event in batch.drain(..) {
+            if Arc::get_mut(&mut event).is_some_and(|e| e.reusable()) {
+                // A full pool drops the event here.
+                let _ = self.spent.push(event);
+            }
+        }
     }
 
     pub(super) fn emit(&self, event: SharedEvent) {
@@ -539,7 +564,7 @@ async fn sink_task(core: Arc<Core>, index: usize, sink: Box<dyn Sink>) {
             if let Some(mut batch) = finished {
                 owed = owed.saturating_sub(batch.len());
                 in_flight -= batch.len();
-                batch.clear();
+                core.recycle(&mut batch);
                 spare.push(batch);
             }
             let latest = core.flush_gen.load(SeqCst);
