@@ -50,14 +50,14 @@ pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) {
 /// 0 to 9999; any other year goes through `Display` itself.
 fn write_time(out: &mut Vec<u8>, ts: jiff::Timestamp) {
     let dt = jiff::tz::Offset::UTC.to_datetime(ts);
-    let Ok(year) = u16::try_from(dt.year()) else {
-        let _ = write!(out, "{ts}");
-        return;
+    let year = match u16::try_from(dt.year()) {
+        Ok(year) if year <= 9999 => year,
+        // Writing to a `Vec` cannot fail.
+        _ => {
+            let _ = write!(out, "{ts}");
+            return;
+        }
     };
-    if year > 9999 {
-        let _ = write!(out, "{ts}");
-        return;
-    }
     // Each value is in range for its field (a civil date-time), so every `as u8` below fits.
     let two = |v: i8| [b'0' + (v as u8) / 10, b'0' + (v as u8) % 10];
     let [mo0, mo1] = two(dt.month());

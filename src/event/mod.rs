@@ -336,6 +336,22 @@ impl Event {
             .map(|(_, v)| v.as_str())
     }
 
+    /// An empty event for [`reuse_as`](Self::reuse_as) to turn into a real one: no id drawn
+    /// and no clock read, since `reuse_as` does both.
+    pub(crate) fn unfilled() -> Self {
+        Event {
+            id: uuid::Uuid::nil(),
+            name: EventName::from_static(""),
+            time: jiff::Timestamp::UNIX_EPOCH,
+            subject: Subject::default(),
+            user_agent: None,
+            http: None,
+            verdict: None,
+            attrs: Vec::new(),
+            explicit_time: true,
+        }
+    }
+
     /// Makes a spent event a new one named `name` at `time`, with a fresh id and no attributes,
     /// keeping its heap buffers for reuse. Returns the new id and the fields the caller must
     /// set: every other field is reset here, so nothing of the earlier event survives once

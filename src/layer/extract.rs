@@ -9,7 +9,7 @@ use http::{HeaderValue, Method, StatusCode, Uri};
 use parking_lot::Mutex;
 
 use crate::engine::{Action, Verdict};
-use crate::event::{Event, HttpInfo, Subject};
+use crate::event::{assign, assign_opt, Event, HttpInfo, Subject};
 use crate::signature::Hit;
 use crate::Siem;
 
@@ -40,31 +40,55 @@ pub(crate) struct RequestCtx {
 impl RequestCtx {
     /// The user agent as text (invalid UTF-8 replaced).
     pub(crate) fn user_agent(&self) -> Option<String> {
-        self.user_agent
-            .as_ref()
-            .map(|v| match std::str::from_utf8(v.as_bytes()) {
-                // The common case, checked word by word; the lossy path walks byte by byte.
-                Ok(s) => s.to_owned(),
-                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            })
+        let mut ua = None;
+        self.fill_user_agent(&mut ua);
+        ua
     }
 
+    /// The request's side of the HTTP exchange (no status, latency or size yet).
     pub(crate) fn http_info(&self) -> HttpInfo {
-        HttpInfo {
-            method: self.method.as_str().to_owned(),
-            route: self.route.as_ref().map(|r| r.as_str().to_owned()),
-            path: self.uri.path().to_owned(),
-            query: self.query.clone(),
-            status: None,
-            latency_us: None,
-            bytes: None,
-            request_id: self
-                .request_id
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            headers: self.headers.clone(),
+        let mut http = HttpInfo::default();
+        self.fill_http_info(&mut http, None);
+        http
+    }
+
+    /// Writes the user agent into `slot`, reusing the `String` already there.
+    pub(crate) fn fill_user_agent(&self, slot: &mut Option<String>) {
+        match self.user_agent.as_ref() {
+            None => *slot = None,
+            Some(v) => match std::str::from_utf8(v.as_bytes()) {
+                // The common case, checked word by word; the lossy path walks byte by byte.
+                Ok(ua) => assign_opt(slot, Some(ua)),
+                Err(_) => *slot = Some(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            },
         }
+    }
+
+    /// Writes the request's side of the exchange into `http`, reusing its buffers; status,
+    /// latency and size are cleared, and the request id is the client's (when it passed the
+    /// checks) or else `own_id`. Every field is named, so none is left from an earlier request.
+    pub(crate) fn fill_http_info(&self, http: &mut HttpInfo, own_id: Option<&str>) {
+        let HttpInfo {
+            method,
+            route,
+            path,
+            query,
+            status,
+            latency_us,
+            bytes,
+            request_id,
+            headers,
+        } = http;
+        assign(method, self.method.as_str());
+        assign_opt(route, self.route.as_ref().map(|r| r.as_str()));
+        assign(path, self.uri.path());
+        assign_opt(query, self.query.as_deref());
+        *status = None;
+        *latency_us = None;
+        *bytes = None;
+        let given = self.request_id.as_ref().and_then(|v| v.to_str().ok());
+        assign_opt(request_id, given.or(own_id));
+        headers.clone_from(&self.headers);
     }
 }
 

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use super::extract::RequestCtx;
 use super::{SiemBody, STEP_UP_HEADER};
 use crate::engine::{Action, Verdict};
-use crate::event::{assign, assign_opt, Event, EventName, HttpInfo, Subject};
+use crate::event::{assign_opt, Event, EventName, HttpInfo, Subject};
 
 pin_project! {
     /// The response future of [`SiemService`](super::SiemService).
@@ -154,52 +154,26 @@ pub(crate) fn record(
     let e: &mut Event = if records {
         let spent = shared.insert(
             siem.take_spent()
-                .unwrap_or_else(|| Arc::new(Event::new_at(EventName::HTTP_REQUEST, at))),
+                .unwrap_or_else(|| Arc::new(Event::unfilled())),
         );
         // Unshared (the pool only keeps events no sink holds): this never clones.
         Arc::make_mut(spent)
     } else {
-        local = Event::new_at(EventName::HTTP_REQUEST, at);
+        local = Event::unfilled();
         &mut local
     };
     let (id, subject, user_agent, http, verdict) = e.reuse_as(EventName::HTTP_REQUEST, at);
     fill_subject(subject, &ctx.subject);
-    match ctx.user_agent.as_ref() {
-        None => *user_agent = None,
-        Some(v) => match std::str::from_utf8(v.as_bytes()) {
-            // The common case, checked word by word; the lossy path walks byte by byte.
-            Ok(ua) => assign_opt(user_agent, Some(ua)),
-            Err(_) => *user_agent = Some(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        },
-    }
-    let HttpInfo {
-        method,
-        route,
-        path,
-        query,
-        status: status_field,
-        latency_us,
-        bytes: bytes_field,
-        request_id,
-        headers,
-    } = http.get_or_insert_with(HttpInfo::default);
-    assign(method, ctx.method.as_str());
-    assign_opt(route, ctx.route.as_ref().map(|r| r.as_str()));
-    assign(path, ctx.uri.path());
-    assign_opt(query, ctx.query.as_deref());
-    *status_field = status.map(|s| s.as_u16());
-    *latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
-    *bytes_field = bytes();
-    match ctx.request_id.as_ref().and_then(|v| v.to_str().ok()) {
-        Some(given) => assign_opt(request_id, Some(given)),
-        None if records => {
-            // Formatted into a stack buffer: `to_string` goes through `fmt` machinery.
-            let mut buf = uuid::Uuid::encode_buffer();
-            assign_opt(request_id, Some(id.hyphenated().encode_lower(&mut buf)));
-        }
-        None => *request_id = None,
-    }
-    headers.clone_from(&ctx.headers);
+    ctx.fill_user_agent(user_agent);
+    // A request without an id of its own gets the event's, formatted into a stack buffer
+    // (`to_string` goes through `fmt` machinery).
+    let mut buf = uuid::Uuid::encode_buffer();
+    let own_id = records.then(|| &*id.hyphenated().encode_lower(&mut buf));
+    let http = http.get_or_insert_with(HttpInfo::default);
+    ctx.fill_http_info(http, own_id);
+    http.status = status.map(|s| s.as_u16());
+    http.latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
+    http.bytes = bytes();
     match verdict {
         Some(v) => {
             let Verdict {
