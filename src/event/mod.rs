@@ -5,6 +5,7 @@
 //! events; sinks store them. Everything an event carries has been through redaction already:
 //! no `Authorization`, cookie or configured query secret ever lands in one.
 
+pub(crate) mod id;
 pub(crate) mod json;
 mod redact;
 
@@ -252,7 +253,7 @@ impl Event {
     /// A new event at a given time (one clock read for the layer's per-request event).
     pub fn new_at(name: impl Into<EventName>, time: jiff::Timestamp) -> Self {
         Event {
-            id: uuid::Uuid::now_v7(),
+            id: id::new_v7(time.as_millisecond()),
             name: name.into(),
             time,
             subject: Subject::default(),
@@ -379,7 +380,7 @@ impl Event {
             attrs,
             explicit_time,
         } = self;
-        *id = uuid::Uuid::now_v7();
+        *id = self::id::new_v7(time.as_millisecond());
         *n = name;
         *t = time;
         attrs.clear();
@@ -421,12 +422,14 @@ impl Event {
 const REUSABLE_BYTES: usize = 2048;
 
 /// Sets `slot` to `value`, reusing the `String` already there.
+#[inline]
 pub(crate) fn assign(slot: &mut String, value: &str) {
     slot.clear();
     slot.push_str(value);
 }
 
 /// Sets `slot` to `value`, reusing the `String` already there.
+#[inline]
 pub(crate) fn assign_opt(slot: &mut Option<String>, value: Option<&str>) {
     match (slot.as_mut(), value) {
         (Some(s), Some(v)) => assign(s, v),

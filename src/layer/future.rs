@@ -167,8 +167,8 @@ pub(crate) fn record(
     ctx.fill_user_agent(user_agent);
     // A request without an id of its own gets the event's, formatted into a stack buffer
     // (`to_string` goes through `fmt` machinery).
-    let mut buf = uuid::Uuid::encode_buffer();
-    let own_id = records.then(|| &*id.hyphenated().encode_lower(&mut buf));
+    let mut buf = [0; 36];
+    let own_id = records.then(|| crate::event::id::hyphenated_str(&id, &mut buf));
     let http = http.get_or_insert_with(HttpInfo::default);
     ctx.fill_http_info(http, own_id);
     http.status = status.map(|s| s.as_u16());

@@ -404,12 +404,12 @@ async fn publish(config: &Config, state: &State, messages: Vec<Message>) -> Resu
         }
     };
     let mut acks = Vec::with_capacity(messages.len());
-    let mut id = uuid::Uuid::encode_buffer();
+    let mut id = [0; 36];
     for message in messages {
-        let id = message.id.hyphenated().encode_lower(&mut id);
+        let id = crate::event::id::hyphenated_str(&message.id, &mut id);
         let publish = PublishMessage::build()
             .payload(message.payload)
-            .message_id(&*id);
+            .message_id(id);
         match context.send_publish(message.subject, publish).await {
             Ok(ack) => acks.push(ack),
             Err(e) => return Err(publish_error(config, state, e).await),
