@@ -16,33 +16,43 @@ use crate::engine::Verdict;
 
 /// Appends `event` as one JSON object, byte for byte what `serde_json::to_writer` writes for it.
 pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) {
+    write_event_ascii(out, event);
+}
+
+/// [`write_event`], returning whether every byte written is ASCII (then no line separator such
+/// as U+2028 can be in it, and the caller's scan for them can be skipped).
+pub(crate) fn write_event_ascii(out: &mut Vec<u8>, event: &Event) -> bool {
+    // The OR of every string's bytes: its high bit says whether one was not ASCII. Numbers,
+    // the id, the time and the IP are ASCII.
+    let mut hi = 0;
+    let hi = &mut hi;
     out.reserve(256 + event.user_agent.as_ref().map_or(0, String::len));
     out.extend_from_slice(b"{\"id\":\"");
-    let mut id = uuid::Uuid::encode_buffer();
-    out.extend_from_slice(event.id.hyphenated().encode_lower(&mut id).as_bytes());
+    out.extend_from_slice(&super::id::hyphenated(&event.id));
     out.extend_from_slice(b"\",\"name\":");
-    write_str(out, event.name.as_str());
+    write_str(out, hi, event.name.as_str());
     out.extend_from_slice(b",\"time\":\"");
     write_time(out, event.time);
     out.push(b'"');
-    write_subject(out, &event.subject);
+    write_subject(out, hi, &event.subject);
     if let Some(ua) = &event.user_agent {
         out.extend_from_slice(b",\"user_agent\":");
-        write_str(out, ua);
+        write_str(out, hi, ua);
     }
     if let Some(http) = &event.http {
         out.extend_from_slice(b",\"http\":");
-        write_http(out, http);
+        write_http(out, hi, http);
     }
     if let Some(v) = &event.verdict {
         out.extend_from_slice(b",\"verdict\":");
-        write_verdict(out, v);
+        write_verdict(out, hi, v);
     }
     if !event.attrs.is_empty() {
         out.extend_from_slice(b",\"attrs\":");
-        write_pairs(out, &event.attrs);
+        write_pairs(out, hi, &event.attrs);
     }
     out.push(b'}');
+    *hi & HIGHS == 0
 }
 
 /// `Timestamp`'s `Serialize` is its `Display`: RFC 3339 in UTC, `Z`, and the fraction of a
@@ -101,7 +111,7 @@ fn write_time(out: &mut Vec<u8>, ts: jiff::Timestamp) {
 }
 
 /// The subject's fields, flattened into the event (each preceded by a comma).
-fn write_subject(out: &mut Vec<u8>, s: &Subject) {
+fn write_subject(out: &mut Vec<u8>, hi: &mut u64, s: &Subject) {
     if let Some(ip) = s.ip {
         out.extend_from_slice(b",\"ip\":\"");
         match ip {
@@ -120,30 +130,30 @@ fn write_subject(out: &mut Vec<u8>, s: &Subject) {
         }
         out.push(b'"');
     }
-    opt_str(out, b",\"user\":", s.user.as_deref());
-    opt_str(out, b",\"session\":", s.session.as_deref());
-    opt_str(out, b",\"device\":", s.device.as_deref());
+    opt_str(out, hi, b",\"user\":", s.user.as_deref());
+    opt_str(out, hi, b",\"session\":", s.session.as_deref());
+    opt_str(out, hi, b",\"device\":", s.device.as_deref());
 }
 
-fn write_http(out: &mut Vec<u8>, h: &HttpInfo) {
+fn write_http(out: &mut Vec<u8>, hi: &mut u64, h: &HttpInfo) {
     out.extend_from_slice(b"{\"method\":");
-    write_str(out, &h.method);
-    opt_str(out, b",\"route\":", h.route.as_deref());
+    write_str(out, hi, &h.method);
+    opt_str(out, hi, b",\"route\":", h.route.as_deref());
     out.extend_from_slice(b",\"path\":");
-    write_str(out, &h.path);
-    opt_str(out, b",\"query\":", h.query.as_deref());
+    write_str(out, hi, &h.path);
+    opt_str(out, hi, b",\"query\":", h.query.as_deref());
     opt_u64(out, b",\"status\":", h.status.map(u64::from));
     opt_u64(out, b",\"latency_us\":", h.latency_us);
     opt_u64(out, b",\"bytes\":", h.bytes);
-    opt_str(out, b",\"request_id\":", h.request_id.as_deref());
+    opt_str(out, hi, b",\"request_id\":", h.request_id.as_deref());
     if !h.headers.is_empty() {
         out.extend_from_slice(b",\"headers\":");
-        write_pairs(out, &h.headers);
+        write_pairs(out, hi, &h.headers);
     }
     out.push(b'}');
 }
 
-fn write_verdict(out: &mut Vec<u8>, v: &Verdict) {
+fn write_verdict(out: &mut Vec<u8>, hi: &mut u64, v: &Verdict) {
     out.extend_from_slice(b"{\"action\":\"");
     out.extend_from_slice(v.action.as_str().as_bytes());
     out.extend_from_slice(b"\",\"score\":");
@@ -155,7 +165,7 @@ fn write_verdict(out: &mut Vec<u8>, v: &Verdict) {
             if i > 0 {
                 out.push(b',');
             }
-            write_str(out, r);
+            write_str(out, hi, r);
         }
         out.push(b']');
     }
@@ -164,25 +174,25 @@ fn write_verdict(out: &mut Vec<u8>, v: &Verdict) {
 }
 
 /// Key-value pairs as serde writes a `Vec<(String, String)>`: an array of two-element arrays.
-fn write_pairs(out: &mut Vec<u8>, pairs: &[(String, String)]) {
+fn write_pairs(out: &mut Vec<u8>, hi: &mut u64, pairs: &[(String, String)]) {
     out.push(b'[');
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.push(b'[');
-        write_str(out, k);
+        write_str(out, hi, k);
         out.push(b',');
-        write_str(out, v);
+        write_str(out, hi, v);
         out.push(b']');
     }
     out.push(b']');
 }
 
-fn opt_str(out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+fn opt_str(out: &mut Vec<u8>, hi: &mut u64, key: &[u8], value: Option<&str>) {
     if let Some(v) = value {
         out.extend_from_slice(key);
-        write_str(out, v);
+        write_str(out, hi, v);
     }
 }
 
@@ -196,38 +206,58 @@ fn opt_u64(out: &mut Vec<u8>, key: &[u8], value: Option<u64>) {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of the eight bytes in `w` is below 0x20, a `"` or a `\`: the bytes JSON escapes.
-/// (A byte `b` is zero exactly when `(b - 1) & !b` has its high bit set, and below `n <= 0x80`
-/// exactly when `(b - n) & !b` has; borrows only ever make the answer "yes" for a word that
-/// holds such a byte somewhere, and the caller re-checks byte by byte then.)
+/// Has the high bit of each byte of `w` set that is below 0x20, a `"` or a `\\` (the bytes
+/// JSON escapes), and maybe of bytes above such a one, never in a word without one. (A byte
+/// `b` is zero exactly when `(b - 1) & !b` has its high bit set, and below `n <= 0x80` exactly
+/// when `(b - n) & !b` has; a borrow only ever runs upwards from a byte that matched.)
 #[inline]
-fn word_needs_escape(w: u64) -> bool {
+fn escape_bits(w: u64) -> u64 {
     let control = w.wrapping_sub(ONES * 0x20) & !w;
     let q = w ^ (ONES * u64::from(b'"'));
     let quote = q.wrapping_sub(ONES) & !q;
     let b = w ^ (ONES * u64::from(b'\\'));
     let backslash = b.wrapping_sub(ONES) & !b;
-    (control | quote | backslash) & HIGHS != 0
+    (control | quote | backslash) & HIGHS
 }
 
-/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it: `"` and `\`, and
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it: `"` and `\\`, and
 /// every byte below 0x20 (`\b \t \n \f \r`, otherwise `\u00xx`). Anything else, non-ASCII
-/// included, is copied as is.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+/// included, is copied as is. ORs every byte of `s` into `hi`.
+pub(crate) fn write_str(out: &mut Vec<u8>, hi: &mut u64, s: &str) {
     let bytes = s.as_bytes();
+    // One pass over the words, without branching on each: most strings need no escape at all
+    // and are then copied whole. The last partial word is padded with spaces, which need none.
+    let mut chunks = bytes.chunks_exact(8);
+    let (mut esc, mut or) = (0, 0);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+        esc |= escape_bits(w);
+        or |= w;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [b' '; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        let w = u64::from_le_bytes(last);
+        esc |= escape_bits(w);
+        or |= w;
+    }
+    *hi |= or;
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    if esc == 0 {
+        out.extend_from_slice(bytes);
+    } else {
+        write_escaped(out, bytes);
+    }
+    out.push(b'"');
+}
+
+/// The bytes of a string that holds something to escape, byte by byte.
+#[cold]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            if !word_needs_escape(w) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
+    for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -247,22 +277,16 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
                     HEX[usize::from(b >> 4)],
                     HEX[usize::from(b & 0xF)],
                 ]);
-                i += 1;
-                run = i;
+                run = i + 1;
                 continue;
             }
-            _ => {
-                i += 1;
-                continue;
-            }
+            _ => continue,
         };
         out.extend_from_slice(&bytes[run..i]);
         out.extend_from_slice(escape);
-        i += 1;
-        run = i;
+        run = i + 1;
     }
     out.extend_from_slice(&bytes[run..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -289,12 +313,12 @@ mod tests {
         for b in 0u8..0x80 {
             let s = String::from(char::from(b));
             let mut out = Vec::new();
-            write_str(&mut out, &s);
+            write_str(&mut out, &mut 0, &s);
             assert_eq!(out, serde_json::to_vec(&s).unwrap(), "byte {b:#04x}");
             // Also inside a long run, where the word-at-a-time check is the one that finds it.
             let long = format!("abcdefghij{s}klmnopqrstuv{s}");
             out.clear();
-            write_str(&mut out, &long);
+            write_str(&mut out, &mut 0, &long);
             assert_eq!(out, serde_json::to_vec(&long).unwrap(), "byte {b:#04x}");
         }
     }

@@ -142,8 +142,15 @@ impl Redactor {
     }
 
     /// The allow-listed headers of a request, lower-case names, values escaped.
+    ///
+    /// In allow-list order, then in the order the request gave a header's values.
     pub fn headers(&self, headers: &http::HeaderMap) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        // Most requests carry none of them: walking the few names a request has is cheaper
+        // than a hashed lookup per allow-listed name.
+        if !headers.keys().any(|k| self.header_allow.contains(k)) {
+            return out;
+        }
         for name in &self.header_allow {
             for v in headers.get_all(name) {
                 let text = match std::str::from_utf8(v.as_bytes()) {
@@ -290,6 +297,28 @@ mod tests {
                 "referer".to_owned(),
                 "https://shop.example/reset?token=[REDACTED]&lang=en".to_owned()
             )]
+        );
+    }
+
+    #[test]
+    fn captured_headers_come_in_allow_list_order_then_value_order() {
+        let r = Redactor::default().capture_header(http::HeaderName::from_static("x-trace"));
+        let mut h = http::HeaderMap::new();
+        h.append("x-trace", "t1".parse().unwrap());
+        h.append(http::header::ACCEPT, "*/*".parse().unwrap());
+        h.append(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        h.append("x-trace", "t2".parse().unwrap());
+        h.append(http::header::REFERER, "https://a.example/".parse().unwrap());
+        let names: Vec<(String, String)> = r.headers(&h);
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            names,
+            [
+                pair("referer", "https://a.example/"),
+                pair("content-type", "text/plain"),
+                pair("x-trace", "t1"),
+                pair("x-trace", "t2"),
+            ]
         );
     }
 

@@ -202,7 +202,10 @@ impl Format {
         // Every format serializes straight from the event: no intermediate `Value`.
         let written = match self {
             Format::Native => {
-                crate::event::json::write_event(out, event);
+                if crate::event::json::write_event_ascii(out, event) {
+                    // Nothing but ASCII: no line separator to escape.
+                    return;
+                }
                 Ok(())
             }
             Format::Ecs => serde_json::to_writer(&mut *out, &ecs::view(event)),

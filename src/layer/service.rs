@@ -70,6 +70,11 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A client-supplied request id worth keeping: 1 to 128 visible ASCII characters.
 fn request_id(headers: &HeaderMap) -> Option<HeaderValue> {
     const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+    // Scanning the few names a request carries is cheaper than hashing one for a lookup, and
+    // most requests have no id.
+    if !headers.keys().any(|k| *k == X_REQUEST_ID) {
+        return None;
+    }
     let v = headers.get(X_REQUEST_ID)?;
     let b = v.as_bytes();
     (!b.is_empty() && b.len() <= 128 && b.iter().all(|b| b.is_ascii_graphic())).then(|| v.clone())
