@@ -225,23 +225,7 @@ fn escape_bits(w: u64) -> u64 {
 /// included, is copied as is. ORs every byte of `s` into `hi`.
 pub(crate) fn write_str(out: &mut Vec<u8>, hi: &mut u64, s: &str) {
     let bytes = s.as_bytes();
-    // One pass over the words, without branching on each: most strings need no escape at all
-    // and are then copied whole. The last partial word is padded with spaces, which need none.
-    let mut chunks = bytes.chunks_exact(8);
-    let (mut esc, mut or) = (0, 0);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
-        esc |= escape_bits(w);
-        or |= w;
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut last = [b' '; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        let w = u64::from_le_bytes(last);
-        esc |= escape_bits(w);
-        or |= w;
-    }
+    let (esc, or) = scan(bytes);
     *hi |= or;
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -251,6 +235,41 @@ pub(crate) fn write_str(out: &mut Vec<u8>, hi: &mut u64, s: &str) {
         write_escaped(out, bytes);
     }
     out.push(b'"');
+}
+
+/// For `bytes`: nonzero when one may need an escape (see [`escape_bits`]), and the OR of all
+/// of them (its high bits say whether one was not ASCII). One pass over eight-byte words
+/// without a branch on each: most strings need no escape and are then copied whole. A tail
+/// shorter than a word is read as the string's last eight bytes, overlapping the words before.
+#[inline]
+fn scan(bytes: &[u8]) -> (u64, u64) {
+    let word = |i: usize| {
+        let mut w = [0; 8];
+        w.copy_from_slice(&bytes[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let n = bytes.len();
+    let (mut esc, mut or) = (0, 0);
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            let w = word(i);
+            esc |= escape_bits(w);
+            or |= w;
+            i += 8;
+        }
+        if i < n {
+            let w = word(n - 8);
+            esc |= escape_bits(w);
+            or |= w;
+        }
+    } else {
+        for &b in bytes {
+            or |= u64::from(b);
+            esc |= u64::from(b < 0x20 || b == b'"' || b == b'\\');
+        }
+    }
+    (esc, or)
 }
 
 /// The bytes of a string that holds something to escape, byte by byte.
@@ -306,6 +325,33 @@ mod tests {
         let mut out = Vec::new();
         write_event(&mut out, e);
         out
+    }
+
+    #[test]
+    fn an_escape_or_a_non_ascii_byte_is_found_at_any_position_of_any_length() {
+        for len in 1..=33 {
+            for at in 0..len {
+                for (c, ascii) in [('"', true), ('\n', true), ('\u{7f}', true), ('é', false)] {
+                    let mut s: String = "a".repeat(len);
+                    s.replace_range(at..at + 1, &c.to_string());
+                    let mut out = Vec::new();
+                    let mut hi = 0;
+                    write_str(&mut out, &mut hi, &s);
+                    assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+                    assert_eq!(hi & HIGHS == 0, ascii, "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_says_whether_it_was_all_ascii() {
+        let ascii = Event::new("auth.failure").user("alice");
+        assert!(write_event_ascii(&mut Vec::new(), &ascii));
+        let accented = Event::new("auth.failure").user("zoë");
+        assert!(!write_event_ascii(&mut Vec::new(), &accented));
+        let in_attrs = Event::new("auth.failure").attr("note", "a\u{2028}b");
+        assert!(!write_event_ascii(&mut Vec::new(), &in_attrs));
     }
 
     #[test]
