@@ -161,10 +161,9 @@ async fn a_request_event_built_in_a_spent_one_keeps_nothing_of_the_earlier_reque
         StatusCode::NOT_FOUND
     );
     assert!(app.siem.flush_async(LONG).await);
-    // The pool hands spent events out oldest first. Each round sends `K` requests with every
-    // optional field set, at least as many as the pool holds before (2 from the probe, then
-    // `K`), so afterwards it holds exactly those `K`; the `K` bare requests that follow are
-    // built in them.
+    // Each round sends `K` requests with every optional field set, at least as many as the
+    // pool holds before (2 from the probe, then `K`), so they empty it and afterwards it holds
+    // exactly those `K`; the `K` bare requests that follow are built in them.
     const K: usize = 3;
     for round in 0..2 {
         for k in 0..K {

@@ -556,6 +556,38 @@ mod tests {
     }
 
     #[test]
+    fn a_delivered_batch_of_the_default_size_goes_back_to_the_pool_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = crate::sink::JsonlSink::new(dir.path().join("events.jsonl"));
+        let p = Pipeline::new(vec![Box::new(sink)], PipelineConfig::default());
+        let batch = PipelineConfig::default().batch_max;
+        for round in 0..2 {
+            for _ in 0..batch {
+                // The layer's way: a spent event when there is one, else a fresh one.
+                let mut e = p.take_spent().unwrap_or_else(|| Arc::new(Event::new("x")));
+                let name = crate::event::EventName::HTTP_REQUEST;
+                Arc::make_mut(&mut e).reuse_as(name, jiff::Timestamp::now());
+                p.emit_shared(e);
+            }
+            assert!(p.flush(Duration::from_secs(30)));
+            // Every event of the batch came back, unshared, so the next `batch` requests of
+            // the layer allocate none.
+            let mut back = Vec::new();
+            while let Some(mut e) = p.take_spent() {
+                assert!(Arc::get_mut(&mut e).is_some());
+                back.push(e);
+            }
+            assert_eq!(back.len(), batch, "round {round}");
+            for e in back {
+                p.emit_shared(e);
+            }
+            assert!(p.flush(Duration::from_secs(30)));
+        }
+        let stats = p.shutdown(Duration::from_secs(5));
+        assert_eq!(stats.sinks[0].delivered, 4 * batch as u64);
+    }
+
+    #[test]
     fn handles_are_send_sync() {
         fn check<T: Send + Sync + Clone + fmt::Debug>() {}
         check::<Pipeline>();

@@ -184,13 +184,16 @@ pub(super) struct Core {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Spent events, given back by the worker once every sink is done with them, for the layer
     /// to fill its next `http.request` event in without allocating (see `Event::reuse_as`).
-    /// Bounded, and only small events are kept (`Event::reusable`).
-    spent: ArrayQueue<SharedEvent>,
+    /// Bounded, and only small events are kept (`Event::reusable`). A stack: the event taken
+    /// next is the one given back last, whose memory is still in the cache; the oldest would
+    /// have to come back from memory on the request's thread.
+    spent: Mutex<Vec<SharedEvent>>,
 }
 
-/// How many spent events the pool keeps: enough to cover a batch in flight at the request rates
-/// of one core, at most `SPENT * 2 KiB` of buffers.
-const SPENT: usize = 256;
+/// How many spent events the pool keeps: two batches of the default size, so a delivered batch
+/// fits whole (a smaller pool dropped half of each batch, and the request's thread allocated
+/// those events again); at most `SPENT * 2 KiB` of buffers.
+const SPENT: usize = 1024;
 
 impl Core {
     /// Builds the shared state and starts the worker thread.
@@ -222,7 +225,7 @@ impl Core {
             deadline: watch::channel(None).0,
             signal: Signal::default(),
             thread: Mutex::new(None),
-            spent: ArrayQueue::new(SPENT),
+            spent: Mutex::new(Vec::new()),
         });
         let worker = Arc::clone(&core);
         let spawned = thread::Builder::new()
@@ -238,17 +241,19 @@ impl Core {
 
     /// A spent event to reuse, if the pool has one. It is not shared: `Arc::get_mut` succeeds.
     pub(super) fn take_spent(&self) -> Option<SharedEvent> {
-        self.spent.pop()
+        // Never waits: while the worker fills the pool, the request allocates instead.
+        self.spent.try_lock()?.pop()
     }
 
     /// Empties a delivered batch: each event no other sink still holds goes to the pool (while
     /// it has room and the event is small), the rest are dropped.
     fn recycle(&self, batch: &mut Vec<SharedEvent>) {
+        let mut pool = self.spent.lock();
         for mut event in batch.drain(..) {
-            if Arc::get_mut(&mut event).is_some_and(|e| e.reusable()) {
-                // A full pool drops the event here.
-                let _ = self.spent.push(event);
+            if pool.len() < SPENT && Arc::get_mut(&mut event).is_some_and(|e| e.reusable()) {
+                pool.push(event);
             }
+            // Otherwise the event is dropped here.
         }
     }
 
