@@ -5,8 +5,9 @@
 # (bare, layered, layered+sink; the order rotates every round): the server pinned to core 0
 # with one thread, wrk pinned to core 1. For each run it records requests/s and the CPU time
 # the server process spent during the measured wrk run (read from /proc/PID/stat), and prints
-# the per-round figures, the median of each variant, the layered/bare throughput ratio and the
-# server CPU per request.
+# the per-round figures, the median of each variant, the layered/bare throughput ratio, the
+# server CPU per request, and the median of the per-round ratios (layered/bare, and sink/layered
+# when both ran: the pipeline's cost).
 #
 # Environment: ROUNDS (5), WRK_SECS (10), WARM_SECS (2), CONNS (32), PORT (3001),
 # VARIANTS ("bare layered sink"; also "sqlite": the layer with the SQLite store), UA (a Chrome user agent). Installs wrk with apt-get when it is missing.
@@ -79,7 +80,8 @@ wait_for_port() {
     return 1
 }
 
-# run VARIANT ROUND: appends "variant round rps requests cpu_ticks non2xx" to $TMP/results.
+# run VARIANT ROUND: appends "variant round rps requests cpu_ticks non2xx main_ticks" to
+# $TMP/results (main_ticks: the serving thread alone, which is the process's main thread).
 run() {
     local variant=$1 round=$2 layered=0 sink=0
     case $variant in
@@ -108,8 +110,10 @@ run() {
     fi
     local before after out
     before=$(cpu_ticks "$SERVER_PID")
+    main_before=$(cpu_ticks "$SERVER_PID/task/$SERVER_PID")
     out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${WRK_SECS}s" -H "User-Agent: $UA" "$URL")
     after=$(cpu_ticks "$SERVER_PID")
+    main_after=$(cpu_ticks "$SERVER_PID/task/$SERVER_PID")
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
@@ -124,7 +128,8 @@ run() {
         echo "$out" >&2
         return 1
     fi
-    echo "$variant $round $rps $requests $((after - before)) ${non2xx:-0}" >>"$TMP/results"
+    echo "$variant $round $rps $requests $((after - before)) ${non2xx:-0} $((main_after - main_before))" \
+        >>"$TMP/results"
     awk -v v="$variant" -v r="$round" -v rps="$rps" -v n="$requests" \
         -v t="$((after - before))" -v hz="$CLK_TCK" -v bad="${non2xx:-0}" 'BEGIN {
         printf "round %d  %-8s %10.0f req/s  %9d requests  cpu %6.2f s  %6.2f us/req%s\n",
@@ -150,17 +155,17 @@ function median(a, m,   i, j, t) {
 }
 {
     k = ++cnt[$1]; order[$1] = order[$1] ? order[$1] : ++nv; name[order[$1]] = $1
-    rps[$1, k] = $3; us[$1, k] = $5 / hz * 1e6 / $4; bad[$1] += $6
+    rps[$1, k] = $3; us[$1, k] = $5 / hz * 1e6 / $4; bad[$1] += $6; main[$1, k] = $7 / hz * 1e6 / $4
 }
 END {
     print ""
     print "median over " cnt[name[1]] " rounds:"
     for (v = 1; v <= nv; v++) {
         s = name[v]; m = cnt[s]
-        for (i = 1; i <= m; i++) { r[i] = rps[s, i]; c[i] = us[s, i] }
-        mr[s] = median(r, m); mc[s] = median(c, m)
-        printf "  %-8s %10.0f req/s  %6.2f us CPU/req%s\n", s, mr[s], mc[s],
-            (bad[s] > 0 ? "  (" bad[s] " non-2xx responses)" : "")
+        for (i = 1; i <= m; i++) { r[i] = rps[s, i]; c[i] = us[s, i]; t[i] = main[s, i] }
+        mr[s] = median(r, m); mc[s] = median(c, m); mt = median(t, m)
+        printf "  %-8s %10.0f req/s  %6.2f us CPU/req (serving thread %.2f, other threads %.2f)%s\n",
+            s, mr[s], mc[s], mt, mc[s] - mt, (bad[s] > 0 ? "  (" bad[s] " non-2xx responses)" : "")
     }
     if ("bare" in mr) {
         for (v = 1; v <= nv; v++) {
@@ -169,5 +174,17 @@ END {
             printf "  %s/bare throughput ratio %.3f (target >= 0.90); CPU/req +%.2f us\n",
                 s, mr[s] / mr["bare"], mc[s] - mc["bare"]
         }
+    }
+    # The machine drifts between rounds; a ratio of two runs next to each other does not, so
+    # the median of the per-round ratios is the steadier figure.
+    pairs = 0
+    for (v = 1; v <= nv; v++) {
+        s = name[v]
+        base = (s == "sink" || s == "sqlite") && ("layered" in mr) ? "layered" : "bare"
+        if (s == base || !(base in mr)) continue
+        m = 0
+        for (i = 1; i <= cnt[s] && i <= cnt[base]; i++) pr[++m] = rps[s, i] / rps[base, i]
+        if (!pairs++) print "median of the per-round ratios:"
+        printf "  %s/%s %.3f\n", s, base, median(pr, m)
     }
 }' "$TMP/results"
