@@ -48,7 +48,7 @@ impl fmt::Display for Action {
 /// assert_eq!(v.action, Action::Allow);
 /// assert!(!v.is_suspicious());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// What to do.
     pub action: Action,
@@ -60,6 +60,31 @@ pub struct Verdict {
     /// For `Throttle` and `Block`: seconds until the action lapses on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+}
+
+impl Clone for Verdict {
+    fn clone(&self) -> Self {
+        Verdict {
+            action: self.action,
+            score: self.score,
+            reasons: self.reasons.clone(),
+            retry_after_secs: self.retry_after_secs,
+        }
+    }
+
+    /// Keeps the buffers of `self`'s reasons (the layer refills pooled events this way).
+    fn clone_from(&mut self, source: &Self) {
+        let Verdict {
+            action,
+            score,
+            reasons,
+            retry_after_secs,
+        } = self;
+        *action = source.action;
+        *score = source.score;
+        reasons.clone_from(&source.reasons);
+        *retry_after_secs = source.retry_after_secs;
+    }
 }
 
 impl Verdict {
@@ -128,6 +153,28 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clone_from_gives_an_equal_verdict_and_keeps_the_reasons_buffer() {
+        let source = Verdict {
+            action: Action::StepUp,
+            score: 41.5,
+            reasons: vec!["login.bruteforce_ip".into()],
+            retry_after_secs: Some(30),
+        };
+        let mut to = Verdict {
+            action: Action::Block,
+            score: 99.0,
+            reasons: vec!["a".into(), "b".into(), "c".into()],
+            retry_after_secs: None,
+        };
+        let buffer = to.reasons.as_ptr();
+        to.clone_from(&source);
+        assert_eq!(to, source);
+        assert_eq!(to.reasons.as_ptr(), buffer);
+        to.clone_from(&Verdict::allow());
+        assert_eq!(to, Verdict::allow());
+    }
 
     fn v(action: Action, score: f64, reasons: &[&str], retry: Option<u64>) -> Verdict {
         Verdict {

@@ -110,7 +110,7 @@ impl PartialEq<&str> for EventName {
 ///
 /// Session and device identifiers are secrets in their own right; the layer stores them as keyed
 /// hashes (see [`Redactor`]) before they reach a `Subject`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Subject {
     /// Client IP address (already resolved through trusted proxies and normalised).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +124,31 @@ pub struct Subject {
     /// Device key (a keyed hash of a device cookie or header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+}
+
+impl Clone for Subject {
+    fn clone(&self) -> Self {
+        Subject {
+            ip: self.ip,
+            user: self.user.clone(),
+            session: self.session.clone(),
+            device: self.device.clone(),
+        }
+    }
+
+    /// Keeps the buffers of `self`'s strings (the layer refills pooled events this way).
+    fn clone_from(&mut self, source: &Self) {
+        let Subject {
+            ip,
+            user,
+            session,
+            device,
+        } = self;
+        *ip = source.ip;
+        user.clone_from(&source.user);
+        session.clone_from(&source.session);
+        device.clone_from(&source.device);
+    }
 }
 
 impl Subject {
@@ -337,20 +362,10 @@ impl Event {
             .map(|(_, v)| v.as_str())
     }
 
-    /// An empty event for [`reuse_as`](Self::reuse_as) to turn into a real one: no id drawn
-    /// and no clock read, since `reuse_as` does both.
+    /// An empty event for [`reuse_as`](Self::reuse_as) to turn into a real one (no clock
+    /// read: `reuse_as` sets name, time and id).
     pub(crate) fn unfilled() -> Self {
-        Event {
-            id: uuid::Uuid::nil(),
-            name: EventName::from_static(""),
-            time: jiff::Timestamp::UNIX_EPOCH,
-            subject: Subject::default(),
-            user_agent: None,
-            http: None,
-            verdict: None,
-            attrs: Vec::new(),
-            explicit_time: true,
-        }
+        Event::new_at(EventName::from_static(""), jiff::Timestamp::UNIX_EPOCH)
     }
 
     /// Makes a spent event a new one named `name` at `time`, with a fresh id and no attributes,

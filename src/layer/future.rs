@@ -10,8 +10,8 @@ use pin_project_lite::pin_project;
 
 use super::extract::RequestCtx;
 use super::{SiemBody, STEP_UP_HEADER};
-use crate::engine::{Action, Verdict};
-use crate::event::{assign_opt, Event, EventName, HttpInfo, Subject};
+use crate::engine::Action;
+use crate::event::{Event, EventName, HttpInfo};
 
 pin_project! {
     /// The response future of [`SiemService`](super::SiemService).
@@ -163,7 +163,8 @@ pub(crate) fn record(
         &mut local
     };
     let (id, subject, user_agent, http, verdict) = e.reuse_as(EventName::HTTP_REQUEST, at);
-    fill_subject(subject, &ctx.subject);
+    // `Subject` and `Verdict` clone into an existing value keeping its buffers.
+    subject.clone_from(&ctx.subject);
     ctx.fill_user_agent(user_agent);
     // A request without an id of its own gets the event's, formatted into a stack buffer
     // (`to_string` goes through `fmt` machinery).
@@ -175,18 +176,7 @@ pub(crate) fn record(
     http.latency_us = Some(latency.as_micros().min(u64::MAX as u128) as u64);
     http.bytes = bytes();
     match verdict {
-        Some(v) => {
-            let Verdict {
-                action,
-                score,
-                reasons,
-                retry_after_secs,
-            } = v;
-            *action = ctx.gate.action;
-            *score = ctx.gate.score;
-            reasons.clone_from(&ctx.gate.reasons);
-            *retry_after_secs = ctx.gate.retry_after_secs;
-        }
+        Some(v) => v.clone_from(&ctx.gate),
         None => *verdict = Some(ctx.gate.clone()),
     }
     if apply {
@@ -197,18 +187,4 @@ pub(crate) fn record(
     if let Some(event) = shared {
         siem.emit_shared(event);
     }
-}
-
-/// Copies the request's subject into a reused one, keeping its buffers.
-fn fill_subject(to: &mut Subject, from: &Subject) {
-    let Subject {
-        ip,
-        user,
-        session,
-        device,
-    } = to;
-    *ip = from.ip;
-    assign_opt(user, from.user.as_deref());
-    assign_opt(session, from.session.as_deref());
-    assign_opt(device, from.device.as_deref());
 }
