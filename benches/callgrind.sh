@@ -8,9 +8,10 @@
 # warm-up and shutdown cost the same in both runs of a variant, so
 #   (instructions with N2 requests - instructions with N1 requests) / (N2 - N1)
 # is the cost of one request. Counts user-space instructions of every thread in the process (the
-# kernel's share of a request is not in them).
+# kernel's share of a request is not in them), and separately those of the serving thread.
 #
-# Environment: VARIANTS ("bare layered"; also "sink": the layer with a JSONL sink), N1 (1000),
+# Environment: VARIANTS ("bare layered"; also "sink": the layer with a JSONL sink, and
+# "pipeline": the layer with a sink that discards every batch), N1 (1000),
 # N2 (3000). Installs valgrind with apt-get when it is missing; needs python3.
 set -euo pipefail
 
@@ -54,18 +55,27 @@ for _ in range(50 + n):
     one()
 PY
 
-# Total instructions of one run of the server for `n` requests.
+# Instructions of one run of the server for `n` requests: "total serving" (the serving thread is
+# the process's main thread, callgrind's thread 1; the rest are the pipeline's threads).
 run() {
     local layered=$1 sink=$2 n=$3 port=$((3300 + RANDOM % 500))
     local out="$TMP/cg.out" log="$TMP/server.log"
+    rm -f "$out"*
     PORT=$port LAYERED=$layered SINK=$sink DURATION_SECS=600 \
-        valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" >"$log" 2>&1 &
+        valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out" "$BIN" \
+        >"$log" 2>&1 &
     local pid=$!
     for _ in $(seq 1 300); do grep -q '^ready' "$log" && break; sleep 0.2; done
     python3 "$TMP/client.py" "$port" "$n"
     kill -TERM "$pid"
     wait "$pid" || true
-    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
+    local f total=0 main=0 t
+    for f in "$out"-*; do
+        t=$(awk '/^totals:/ { print $2; exit }' "$f")
+        total=$((total + ${t:-0}))
+        [[ $f == *-01 ]] && main=${t:-0}
+    done
+    echo "$total $main"
 }
 
 declare -A PER
@@ -73,18 +83,23 @@ for v in "${VARIANTS[@]}"; do
     case $v in
         bare) args=(0 0) ;;
         layered) args=(1 0) ;;
+        pipeline) args=(1 null) ;;
         sink) args=(1 1) ;;
         *) echo "unknown variant $v" >&2; exit 1 ;;
     esac
-    a=$(run "${args[@]}" "$N1")
-    b=$(run "${args[@]}" "$N2")
+    read -r a am < <(run "${args[@]}" "$N1")
+    read -r b bm < <(run "${args[@]}" "$N2")
     PER[$v]=$(( (b - a) / (N2 - N1) ))
-    printf '%-8s %8d instructions per request\n' "$v" "${PER[$v]}"
+    main=$(( (bm - am) / (N2 - N1) ))
+    printf '%-8s %8d instructions per request (serving thread %d, other threads %d)\n' \
+        "$v" "${PER[$v]}" "$main" "$((PER[$v] - main))"
 done
-if [[ -n "${PER[bare]:-}" ]]; then
+for base in bare layered; do
+    [[ -n "${PER[$base]:-}" ]] || continue
     for v in "${VARIANTS[@]}"; do
-        [[ $v == bare ]] && continue
-        awk -v v="$v" -v a="${PER[$v]}" -v b="${PER[bare]}" \
-            'BEGIN { printf "%-8s +%d instructions per request over bare (x%.3f)\n", v, a - b, a / b }'
+        [[ $v == bare || $v == "$base" ]] && continue
+        [[ $base == layered && ( $v == bare ) ]] && continue
+        awk -v v="$v" -v base="$base" -v a="${PER[$v]}" -v b="${PER[$base]}" \
+            'BEGIN { printf "%-8s %+d instructions per request over %s (x%.3f)\n", v, a - b, base, a / b }'
     done
-fi
+done

@@ -10,7 +10,9 @@
 # when both ran: the pipeline's cost).
 #
 # Environment: ROUNDS (5), WRK_SECS (10), WARM_SECS (2), CONNS (32), PORT (3001),
-# VARIANTS ("bare layered sink"; also "sqlite": the layer with the SQLite store), UA (a Chrome user agent). Installs wrk with apt-get when it is missing.
+# VARIANTS ("bare layered sink"; also "pipeline": the layer with a sink that discards every
+# batch, the pipeline's own cost without a sink's encoding and I/O; and "sqlite": the layer with
+# the SQLite store), UA (a Chrome user agent). Installs wrk with apt-get when it is missing.
 #
 # PIPELINE_CORE=1 moves every server thread except the request-serving one (the event pipeline's
 # worker and the blocking threads it starts) to core 1, beside wrk: it measures what the
@@ -88,6 +90,7 @@ run() {
         bare) ;;
         layered) layered=1 ;;
         sink) layered=1 sink=1 ;;
+        pipeline) layered=1 sink=null ;;
         sqlite) layered=1 sink=sqlite ;;
         *) echo "unknown variant $variant" >&2; return 1 ;;
     esac
@@ -180,7 +183,7 @@ END {
     pairs = 0
     for (v = 1; v <= nv; v++) {
         s = name[v]
-        base = (s == "sink" || s == "sqlite") && ("layered" in mr) ? "layered" : "bare"
+        base = (s == "sink" || s == "sqlite" || s == "pipeline") && ("layered" in mr) ? "layered" : "bare"
         if (s == base || !(base in mr)) continue
         m = 0
         for (i = 1; i <= cnt[s] && i <= cnt[base]; i++) pr[++m] = rps[s, i] / rps[base, i]

@@ -4,7 +4,10 @@
 //! - `PORT` (default 3001): listens on `127.0.0.1:PORT`;
 //! - `LAYERED=1`: wraps the app in `SiemLayer` with the built-in rule pack;
 //! - `SINK=1` (with `LAYERED=1`): adds a JSONL sink writing to a temporary file; `SINK=sqlite`
-//!   adds the SQLite store instead (feature `sqlite`, on by default);
+//!   adds the SQLite store instead (feature `sqlite`, on by default); `SINK=null` adds a sink
+//!   that accepts every batch and does nothing with it, which measures the pipeline itself
+//!   (building, queueing, batching, the worker, the pool) without a sink's encoding or I/O;
+//! - `BATCH_MAX` (with a sink): the pipeline's batch size instead of the default 512;
 //! - `DURATION_SECS` (default 30): the server stops by itself after this long.
 //!
 //! It prints `ready cpu_ticks=N` once listening and `done cpu_ticks=N` on exit: the process's
@@ -19,8 +22,23 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::{routing::get, Router};
-use tower_siem::sink::JsonlSink;
+use tower_siem::event::SharedEvent;
+use tower_siem::sink::{BoxFuture, JsonlSink, Sink, SinkError};
 use tower_siem::Siem;
+
+/// Accepts every batch and drops it: the pipeline's own cost, apart from any sink's.
+struct Discard;
+
+impl Sink for Discard {
+    fn name(&self) -> &str {
+        "discard"
+    }
+
+    fn write<'a>(&'a self, batch: &'a [SharedEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
+        std::hint::black_box(batch.len());
+        Box::pin(async { Ok(()) })
+    }
+}
 
 /// utime + stime of this process (all its threads), in clock ticks.
 fn cpu_ticks() -> u64 {
@@ -47,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let duration: u64 = std::env::var("DURATION_SECS").map_or(Ok(30), |d| d.parse())?;
     let layered = env_flag("LAYERED");
     let sink_kind = std::env::var("SINK").unwrap_or_default();
-    let sink = matches!(sink_kind.as_str(), "1" | "sqlite");
+    let sink = matches!(sink_kind.as_str(), "1" | "sqlite" | "null");
 
     let mut app: Router = Router::new().route("/", get(|| async { "ok" }));
     // Kept alive until exit: the sink writes here.
@@ -64,8 +82,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             #[cfg(not(feature = "sqlite"))]
             return Err("SINK=sqlite needs the `sqlite` feature".into());
+        } else if sink_kind == "null" {
+            builder = builder.sink(Discard);
         } else if sink {
             builder = builder.sink(JsonlSink::new(dir.path().join("events.jsonl")));
+        }
+        if let Ok(b) = std::env::var("BATCH_MAX") {
+            builder = builder.pipeline(tower_siem::pipeline::PipelineConfig {
+                batch_max: b.parse()?,
+                ..Default::default()
+            });
         }
         let s = builder.build()?;
         app = app.layer(s.layer());
@@ -77,10 +103,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let variant = match (layered, sink) {
+        let variant = match (layered, sink_kind.as_str()) {
             (false, _) => "bare",
-            (true, false) => "layered",
-            (true, true) => "layered+sink",
+            (true, "null") => "layered+pipeline",
+            (true, "sqlite") => "layered+sqlite",
+            (true, _) if sink => "layered+sink",
+            (true, _) => "layered",
         };
         println!(
             "ready variant={variant} port={port} cpu_ticks={}",

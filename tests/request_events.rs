@@ -236,3 +236,55 @@ fn assert_bare(poor: &serde_json::Value) {
     assert_eq!(poor["verdict"]["action"], "allow");
     assert_eq!(poor["verdict"]["score"], 0.0);
 }
+
+#[tokio::test]
+async fn a_reused_event_carries_each_requests_own_user_agent() {
+    let lines = Arc::new(Lines(Mutex::new(Vec::new())));
+    let app = TestApp::with(|s| s.sink(lines.clone()), |l| l);
+    let a: &[u8] = b"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0";
+    let same_length: &[u8] = b"Mozilla/5.0 (X11; Linux x86_64) Firefox/129.0";
+    let longer: &[u8] = b"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0 extra";
+    // Not UTF-8 (an obs-text byte, which HTTP allows): replaced, also the second time.
+    let latin1: &[u8] = b"caf\xe9 client";
+    let sent = [
+        Some(a),
+        Some(a),
+        Some(same_length),
+        Some(a),
+        Some(longer),
+        Some(a),
+        Some(latin1),
+        Some(latin1),
+        None,
+        Some(a),
+    ];
+    for ua in sent {
+        let mut r = req("GET", "/", "198.51.100.9").body(Body::empty()).unwrap();
+        match ua {
+            Some(ua) => {
+                let value = axum::http::HeaderValue::from_bytes(ua).unwrap();
+                r.headers_mut().insert("user-agent", value);
+            }
+            None => {
+                r.headers_mut().remove("user-agent");
+            }
+        }
+        assert_eq!(app.send(r).await.status(), StatusCode::OK);
+        // Delivered, so the next request's event is this one, given back to the pool.
+        assert!(app.siem.flush_async(LONG).await);
+    }
+    let got: Vec<Option<String>> = lines
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "http.request")
+        .map(|e| e["user_agent"].as_str().map(str::to_owned))
+        .collect();
+    let want: Vec<Option<String>> = sent
+        .iter()
+        .map(|ua| ua.map(|b| String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(got[6].as_deref(), Some("caf\u{fffd} client"));
+}

@@ -56,6 +56,13 @@ impl RequestCtx {
     pub(crate) fn fill_user_agent(&self, slot: &mut Option<String>) {
         match self.user_agent.as_ref() {
             None => *slot = None,
+            // A reused event often held the same user agent (one client, or one browser
+            // build, sends many requests): equal bytes are already valid text, so neither the
+            // UTF-8 check nor the copy is needed.
+            Some(v)
+                if slot
+                    .as_deref()
+                    .is_some_and(|s| s.as_bytes() == v.as_bytes()) => {}
             Some(v) => match std::str::from_utf8(v.as_bytes()) {
                 // The common case, checked word by word; the lossy path walks byte by byte.
                 Ok(ua) => assign_opt(slot, Some(ua)),
