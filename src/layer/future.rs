@@ -112,8 +112,14 @@ where
 
 /// The response's size, when it says: `Content-Length`, else an exact size hint.
 fn response_bytes<B: http_body::Body>(res: &Response<B>) -> Option<u64> {
-    res.headers()
-        .get(http::header::CONTENT_LENGTH)
+    let headers = res.headers();
+    // A response carries few headers, and most leave the length to the body's size hint:
+    // walking the names is cheaper than hashing one for a lookup.
+    headers
+        .keys()
+        .any(|k| k == http::header::CONTENT_LENGTH)
+        .then(|| headers.get(http::header::CONTENT_LENGTH))
+        .flatten()
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .or_else(|| http_body::Body::size_hint(res.body()).exact())
 }
@@ -186,5 +192,42 @@ pub(crate) fn record(
     }
     if let Some(event) = shared {
         siem.emit_shared(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http_body_util::{Full, StreamBody};
+
+    use super::*;
+
+    fn response<B>(body: B, length: Option<&'static str>) -> Response<B> {
+        let mut res = Response::new(body);
+        res.headers_mut()
+            .insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        if let Some(l) = length {
+            res.headers_mut()
+                .insert(http::header::CONTENT_LENGTH, l.parse().unwrap());
+        }
+        res
+    }
+
+    #[test]
+    fn a_response_size_comes_from_its_content_length_else_its_body() {
+        let full = || Full::new(Bytes::from_static(b"ok"));
+        assert_eq!(response_bytes(&response(full(), None)), Some(2));
+        // The header wins (a HEAD response says how long the body would be).
+        assert_eq!(response_bytes(&response(full(), Some("1234"))), Some(1234));
+        // A header that is not a number is ignored.
+        assert_eq!(response_bytes(&response(full(), Some("many"))), Some(2));
+        // A body of unknown size, and no header: unknown.
+        let stream = || {
+            StreamBody::new(futures_util::stream::empty::<
+                Result<http_body::Frame<Bytes>, std::convert::Infallible>,
+            >())
+        };
+        assert_eq!(response_bytes(&response(stream(), None)), None);
+        assert_eq!(response_bytes(&response(stream(), Some("7"))), Some(7));
     }
 }

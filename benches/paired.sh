@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# CPU per request of two variants measured at the same time, so the machine's drift cancels.
+#
+# `load.sh` runs variants one after another; on a shared VM whose speed moves by 10 % within
+# minutes, that drift is larger than the differences worth measuring (a few points). Here the
+# two servers run side by side on core 0, each loaded by its own wrk on core 1, for ROUNDS
+# rounds of WRK_SECS. Both see the same machine at every moment. For each server the script
+# reads the CPU time it spent (all its threads, /proc/PID/stat) and the requests wrk completed,
+# and prints each round's CPU per request and the ratio B/A. The median ratio is the figure:
+# with CPU the bottleneck, A's throughput over B's on the same core is that ratio's inverse.
+#
+# The comparison is by CPU per request, not by requests/s: the scheduler shares core 0 by
+# thread, so a server with more runnable threads may get a larger share of it.
+#
+# Environment: A ("layered"), B ("pipeline"), ROUNDS (7), WRK_SECS (8), WARM_SECS (2),
+# CONNS (16 per server), PORT (3101; B uses PORT+1), UA (a Chrome user agent). Variants are
+# load.sh's: bare, layered, pipeline (a sink that discards), sink (JSONL), sqlite. Installs wrk
+# with apt-get when it is missing.
+set -euo pipefail
+
+A=${A:-layered}
+B=${B:-pipeline}
+ROUNDS=${ROUNDS:-7}
+WRK_SECS=${WRK_SECS:-8}
+WARM_SECS=${WARM_SECS:-2}
+CONNS=${CONNS:-16}
+PORT=${PORT:-3101}
+UA=${UA:-"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"}
+
+cd "$(dirname "$0")/.."
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN="$TARGET/release/examples/load_server"
+TMP=$(mktemp -d)
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+    echo "installing wrk" >&2
+    if ! apt-get install -y wrk >/dev/null 2>&1; then
+        apt-get update >/dev/null
+        apt-get install -y wrk >/dev/null
+    fi
+fi
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
+if (( $(nproc) < 2 )); then
+    echo "needs 2 cores: servers on core 0, wrk on core 1" >&2
+    exit 1
+fi
+cargo build --release --example load_server >&2
+
+# load_server's environment for a variant.
+env_of() {
+    case $1 in
+        bare) echo "LAYERED=0 SINK=0" ;;
+        layered) echo "LAYERED=1 SINK=0" ;;
+        pipeline) echo "LAYERED=1 SINK=null" ;;
+        sink) echo "LAYERED=1 SINK=1" ;;
+        sqlite) echo "LAYERED=1 SINK=sqlite" ;;
+        *) echo "unknown variant $1" >&2; return 1 ;;
+    esac
+}
+env_of "$A" >/dev/null
+env_of "$B" >/dev/null
+
+cpu_ticks() {
+    local stat
+    stat=$(cat "/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+wait_for_port() {
+    local port=$1 pid=$2 i
+    for i in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { echo "server exited early" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "server did not answer on port $port" >&2
+    return 1
+}
+
+start() {
+    local variant=$1 port=$2
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port is already in use" >&2
+        return 1
+    fi
+    # shellcheck disable=SC2046
+    env PORT="$port" DURATION_SECS=$((WARM_SECS + WRK_SECS + 20)) $(env_of "$variant") \
+        taskset -c 0 "$BIN" >"$TMP/$variant.$port.log" 2>&1 &
+    PIDS+=($!)
+    wait_for_port "$port" "$!"
+}
+
+load() {
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"$1s" -H "User-Agent: $UA" "http://127.0.0.1:$2/"
+}
+
+: >"$TMP/results"
+for round in $(seq 1 "$ROUNDS"); do
+    PIDS=()
+    start "$A" "$PORT"
+    start "$B" $((PORT + 1))
+    pa=${PIDS[0]} pb=${PIDS[1]}
+    if (( WARM_SECS > 0 )); then
+        load "$WARM_SECS" "$PORT" >/dev/null &
+        warm=$!
+        load "$WARM_SECS" $((PORT + 1)) >/dev/null
+        wait "$warm"
+    fi
+    a0=$(cpu_ticks "$pa") b0=$(cpu_ticks "$pb")
+    load "$WRK_SECS" "$PORT" >"$TMP/wrk.a" &
+    wa=$!
+    load "$WRK_SECS" $((PORT + 1)) >"$TMP/wrk.b"
+    wait "$wa"
+    a1=$(cpu_ticks "$pa") b1=$(cpu_ticks "$pb")
+    for pid in "$pa" "$pb"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+    na=$(awk '/ requests in / { print $1 }' "$TMP/wrk.a")
+    nb=$(awk '/ requests in / { print $1 }' "$TMP/wrk.b")
+    if [[ -z "$na" || -z "$nb" ]] || grep -q "Non-2xx" "$TMP/wrk.a" "$TMP/wrk.b"; then
+        echo "wrk failed or saw errors:" >&2
+        cat "$TMP/wrk.a" "$TMP/wrk.b" >&2
+        exit 1
+    fi
+    echo "$round $na $((a1 - a0)) $nb $((b1 - b0))" >>"$TMP/results"
+    awk -v r="$round" -v a="$A" -v b="$B" -v na="$na" -v ta=$((a1 - a0)) -v nb="$nb" \
+        -v tb=$((b1 - b0)) -v hz="$(getconf CLK_TCK)" -v s="$WRK_SECS" 'BEGIN {
+        ua = ta / hz * 1e6 / na; ub = tb / hz * 1e6 / nb
+        printf "round %d  %s %7.0f req/s %6.2f us CPU/req   %s %7.0f req/s %6.2f us CPU/req   CPU/req %s/%s %.3f\n",
+            r, a, na / s, ua, b, nb / s, ub, b, a, ub / ua
+    }'
+done
+
+awk -v a="$A" -v b="$B" -v hz="$(getconf CLK_TCK)" '
+function median(x, m,   i, j, t) {
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) {
+        t = x[j]; x[j] = x[j - 1]; x[j - 1] = t
+    }
+    return m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2
+}
+{ n++; ua[n] = $3 / hz * 1e6 / $2; ub[n] = $5 / hz * 1e6 / $4; q[n] = ub[n] / ua[n] }
+END {
+    for (i = 1; i <= n; i++) { sa[i] = ua[i]; sb[i] = ub[i]; sq[i] = q[i] }
+    m = median(sq, n)
+    printf "\nmedian over %d rounds: %s %.2f us CPU/req, %s %.2f us CPU/req\n", n, a, median(sa, n), b, median(sb, n)
+    printf "CPU per request %s/%s: median %.3f (rounds from %.3f to %.3f)\n", b, a, m, sq[1], sq[n]
+    printf "throughput %s/%s on a shared core: %.3f\n", b, a, 1 / m
+}' "$TMP/results"
