@@ -31,8 +31,6 @@ URL="http://127.0.0.1:${PORT}/"
 UA=${UA:-"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"}
 
 cd "$(dirname "$0")/.."
-TARGET=${CARGO_TARGET_DIR:-target}
-BIN="$TARGET/release/examples/load_server"
 TMP=$(mktemp -d)
 SERVER_PID=
 
@@ -45,63 +43,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk" >&2
-    if ! apt-get install -y wrk >/dev/null 2>&1; then
-        apt-get update >/dev/null
-        apt-get install -y wrk >/dev/null
-    fi
-fi
-command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
-if (( $(nproc) < 2 )); then
-    echo "needs 2 cores: server on core 0, wrk on core 1" >&2
-    exit 1
-fi
-
-cargo build --release --example load_server >&2
-CLK_TCK=$(getconf CLK_TCK)
-
-# utime + stime of a process, in clock ticks (fields 14 and 15, counted after the name).
-cpu_ticks() {
-    local stat
-    stat=$(cat "/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
-
-wait_for_port() {
-    local i
-    for i in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited early" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "server did not answer on port $PORT" >&2
-    return 1
-}
+source benches/support/load_common.sh
 
 # run VARIANT ROUND: appends "variant round rps requests cpu_ticks non2xx main_ticks" to
 # $TMP/results (main_ticks: the serving thread alone, which is the process's main thread).
 run() {
-    local variant=$1 round=$2 layered=0 sink=0
-    case $variant in
-        bare) ;;
-        layered) layered=1 ;;
-        sink) layered=1 sink=1 ;;
-        pipeline) layered=1 sink=null ;;
-        sqlite) layered=1 sink=sqlite ;;
-        *) echo "unknown variant $variant" >&2; return 1 ;;
-    esac
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    local variant=$1 round=$2 vars
+    vars=$(variant_env "$variant")
+    if port_in_use "$PORT"; then
         echo "port $PORT is already in use" >&2
         return 1
     fi
-    PORT=$PORT LAYERED=$layered SINK=$sink DURATION_SECS=$((WARM_SECS + WRK_SECS + 10)) \
+    # shellcheck disable=SC2086
+    env PORT="$PORT" DURATION_SECS=$((WARM_SECS + WRK_SECS + 10)) $vars \
         taskset -c 0 "$BIN" >"$TMP/server.log" 2>&1 &
     SERVER_PID=$!
-    wait_for_port
+    wait_for_port "$PORT" "$SERVER_PID"
     if [[ -n "${PIPELINE_CORE:-}" ]]; then
         local task
         for task in /proc/"$SERVER_PID"/task/*; do

@@ -28,8 +28,6 @@ PORT=${PORT:-3101}
 UA=${UA:-"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"}
 
 cd "$(dirname "$0")/.."
-TARGET=${CARGO_TARGET_DIR:-target}
-BIN="$TARGET/release/examples/load_server"
 TMP=$(mktemp -d)
 PIDS=()
 
@@ -43,62 +41,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk" >&2
-    if ! apt-get install -y wrk >/dev/null 2>&1; then
-        apt-get update >/dev/null
-        apt-get install -y wrk >/dev/null
-    fi
-fi
-command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
-if (( $(nproc) < 2 )); then
-    echo "needs 2 cores: servers on core 0, wrk on core 1" >&2
-    exit 1
-fi
-cargo build --release --example load_server >&2
-
-# load_server's environment for a variant.
-env_of() {
-    case $1 in
-        bare) echo "LAYERED=0 SINK=0" ;;
-        layered) echo "LAYERED=1 SINK=0" ;;
-        pipeline) echo "LAYERED=1 SINK=null" ;;
-        sink) echo "LAYERED=1 SINK=1" ;;
-        sqlite) echo "LAYERED=1 SINK=sqlite" ;;
-        *) echo "unknown variant $1" >&2; return 1 ;;
-    esac
-}
-env_of "$A" >/dev/null
-env_of "$B" >/dev/null
-
-cpu_ticks() {
-    local stat
-    stat=$(cat "/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
-
-wait_for_port() {
-    local port=$1 pid=$2 i
-    for i in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || { echo "server exited early" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "server did not answer on port $port" >&2
-    return 1
-}
+source benches/support/load_common.sh
+variant_env "$A" >/dev/null
+variant_env "$B" >/dev/null
 
 start() {
     local variant=$1 port=$2
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if port_in_use "$port"; then
         echo "port $port is already in use" >&2
         return 1
     fi
     # shellcheck disable=SC2046
-    env PORT="$port" DURATION_SECS=$((WARM_SECS + WRK_SECS + 20)) $(env_of "$variant") \
+    env PORT="$port" DURATION_SECS=$((WARM_SECS + WRK_SECS + 20)) $(variant_env "$variant") \
         taskset -c 0 "$BIN" >"$TMP/$variant.$port.log" 2>&1 &
     PIDS+=($!)
     wait_for_port "$port" "$!"
@@ -140,14 +94,14 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
     echo "$round $na $((a1 - a0)) $nb $((b1 - b0))" >>"$TMP/results"
     awk -v r="$round" -v a="$A" -v b="$B" -v na="$na" -v ta=$((a1 - a0)) -v nb="$nb" \
-        -v tb=$((b1 - b0)) -v hz="$(getconf CLK_TCK)" -v s="$WRK_SECS" 'BEGIN {
+        -v tb=$((b1 - b0)) -v hz="$CLK_TCK" -v s="$WRK_SECS" 'BEGIN {
         ua = ta / hz * 1e6 / na; ub = tb / hz * 1e6 / nb
         printf "round %d  %s %7.0f req/s %6.2f us CPU/req   %s %7.0f req/s %6.2f us CPU/req   CPU/req %s/%s %.3f\n",
             r, a, na / s, ua, b, nb / s, ub, b, a, ub / ua
     }'
 done
 
-awk -v a="$A" -v b="$B" -v hz="$(getconf CLK_TCK)" '
+awk -v a="$A" -v b="$B" -v hz="$CLK_TCK" '
 function median(x, m,   i, j, t) {
     for (i = 2; i <= m; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) {
         t = x[j]; x[j] = x[j - 1]; x[j - 1] = t

@@ -145,24 +145,12 @@ impl Redactor {
     ///
     /// In allow-list order, then in the order the request gave a header's values.
     pub fn headers(&self, headers: &http::HeaderMap) -> Vec<(String, String)> {
+        let mut out = Vec::new();
         // Most requests carry none of them: walking the few names a request has is cheaper
         // than a hashed lookup per allow-listed name.
-        if !headers.keys().any(|k| self.captures(k)) {
-            return Vec::new();
+        if !headers.keys().any(|k| self.header_allow.contains(k)) {
+            return out;
         }
-        self.captured_headers(headers)
-    }
-
-    /// Whether headers of this name are captured (the allow-list).
-    #[inline]
-    pub(crate) fn captures(&self, name: &http::HeaderName) -> bool {
-        self.header_allow.contains(name)
-    }
-
-    /// [`headers`](Self::headers) for a caller that already knows the request carries one of
-    /// them (from its own walk over the names, [`captures`](Self::captures)).
-    pub(crate) fn captured_headers(&self, headers: &http::HeaderMap) -> Vec<(String, String)> {
-        let mut out = Vec::new();
         for name in &self.header_allow {
             for v in headers.get_all(name) {
                 let text = match std::str::from_utf8(v.as_bytes()) {

@@ -112,15 +112,12 @@ where
 
 /// The response's size, when it says: `Content-Length`, else an exact size hint.
 fn response_bytes<B: http_body::Body>(res: &Response<B>) -> Option<u64> {
-    let headers = res.headers();
     // A response carries few headers, and most leave the length to the body's size hint:
-    // walking the names is cheaper than hashing one for a lookup.
-    headers
-        .keys()
-        .any(|k| k == http::header::CONTENT_LENGTH)
-        .then(|| headers.get(http::header::CONTENT_LENGTH))
-        .flatten()
-        .and_then(|v| v.to_str().ok()?.parse().ok())
+    // walking them is cheaper than hashing the name for a lookup.
+    res.headers()
+        .iter()
+        .find(|(k, _)| *k == http::header::CONTENT_LENGTH)
+        .and_then(|(_, v)| v.to_str().ok()?.parse().ok())
         .or_else(|| http_body::Body::size_hint(res.body()).exact())
 }
 

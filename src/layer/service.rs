@@ -13,7 +13,7 @@ use super::extract::{RequestCtx, SecurityContext};
 use super::future::{record, ResponseFuture};
 use super::{PeerAddr, RoutePolicy, SiemBody, SiemLayer, STEP_UP_HEADER};
 use crate::engine::{Action, Verdict};
-use crate::event::{Redactor, Subject};
+use crate::event::Subject;
 
 /// The service [`SiemLayer`] produces. See the [module docs](crate::layer).
 #[derive(Clone, Debug)]
@@ -67,38 +67,14 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     None
 }
 
-/// What a recorded request's event takes from its headers: a client-supplied request id worth
-/// keeping (1 to 128 visible ASCII characters), and the allow-listed headers, redacted.
-///
-/// One walk over the few names a request carries finds out whether either is there: cheaper
-/// than hashing a name for each lookup, and most requests have neither.
-fn recorded_headers(
-    headers: &HeaderMap,
-    redactor: &Redactor,
-) -> (Option<HeaderValue>, Vec<(String, String)>) {
+/// A client-supplied request id worth keeping: 1 to 128 visible ASCII characters.
+fn request_id(headers: &HeaderMap) -> Option<HeaderValue> {
     const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
-    let (mut has_id, mut captured) = (false, false);
-    for k in headers.keys() {
-        if *k == X_REQUEST_ID {
-            has_id = true;
-        } else if redactor.captures(k) {
-            captured = true;
-        }
-    }
-    let id = has_id
-        .then(|| headers.get(X_REQUEST_ID))
-        .flatten()
-        .filter(|v| {
-            let b = v.as_bytes();
-            !b.is_empty() && b.len() <= 128 && b.iter().all(|b| b.is_ascii_graphic())
-        })
-        .cloned();
-    let captured = if captured {
-        redactor.captured_headers(headers)
-    } else {
-        Vec::new()
-    };
-    (id, captured)
+    // Scanning the few names a request carries is cheaper than hashing one for a lookup, and
+    // most requests have no id.
+    let (_, v) = headers.iter().find(|(k, _)| **k == X_REQUEST_ID)?;
+    let b = v.as_bytes();
+    (!b.is_empty() && b.len() <= 128 && b.iter().all(|b| b.is_ascii_graphic())).then(|| v.clone())
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SiemService<S>
@@ -172,12 +148,6 @@ where
         }
 
         let recording = siem.records_requests();
-        // Only events that leave through a sink carry these; the rules never read them.
-        let (request_id, captured) = if recording {
-            recorded_headers(headers, siem.redactor())
-        } else {
-            (None, Vec::new())
-        };
         let ctx = Arc::new(RequestCtx {
             siem: siem.clone(),
             user_agent,
@@ -189,8 +159,13 @@ where
                 None
             },
             route: req.extensions().get::<MatchedPath>().cloned(),
-            request_id,
-            headers: captured,
+            // Only events that leave through a sink carry them; the rules never read them.
+            request_id: if recording { request_id(headers) } else { None },
+            headers: if recording {
+                siem.redactor().headers(headers)
+            } else {
+                Vec::new()
+            },
             started_ms: now,
             gate,
             hits,
@@ -238,47 +213,22 @@ mod tests {
     }
 
     #[test]
-    fn recorded_headers_keep_a_sound_request_id_and_the_captured_headers() {
-        let r = Redactor::default();
-        let with = |pairs: &[(&'static str, &[u8])]| {
+    fn a_request_id_is_kept_only_when_sound() {
+        let with = |v: &[u8]| {
             let mut h = HeaderMap::new();
             h.append(http::header::HOST, HeaderValue::from_static("shop.example"));
-            for (k, v) in pairs {
-                h.append(*k, HeaderValue::from_bytes(v).unwrap());
-            }
-            recorded_headers(&h, &r)
+            h.append("x-request-id", HeaderValue::from_bytes(v).unwrap());
+            request_id(&h)
         };
-        assert_eq!(with(&[]), (None, vec![]));
-        let (id, captured) = with(&[("x-request-id", b"req-42")]);
-        assert_eq!(id.unwrap(), "req-42");
-        assert!(captured.is_empty());
+        let mut h = HeaderMap::new();
+        h.append(http::header::HOST, HeaderValue::from_static("shop.example"));
+        assert_eq!(request_id(&h), None);
+        assert_eq!(with(b"req-42").unwrap(), "req-42");
         // Too long, empty, or not visible ASCII: the event's own id is used instead.
         let long = [b'a'; 129];
         for bad in [&long[..], b"", b"two words", b"caf\xe9"] {
-            assert_eq!(with(&[("x-request-id", bad)]).0, None, "{bad:?}");
+            assert_eq!(with(bad), None, "{bad:?}");
         }
-        assert_eq!(
-            with(&[("x-request-id", &long[..128])]).0.unwrap().len(),
-            128
-        );
-        let (id, captured) = with(&[
-            ("referer", b"https://shop.example/cart?token=s3cret"),
-            ("x-request-id", b"r-1"),
-        ]);
-        assert_eq!(id.unwrap(), "r-1");
-        assert_eq!(
-            captured,
-            vec![(
-                "referer".to_owned(),
-                "https://shop.example/cart?token=[REDACTED]".to_owned()
-            )]
-        );
-        // The same as the public walk over the allow-list.
-        let mut h = HeaderMap::new();
-        h.append(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain"),
-        );
-        assert_eq!(recorded_headers(&h, &r).1, r.headers(&h));
+        assert_eq!(with(&long[..128]).unwrap().len(), 128);
     }
 }
