@@ -70,9 +70,17 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A client-supplied request id worth keeping: 1 to 128 visible ASCII characters.
 fn request_id(headers: &HeaderMap) -> Option<HeaderValue> {
     const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
-    // Scanning the few names a request carries is cheaper than hashing one for a lookup, and
-    // most requests have no id.
-    let (_, v) = headers.iter().find(|(k, _)| **k == X_REQUEST_ID)?;
+    // Most requests have no id: scanning the few names a request carries (comparing only those
+    // of the right length) is cheaper than hashing the name for a lookup, and the lookup runs
+    // only for a request that has one.
+    let len = X_REQUEST_ID.as_str().len();
+    if !headers
+        .keys()
+        .any(|k| k.as_str().len() == len && *k == X_REQUEST_ID)
+    {
+        return None;
+    }
+    let v = headers.get(X_REQUEST_ID)?;
     let b = v.as_bytes();
     (!b.is_empty() && b.len() <= 128 && b.iter().all(|b| b.is_ascii_graphic())).then(|| v.clone())
 }
@@ -230,5 +238,11 @@ mod tests {
             assert_eq!(with(bad), None, "{bad:?}");
         }
         assert_eq!(with(&long[..128]).unwrap().len(), 128);
+        // Other names of the same length are not it; the id is found among them.
+        h.append(http::header::CONTENT_TYPE, HeaderValue::from_static("a/b"));
+        h.append("x-request-ie", HeaderValue::from_static("nope"));
+        assert_eq!(request_id(&h), None);
+        h.append("x-request-id", HeaderValue::from_static("req-7"));
+        assert_eq!(request_id(&h).unwrap(), "req-7");
     }
 }
