@@ -11,8 +11,10 @@
 #
 # Environment: ROUNDS (5), WRK_SECS (10), WARM_SECS (2), CONNS (32), PORT (3001),
 # VARIANTS ("bare layered sink"; also "pipeline": the layer with a sink that discards every
-# batch, the pipeline's own cost without a sink's encoding and I/O; and "sqlite": the layer with
-# the SQLite store), UA (a Chrome user agent). Installs wrk with apt-get when it is missing.
+# batch, the pipeline's own cost without a sink's encoding and I/O; "sqlite": the layer with
+# the SQLite store; "layered-idle": the layer and one idle thread, which puts glibc's malloc on
+# its multi-threaded paths as a pipeline's thread does, see examples/load_server.rs), UA (a
+# Chrome user agent). Installs wrk with apt-get when it is missing.
 #
 # PIPELINE_CORE=1 moves every server thread except the request-serving one (the event pipeline's
 # worker and the blocking threads it starts) to core 1, beside wrk: it measures what the

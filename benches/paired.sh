@@ -14,8 +14,13 @@
 #
 # Environment: A ("layered"), B ("pipeline"), ROUNDS (7), WRK_SECS (8), WARM_SECS (2),
 # CONNS (16 per server), PORT (3101; B uses PORT+1), UA (a Chrome user agent). Variants are
-# load.sh's: bare, layered, pipeline (a sink that discards), sink (JSONL), sqlite. Installs wrk
-# with apt-get when it is missing.
+# load.sh's: bare, layered, layered-idle (the layer and one idle thread), pipeline (a sink that
+# discards), sink (JSONL), sqlite. Installs wrk with apt-get when it is missing.
+#
+# A sink's pipeline brings a second thread into the process, and from then on glibc's malloc
+# takes its multi-threaded paths for every allocation of every request: about 1 point on this
+# server, the same as an idle thread. `A=layered-idle` compares against a layer that pays this
+# too, as any server with a multi-thread tokio runtime does.
 set -euo pipefail
 
 A=${A:-layered}

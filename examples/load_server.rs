@@ -8,6 +8,12 @@
 //!   that accepts every batch and does nothing with it, which measures the pipeline itself
 //!   (building, queueing, batching, the worker, the pool) without a sink's encoding or I/O;
 //! - `BATCH_MAX` (with a sink): the pipeline's batch size instead of the default 512;
+//! - `ALERTS_ONLY=1` (with `SINK=null`): the discarding sink takes only `siem.alert` events, so
+//!   the layer records no request, but the pipeline and its thread are there;
+//! - `IDLE_THREAD=1`: starts one more thread, which only sleeps. glibc's `malloc` takes faster
+//!   paths while a process has a single thread. This server has one unless a sink starts the
+//!   pipeline's, so with this the layer alone runs on the same allocator paths as a server with
+//!   any second thread (a multi-thread tokio runtime, or a pipeline);
 //! - `DURATION_SECS` (default 30): the server stops by itself after this long.
 //!
 //! It prints `ready cpu_ticks=N` once listening and `done cpu_ticks=N` on exit: the process's
@@ -37,6 +43,14 @@ impl Sink for Discard {
     fn write<'a>(&'a self, batch: &'a [SharedEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
         std::hint::black_box(batch.len());
         Box::pin(async { Ok(()) })
+    }
+
+    fn interest(&self) -> tower_siem::sink::Interest {
+        if env_flag("ALERTS_ONLY") {
+            tower_siem::sink::Interest::Names(vec![tower_siem::EventName::SIEM_ALERT])
+        } else {
+            tower_siem::sink::Interest::All
+        }
     }
 }
 
@@ -98,6 +112,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         siem = Some(s);
     }
 
+    if env_flag("IDLE_THREAD") {
+        // Parked for good: it exists, and never runs.
+        std::thread::spawn(|| loop {
+            std::thread::park();
+        });
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -25,6 +25,7 @@ variant_env() {
     case $1 in
         bare) echo "LAYERED=0 SINK=0" ;;
         layered) echo "LAYERED=1 SINK=0" ;;
+        layered-idle) echo "LAYERED=1 SINK=0 IDLE_THREAD=1" ;;
         pipeline) echo "LAYERED=1 SINK=null" ;;
         sink) echo "LAYERED=1 SINK=1" ;;
         sqlite) echo "LAYERED=1 SINK=sqlite" ;;
