@@ -94,7 +94,7 @@ run() {
         >>"$TMP/results"
     awk -v v="$variant" -v r="$round" -v rps="$rps" -v n="$requests" \
         -v t="$((after - before))" -v hz="$CLK_TCK" -v bad="${non2xx:-0}" 'BEGIN {
-        printf "round %d  %-8s %10.0f req/s  %9d requests  cpu %6.2f s  %6.2f us/req%s\n",
+        printf "round %d  %-12s %10.0f req/s  %9d requests  cpu %6.2f s  %6.2f us/req%s\n",
             r, v, rps, n, t / hz, t / hz * 1e6 / n, (bad > 0 ? "  NON-2XX: " bad : "")
     }'
 }
@@ -126,7 +126,7 @@ END {
         s = name[v]; m = cnt[s]
         for (i = 1; i <= m; i++) { r[i] = rps[s, i]; c[i] = us[s, i]; t[i] = main[s, i] }
         mr[s] = median(r, m); mc[s] = median(c, m); mt = median(t, m)
-        printf "  %-8s %10.0f req/s  %6.2f us CPU/req (serving thread %.2f, other threads %.2f)%s\n",
+        printf "  %-12s %10.0f req/s  %6.2f us CPU/req (serving thread %.2f, other threads %.2f)%s\n",
             s, mr[s], mc[s], mt, mc[s] - mt, (bad[s] > 0 ? "  (" bad[s] " non-2xx responses)" : "")
     }
     if ("bare" in mr) {
