@@ -20,7 +20,8 @@ pub struct Redactor {
     query_keys: Vec<String>,
     header_allow: Vec<http::HeaderName>,
     /// Bit `n` is set when an allow-listed name is `n` bytes long (bit 127: 127 or more), so
-    /// most request headers are passed over on their length alone.
+    /// most request headers are passed over on their length alone. Only `capture_header`
+    /// adds to the list, and it sets the bit.
     header_lens: u128,
     key: (u64, u64),
     hash_users: bool,
@@ -64,11 +65,14 @@ impl Default for Redactor {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            header_allow: vec![http::header::REFERER, http::header::CONTENT_TYPE],
-            header_lens: len_bit(&http::header::REFERER) | len_bit(&http::header::CONTENT_TYPE),
+            header_allow: Vec::new(),
+            header_lens: 0,
             key: random_key(),
             hash_users: false,
         }
+        // Through `capture_header`, which keeps the list and its length mask together.
+        .capture_header(http::header::REFERER)
+        .capture_header(http::header::CONTENT_TYPE)
     }
 }
 
