@@ -71,6 +71,13 @@ pub struct Scoring {
     /// Strongest automatic action per entity kind. Users and devices default to `step_up`: the
     /// victim of an attack on their account must never be locked out by the attacker.
     pub max_action: MaxAction,
+    /// The highest score an entity can reach (default 200, twice `block`): however long an
+    /// attack goes on, the time back to `allow` after it stops is bounded by
+    /// `half_life × log2(max_score / step_up)` (41 minutes with the defaults), plus any block
+    /// still running.
+    pub max_score: f64,
+    /// Blocking a whole network when several of its addresses are blocked.
+    pub subnet: SubnetEscalation,
 }
 
 impl Default for Scoring {
@@ -83,6 +90,39 @@ impl Default for Scoring {
             block_for: Dur(Duration::from_secs(10 * 60)),
             max_block_for: Dur(Duration::from_secs(24 * 3600)),
             max_action: MaxAction::default(),
+            max_score: 200.0,
+            subnet: SubnetEscalation::default(),
+        }
+    }
+}
+
+/// Subnet escalation: when `count` addresses of one IPv4 `/ipv4_prefix` (or IPv6
+/// `/ipv6_prefix`) network are blocked automatically within `window`, the network itself is
+/// blocked, so an attacker rotating through the addresses of one network gains nothing.
+/// Networks on the allow-list are never escalated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubnetEscalation {
+    /// Whether networks are escalated at all (default on).
+    pub enabled: bool,
+    /// Distinct blocked client keys within one network needed (default 3).
+    pub count: u32,
+    /// Within this long (default 10 minutes).
+    pub window: Dur,
+    /// IPv4 networks of this prefix (default /24).
+    pub ipv4_prefix: u8,
+    /// IPv6 networks of this prefix (default /48).
+    pub ipv6_prefix: u8,
+}
+
+impl Default for SubnetEscalation {
+    fn default() -> Self {
+        SubnetEscalation {
+            enabled: true,
+            count: 3,
+            window: Dur(Duration::from_secs(10 * 60)),
+            ipv4_prefix: 24,
+            ipv6_prefix: 48,
         }
     }
 }

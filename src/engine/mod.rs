@@ -22,7 +22,7 @@ use serde::Serialize;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     After, ConfigError, Dur, EntityKind, MaxAction, RuleConfig, RuleKind, RuleSet, Scoring,
-    ValueField, DEFAULT_RULES,
+    SubnetEscalation, ValueField, DEFAULT_RULES,
 };
 pub use score::{Contribution, EntityKey, EntityState};
 pub use verdict::{Action, Verdict};

@@ -102,6 +102,12 @@ pub struct Pack {
     /// Literal substrings, ASCII case-insensitive.
     #[serde(default)]
     pub literals: Vec<String>,
+    /// Regular expressions whose match is weak evidence on its own (text a person could type:
+    /// a `;` before an English word, a `../` that stays inside the site). A request matched
+    /// only by these gets a [`Hit::weak`] hit, which may step a client up but never throttles
+    /// or blocks it without corroboration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weak: Vec<String>,
 }
 
 /// A pack that matched a request.
@@ -113,6 +119,9 @@ pub struct Hit {
     pub field: Field,
     /// The matched text, at most 80 chars, control chars escaped.
     pub sample: String,
+    /// Whether only the pack's [weak](Pack::weak) patterns matched: evidence that may step a
+    /// client up but does not deny on its own.
+    pub weak: bool,
 }
 
 /// What went wrong in [`Inspector::new`].
@@ -220,6 +229,9 @@ struct Inner {
     /// Per pack, its patterns and then its escaped literals, compiled one by one to extract a
     /// sample after the set matched.
     regexes: Vec<Vec<Regex>>,
+    /// Per pack, how many of its `regexes` are strong (patterns and literals); the rest are
+    /// its weak patterns.
+    strong_counts: Vec<usize>,
     fields: Vec<FieldMatcher>,
     /// Hashes of user agents that matched nothing. Real traffic repeats a few hundred user
     /// agents, and the UA is the longest field scanned, so this skips most of the scanning.
@@ -294,6 +306,7 @@ impl Inspector {
         let mut ids: Vec<Arc<str>> = Vec::with_capacity(packs.len());
         let mut sources: Vec<Vec<String>> = Vec::with_capacity(packs.len());
         let mut regexes = Vec::with_capacity(packs.len());
+        let mut strong_counts = Vec::with_capacity(packs.len());
         for pack in &packs {
             if ids.iter().any(|id| **id == *pack.id) {
                 return Err(SignatureError::new(
@@ -315,6 +328,11 @@ impl Inspector {
                         .map(|l| regex::escape(l)),
                 )
                 .collect();
+            let strong = source.len();
+            let source: Vec<String> = source
+                .into_iter()
+                .chain(pack.weak.iter().cloned())
+                .collect();
             let compiled = source
                 .iter()
                 .map(|p| {
@@ -328,6 +346,7 @@ impl Inspector {
             ids.push(Arc::from(pack.id.as_str()));
             sources.push(source);
             regexes.push(compiled);
+            strong_counts.push(strong);
         }
 
         let mut fields = Vec::new();
@@ -360,6 +379,7 @@ impl Inspector {
             inner: Arc::new(Inner {
                 ids,
                 regexes,
+                strong_counts,
                 fields,
                 clean_agents: CleanSet::new(CLEAN_AGENT_CAPACITY),
                 clean_paths: CleanSet::new(CLEAN_PATH_CAPACITY),
@@ -441,20 +461,29 @@ impl Inspector {
         }
         for index in matcher.set.matches(text).iter() {
             let (pack, source) = matcher.map[index];
-            if found.iter().any(|(i, _)| *i == pack) {
+            let weak = source >= self.inner.strong_counts[pack];
+            let at = found.iter().position(|(i, _)| *i == pack);
+            // One hit per pack: the first field's, unless a later strong match outranks a
+            // weak one.
+            if at.is_some_and(|at| weak || !found[at].1.weak) {
                 continue;
             }
             if let Some(m) = self.inner.regexes[pack][source].find(text) {
-                found.push((pack, self.hit(pack, matcher.field, m.as_bytes())));
+                let hit = self.hit(pack, matcher.field, m.as_bytes(), weak);
+                match at {
+                    Some(at) => found[at].1 = hit,
+                    None => found.push((pack, hit)),
+                }
             }
         }
     }
 
-    fn hit(&self, pack: usize, field: Field, matched: &[u8]) -> Hit {
+    fn hit(&self, pack: usize, field: Field, matched: &[u8], weak: bool) -> Hit {
         Hit {
             pack: Arc::clone(&self.inner.ids[pack]),
             field,
             sample: sample(matched),
+            weak,
         }
     }
 }
@@ -905,6 +934,7 @@ mod tests {
             fields: vec![Field::Path, Field::UserAgent],
             patterns: vec![r"^/old-admin\b".into()],
             literals: vec!["EvilBot".into()],
+            weak: vec![],
         }])
         .unwrap();
         let hits = inspector.inspect("/OLD-ADMIN/users", None, Some("x evilbot/1"));
@@ -926,12 +956,14 @@ mod tests {
                 fields: vec![Field::Query],
                 patterns: vec!["abc".into()],
                 literals: vec![],
+                weak: vec![],
             },
             Pack {
                 id: "broken".into(),
                 fields: vec![Field::Path],
                 patterns: vec!["ok".into(), "(unclosed".into()],
                 literals: vec![],
+                weak: vec![],
             },
         ])
         .unwrap_err();
@@ -954,6 +986,7 @@ mod tests {
             fields,
             patterns: vec!["x".into()],
             literals: vec![],
+            weak: vec![],
         };
         let err = Inspector::new(vec![p("a", vec![Field::Path]), p("a", vec![Field::Query])])
             .unwrap_err();

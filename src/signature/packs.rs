@@ -16,6 +16,7 @@ fn pack(id: &str, fields: &[Field], patterns: &[&str], literals: &[&str]) -> Pac
         fields: fields.to_vec(),
         patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
         literals: literals.iter().map(|l| (*l).to_owned()).collect(),
+        weak: Vec::new(),
     }
 }
 
@@ -256,6 +257,7 @@ fn cmdi() -> Pack {
         fields: ALL.to_vec(),
         patterns,
         literals: Vec::new(),
+        weak: Vec::new(),
     }
 }
 
