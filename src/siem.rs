@@ -101,6 +101,7 @@ pub struct SiemBuilder {
     pipeline: PipelineConfig,
     engine: EngineConfig,
     entity_capacity: u64,
+    decision_capacity: Option<u64>,
     redactor: Redactor,
 }
 
@@ -131,6 +132,7 @@ impl Default for SiemBuilder {
             pipeline: PipelineConfig::default(),
             engine: EngineConfig::default(),
             entity_capacity: 100_000,
+            decision_capacity: None,
             redactor: Redactor::default(),
         }
     }
@@ -161,6 +163,42 @@ impl SiemBuilder {
     pub fn entity_capacity(mut self, n: u64) -> Self {
         self.entity_capacity = n;
         self
+    }
+
+    /// The most decided entities the default in-process store holds (blocked, allow-listed,
+    /// throttled, or with a repeat-offender history; default: the entity capacity). Others'
+    /// traffic never evicts them; past this bound the least severe that ends soonest goes
+    /// first, counted in `stats().engine.decisions.evicted`.
+    pub fn decision_capacity(mut self, n: u64) -> Self {
+        self.decision_capacity = Some(n.max(1));
+        self
+    }
+
+    /// Networks never acted against (offices, monitors, partners): requests from inside them
+    /// are neither scored nor gated by their address, and subnet escalation never blocks a
+    /// network that overlaps them. User, session and device verdicts still apply.
+    ///
+    /// # Errors
+    /// [`BuildError::Invalid`] for an entry that is not an address or CIDR.
+    pub fn allow_networks<I, S>(mut self, cidrs: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for c in cidrs {
+            let text = c.as_ref().trim();
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|e| {
+                    BuildError::Invalid(format!(
+                        "invalid allow-listed network {text:?}: {e}; expected an address or \
+                         CIDR such as \"192.0.2.0/24\""
+                    ))
+                })?;
+            self.engine.allowed_networks.push(net);
+        }
+        Ok(self)
     }
 
     /// The most keys each rule keeps window state for (default 65,536).
@@ -242,9 +280,13 @@ impl SiemBuilder {
     /// Invalid rules (with line and field) or options; a spool that cannot be opened.
     pub fn build(self) -> Result<Siem, BuildError> {
         let rules = self.rules.unwrap_or_default();
-        let store = self
-            .store
-            .unwrap_or_else(|| Arc::new(MemoryStore::new(self.entity_capacity)));
+        let store = self.store.unwrap_or_else(|| {
+            Arc::new(MemoryStore::with_limits(
+                self.entity_capacity,
+                self.decision_capacity.unwrap_or(self.entity_capacity),
+                Duration::from_secs(24 * 3600),
+            ))
+        });
         let engine = Engine::new(&rules, store, self.engine)?;
         let pipeline = if self.sinks.is_empty() {
             Pipeline::disabled()
@@ -397,6 +439,7 @@ impl Siem {
     fn normalize(&self, entity: &EntityKey) -> EntityKey {
         match entity {
             EntityKey::Ip(ip) => EntityKey::Ip(self.inner.engine.ip_key(*ip)),
+            EntityKey::Net(net) => EntityKey::Net(net.trunc()),
             EntityKey::User(u) if self.inner.redactor.hashes_user_ids() => {
                 EntityKey::User(self.inner.redactor.hash_id(u).into())
             }

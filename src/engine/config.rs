@@ -692,7 +692,9 @@ impl RuleSet {
                     let Some(p) = &r.pack else {
                         return e("pack", "expected a signature pack id".into());
                     };
-                    if !builtin.iter().any(|b| &b.id == p) && !self.packs.iter().any(|b| &b.id == p)
+                    if p != super::DUPLICATE_HEADER_PACK
+                        && !builtin.iter().any(|b| &b.id == p)
+                        && !self.packs.iter().any(|b| &b.id == p)
                     {
                         let known: Vec<_> = builtin
                             .iter()

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ahash::RandomState;
+use ipnet::IpNet;
 use serde::Serialize;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -24,7 +25,7 @@ pub use config::{
     After, ConfigError, Dur, EntityKind, MaxAction, RuleConfig, RuleKind, RuleSet, Scoring,
     SubnetEscalation, ValueField, DEFAULT_RULES,
 };
-pub use score::{Contribution, EntityKey, EntityState};
+pub use score::{Contribution, EntityKey, EntityState, Hold};
 pub use verdict::{Action, Verdict};
 
 use crate::event::{Event, EventName, Subject};
@@ -44,6 +45,9 @@ pub struct EngineConfig {
     pub ipv4_prefix: u8,
     /// IPv6 addresses are keyed by this prefix.
     pub ipv6_prefix: u8,
+    /// Networks never acted against: no score, no gate, no subnet escalation (offices,
+    /// monitors, partners).
+    pub allowed_networks: Vec<IpNet>,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +57,7 @@ impl Default for EngineConfig {
             session_capacity: 65_536,
             ipv4_prefix: 32,
             ipv6_prefix: 64,
+            allowed_networks: Vec::new(),
         }
     }
 }
@@ -125,6 +130,23 @@ pub struct Engine {
     hasher: RandomState,
     events: AtomicU64,
     alerts: Option<AlertHook>,
+    /// Blocked client keys per network, for subnet escalation.
+    subnets: BoundedMap<IpNet, Distinct>,
+    /// The rule id network blocks are reported under.
+    subnet_rule: Arc<str>,
+    allowed_nets: Vec<IpNet>,
+}
+
+/// The pack id a signature rule names to fire on repeated singleton headers (see
+/// [`Engine::report_duplicate_headers`]); the layer detects them, no pattern is involved.
+pub const DUPLICATE_HEADER_PACK: &str = "duplicate_header";
+
+/// The rule id under which subnet escalation blocks a network.
+pub const SUBNET_RULE: &str = "subnet.escalation";
+
+/// Whether two networks share an address.
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 impl std::fmt::Debug for Engine {
@@ -189,6 +211,9 @@ pub struct EngineStats {
     pub session_capacity: u64,
     /// Window entries evicted to stay within capacity.
     pub window_evictions: u64,
+    /// Decided entities (blocked, allowed, throttled, repeat offenders) held out of reach of
+    /// others' traffic, their bound, and how many were dropped to stay within it.
+    pub decisions: crate::store::DecisionStats,
 }
 
 impl Engine {
@@ -305,6 +330,23 @@ impl Engine {
             store,
             scoring: rules.scoring.clone(),
             sessions: BoundedMap::new(config.session_capacity),
+            subnets: BoundedMap::new(config.window_capacity),
+            subnet_rule: SUBNET_RULE.into(),
+            allowed_nets: config
+                .allowed_networks
+                .iter()
+                .map(|n| match n {
+                    IpNet::V4(_) => n.trunc(),
+                    IpNet::V6(v6) => match v6.network().to_ipv4_mapped() {
+                        Some(v4) if v6.prefix_len() >= 96 => IpNet::V4(
+                            ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                                .unwrap_or_default()
+                                .trunc(),
+                        ),
+                        _ => n.trunc(),
+                    },
+                })
+                .collect(),
             config,
             hasher: RandomState::with_seeds(0x5EED, 0x7051, 0xE5C0, 0x2B1D),
             events: AtomicU64::new(0),
@@ -421,18 +463,49 @@ impl Engine {
         for h in &hits {
             if let Some(&i) = self.by_pack.get(&*h.pack) {
                 let r = &self.rules[i];
-                self.fire(r, subject, t, Some(&h.sample));
+                self.fire_evidence(r, subject, t, Some(&h.sample), h.weak);
             }
         }
         hits
+    }
+
+    /// Inspects one more `User-Agent` value of a request (a request may repeat the header:
+    /// every value is inspected, not only the first) and applies the matching rules.
+    pub fn inspect_user_agent(&self, subject: &Subject, user_agent: &[u8], t: i64) -> Vec<Hit> {
+        self.inspect_request(subject, "/", None, Some(user_agent), t)
+    }
+
+    /// Reports headers that a request repeated although HTTP allows them once (two `Host`s,
+    /// two `User-Agent`s): the rule bound to the `duplicate_header` pack fires with the names
+    /// as its sample. Returns the hit, if a rule took it.
+    pub fn report_duplicate_headers(&self, subject: &Subject, names: &str, t: i64) -> Option<Hit> {
+        let &i = self.by_pack.get(DUPLICATE_HEADER_PACK)?;
+        let r = &self.rules[i];
+        self.fire_evidence(r, subject, t, Some(names), false);
+        Some(Hit {
+            pack: DUPLICATE_HEADER_PACK.into(),
+            field: crate::signature::Field::UserAgent,
+            sample: names.to_owned(),
+            weak: false,
+        })
     }
 
     /// The verdict for a subject at time `t` (ms): the strongest over its entities.
     pub fn verdict_at(&self, subject: &Subject, t: i64) -> Verdict {
         let mut v = Verdict::allow();
         let mut seen_user = false;
-        if let Some(ip) = subject.ip {
-            v = v.merge(self.entity_verdict(&EntityKey::Ip(self.ip_key(ip)), t));
+        if let Some(ip) = subject.ip.map(crate::identify::normalize) {
+            if !self.is_allowed_network(ip) {
+                v = v.merge(self.entity_verdict(&EntityKey::Ip(self.ip_key(ip)), t));
+                let nets = self.store.net_prefixes();
+                if !nets.is_empty() {
+                    for len in nets.lengths(ip.is_ipv6()) {
+                        if let Ok(net) = IpNet::new(ip, len) {
+                            v = v.merge(self.entity_verdict(&EntityKey::Net(net.trunc()), t));
+                        }
+                    }
+                }
+            }
         }
         if let Some(u) = &subject.user {
             seen_user = true;
@@ -640,6 +713,7 @@ impl Engine {
                 self.store.update(&key, &mut |cur| {
                     let mut s = cur?;
                     s.relieve(keep, t, &self.scoring);
+                    s.refresh_hold(t, &self.scoring);
                     Some(s)
                 });
             }
@@ -648,6 +722,17 @@ impl Engine {
     }
 
     fn fire(&self, r: &Compiled, subject: &Subject, t: i64, sample: Option<&str>) {
+        self.fire_evidence(r, subject, t, sample, false);
+    }
+
+    fn fire_evidence(
+        &self,
+        r: &Compiled,
+        subject: &Subject,
+        t: i64,
+        sample: Option<&str>,
+        weak: bool,
+    ) {
         if r.shadow {
             r.shadow_hits.fetch_add(1, Ordering::Relaxed);
             return;
@@ -655,18 +740,44 @@ impl Engine {
         let Some(key) = self.entity_key(r.target, subject) else {
             return;
         };
+        if let EntityKey::Ip(ip) = key {
+            if self.is_allowed_network(ip) {
+                return;
+            }
+        }
         r.hits.fetch_add(1, Ordering::Relaxed);
+        let blocked = self.add_to(&key, &r.id, r.score, sample, weak, t);
+        if blocked {
+            if let EntityKey::Ip(ip) = key {
+                self.escalate_subnet(ip, t);
+            }
+        }
+    }
+
+    /// Adds a rule's score to one entity, raising an alert if its action rose. Returns whether
+    /// a new automatic block started.
+    fn add_to(
+        &self,
+        key: &EntityKey,
+        rule: &Arc<str>,
+        score: f64,
+        sample: Option<&str>,
+        weak: bool,
+        t: i64,
+    ) -> bool {
         let cap = self.cap(key.kind());
         let scoring = &self.scoring;
         let watch = self.alerts.is_some();
         let mut rise = None;
-        self.store.update(&key, &mut |cur| {
+        let mut blocked = false;
+        self.store.update(key, &mut |cur| {
             let before = match (&cur, watch) {
                 (Some(s), true) => s.verdict(t, scoring, cap).action,
                 _ => Action::Allow,
             };
             let mut s = cur.unwrap_or_default();
-            s.add(&r.id, r.score, sample, t, scoring, cap);
+            blocked = s.add_evidence(rule, score, sample, weak, t, scoring, cap);
+            s.refresh_hold(t, scoring);
             if watch {
                 let after = s.verdict(t, scoring, cap);
                 rise = (after.action > before).then_some((before, after));
@@ -674,8 +785,53 @@ impl Engine {
             Some(s)
         });
         if let Some((before, after)) = rise {
-            self.alert(&key, before, after, &r.id, t);
+            self.alert(key, before, after, rule, t);
         }
+        blocked
+    }
+
+    /// The network an address is escalated to (IPv4 /24, IPv6 /48 by default).
+    pub fn subnet_of(&self, ip: IpAddr) -> IpNet {
+        let sub = &self.scoring.subnet;
+        match mask(ip, sub.ipv4_prefix, sub.ipv6_prefix) {
+            IpAddr::V4(a) => IpNet::V4(
+                ipnet::Ipv4Net::new(a, sub.ipv4_prefix.min(32)).unwrap_or_default(),
+            ),
+            IpAddr::V6(a) => IpNet::V6(
+                ipnet::Ipv6Net::new(a, sub.ipv6_prefix.min(128)).unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// Counts a new block of `ip` towards its network; blocks the network once enough of its
+    /// addresses were blocked within the window (never a network on the allow-list).
+    fn escalate_subnet(&self, ip: IpAddr, t: i64) {
+        let sub = &self.scoring.subnet;
+        if !sub.enabled || sub.count < 2 {
+            return;
+        }
+        let net = self.subnet_of(ip);
+        if self.allowed_nets.iter().any(|a| overlaps(a, &net)) {
+            return;
+        }
+        let n = self.subnets.with(
+            &net,
+            t,
+            || Distinct::new(sub.count as usize),
+            |d| d.record(self.hasher.hash_one(ip), t, sub.window.millis()),
+        );
+        if n < sub.count as usize {
+            return;
+        }
+        let key = EntityKey::Net(net);
+        let rule: Arc<str> = Arc::clone(&self.subnet_rule);
+        let sample = format!("{n} addresses blocked within {}", sub.window);
+        let score = self.scoring.block.max(0.0);
+        self.add_to(&key, &rule, score, Some(&sample), false, t);
+    }
+
+    fn is_allowed_network(&self, ip: IpAddr) -> bool {
+        !self.allowed_nets.is_empty() && self.allowed_nets.iter().any(|n| n.contains(&ip))
     }
 
     /// Hands a `siem.alert` for an entity whose action rose to the alert hook.
@@ -685,6 +841,7 @@ impl Engine {
         };
         let subject = match key {
             EntityKey::Ip(ip) => Subject::ip(*ip),
+            EntityKey::Net(net) => Subject::ip(net.network()),
             EntityKey::User(u) => Subject::user(&**u),
             EntityKey::Session(s) => Subject::default().with_session(&**s),
             EntityKey::Device(d) => Subject::default().with_device(&**d),
@@ -750,6 +907,7 @@ impl Engine {
             s.manual_block = true;
             s.allow_until = 0;
             s.last_seen = s.last_seen.max(t);
+            s.refresh_hold(t, &self.scoring);
             Some(s)
         });
     }
@@ -771,12 +929,18 @@ impl Engine {
             s.blocked_until = 0;
             s.manual_block = false;
             s.allow_until = until;
+            s.last_seen = s.last_seen.max(t);
+            s.refresh_hold(t, &self.scoring);
             Some(s)
         });
     }
 
     fn forget_windows(&self, key: &EntityKey) {
         let subject = match key {
+            EntityKey::Net(net) => {
+                self.subnets.remove(net);
+                return;
+            }
             EntityKey::Ip(ip) => Subject::ip(*ip),
             EntityKey::User(u) => Subject::user(&**u),
             EntityKey::Session(s) => Subject::default().with_session(&**s),
@@ -822,6 +986,7 @@ impl Engine {
             sessions: self.sessions.len() as u64,
             session_capacity: self.sessions.capacity() as u64,
             window_evictions: self.rules.iter().map(|r| r.windows.evicted()).sum(),
+            decisions: self.store.decisions(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::config::{EntityKind, Scoring};
@@ -20,6 +21,9 @@ pub enum EntityKey {
     Session(Arc<str>),
     /// A device (keyed hash).
     Device(Arc<str>),
+    /// A client network (IPv4 /24, IPv6 /48 by default), blocked as a whole by subnet
+    /// escalation or by an operator. Its verdict applies to every address inside it.
+    Net(IpNet),
 }
 
 impl EntityKey {
@@ -30,10 +34,12 @@ impl EntityKey {
             EntityKey::User(_) => EntityKind::User,
             EntityKey::Session(_) => EntityKind::Session,
             EntityKey::Device(_) => EntityKind::Device,
+            EntityKey::Net(_) => EntityKind::Ip,
         }
     }
 
-    /// Parses the display form (`ip:203.0.113.7`, `user:alice`, `session:…`, `device:…`).
+    /// Parses the display form (`ip:203.0.113.7`, `user:alice`, `session:…`, `device:…`,
+    /// `net:203.0.113.0/24`).
     pub fn parse(s: &str) -> Option<EntityKey> {
         let (kind, v) = s.split_once(':')?;
         match kind {
@@ -41,6 +47,7 @@ impl EntityKey {
             "user" => Some(EntityKey::User(v.into())),
             "session" => Some(EntityKey::Session(v.into())),
             "device" => Some(EntityKey::Device(v.into())),
+            "net" => v.parse::<IpNet>().ok().map(|n| EntityKey::Net(n.trunc())),
             _ => None,
         }
     }
@@ -53,6 +60,7 @@ impl fmt::Display for EntityKey {
             EntityKey::User(u) => write!(f, "user:{u}"),
             EntityKey::Session(s) => write!(f, "session:{s}"),
             EntityKey::Device(d) => write!(f, "device:{d}"),
+            EntityKey::Net(n) => write!(f, "net:{n}"),
         }
     }
 }
@@ -83,6 +91,37 @@ pub struct Contribution {
     /// A sample of what matched (a path, a user agent, a user name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<Arc<str>>,
+    /// Whether every hit of this rule so far was weak evidence (a signature that free text
+    /// can match): weak evidence alone may step an entity up, never throttle or block it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weak: bool,
+}
+
+/// Distinct weak rules that corroborate each other: a person's search box rarely trips
+/// three different classes of weak signature, a scanner spraying payloads does.
+const WEAK_CORROBORATION: usize = 3;
+
+/// How long an entity's state must be kept whatever other traffic does, by rank: the
+/// repeat-offender history (rank 1), a throttle (2), an automatic block (3), an operator's
+/// block or allow (4). `ends[r - 1]` is when the rank `r` hold ends (ms since the epoch); 0
+/// for none. Kept up to date by the engine; a [`RiskStore`](crate::store::RiskStore) uses it
+/// to keep decided entities out of reach of eviction by others' traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// End of each rank's hold.
+    pub ends: [i64; 4],
+}
+
+impl Hold {
+    /// The strongest rank still held at `now` (0: none) and when it ends.
+    pub fn at(&self, now: i64) -> (u8, i64) {
+        for r in (0..4).rev() {
+            if self.ends[r] > now {
+                return (r as u8 + 1, self.ends[r]);
+            }
+        }
+        (0, 0)
+    }
 }
 
 /// Longest sample kept, in bytes.
@@ -121,6 +160,9 @@ pub struct EntityState {
     pub allow_until: i64,
     /// Last event time for this entity.
     pub last_seen: i64,
+    /// How long the state is a decision that must not be evicted (see [`Hold`]).
+    #[serde(default)]
+    pub hold: Hold,
 }
 
 impl EntityState {
@@ -158,6 +200,22 @@ impl EntityState {
         scoring: &Scoring,
         cap: Action,
     ) -> bool {
+        self.add_evidence(rule, score, sample, false, now, scoring, cap)
+    }
+
+    /// [`add`](EntityState::add) for evidence that may be weak: while every contribution is
+    /// weak and fewer than three weak rules agree, the entity is stepped up at most.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_evidence(
+        &mut self,
+        rule: &Arc<str>,
+        score: f64,
+        sample: Option<&str>,
+        weak: bool,
+        now: i64,
+        scoring: &Scoring,
+        cap: Action,
+    ) -> bool {
         let sample = sample.map(|s| truncate(s, MAX_SAMPLE));
         self.decay(now, scoring);
         self.last_seen = self.last_seen.max(now);
@@ -169,6 +227,7 @@ impl EntityState {
             Some(c) => {
                 c.score += score;
                 c.hits = c.hits.saturating_add(1);
+                c.weak &= weak;
                 if let Some(s) = sample {
                     c.sample = Some(s.into());
                 }
@@ -189,9 +248,16 @@ impl EntityState {
                     score,
                     hits: 1,
                     sample: sample.map(Into::into),
+                    weak,
                 });
             }
         }
+        self.ceil(scoring);
+        let cap = if self.uncorroborated() {
+            cap.min(Action::StepUp)
+        } else {
+            cap
+        };
         if cap >= Action::Block && self.score >= scoring.block && self.blocked_until <= now {
             self.offenses = self.offenses.saturating_add(1);
             let base = scoring.block_for.millis().max(1);
@@ -204,6 +270,65 @@ impl EntityState {
             return true;
         }
         false
+    }
+
+    /// Holds the score at `scoring.max_score`, scaling the contributions with it so they
+    /// still add up to the score.
+    fn ceil(&mut self, scoring: &Scoring) {
+        let max = scoring.max_score;
+        if !(max.is_finite() && max > 0.0) || self.score <= max {
+            return;
+        }
+        let sum: f64 = self.contributions.iter().map(|c| c.score).sum();
+        if sum > 0.0 {
+            let f = max / sum;
+            for c in &mut self.contributions {
+                c.score *= f;
+            }
+        }
+        self.score = max;
+    }
+
+    /// Whether everything behind the score is weak evidence that nothing corroborates: fewer
+    /// than three weak rules, no other rule.
+    pub fn uncorroborated(&self) -> bool {
+        let mut weak = 0;
+        for c in &self.contributions {
+            if c.score <= 0.0 {
+                continue;
+            }
+            if !c.weak {
+                return false;
+            }
+            weak += 1;
+        }
+        weak > 0 && weak < WEAK_CORROBORATION
+    }
+
+    /// Recomputes [`EntityState::hold`] after a change at `now`.
+    pub fn refresh_hold(&mut self, now: i64, scoring: &Scoring) {
+        let mut ends = [0i64; 4];
+        if self.blocked_until > now {
+            ends[if self.manual_block { 3 } else { 2 }] = self.blocked_until;
+        }
+        if self.allow_until > now {
+            ends[3] = ends[3].max(self.allow_until);
+        }
+        // Throttled until the score decays below the throttle threshold.
+        let score = self.score_at(now, scoring);
+        if score >= scoring.throttle && !self.uncorroborated() && self.allow_until <= now {
+            let hl = scoring.half_life.millis().max(1) as f64;
+            let left = hl * (score / scoring.throttle).log2();
+            ends[1] = now.saturating_add(left.ceil().min(i64::MAX as f64 / 2.0) as i64 + 1);
+        }
+        // Repeat offenders' history, for `max_block_for` after their last block ends.
+        if self.offenses > 0 {
+            ends[0] = self
+                .blocked_until
+                .max(now)
+                .saturating_add(scoring.max_block_for.millis());
+        }
+        self.hold = Hold { ends };
     }
 
     /// Keeps a fraction of the score (a trusted signal such as a passed second factor).
@@ -271,6 +396,9 @@ impl EntityState {
             Action::Allow
         };
         action = action.min(cap);
+        if self.uncorroborated() {
+            action = action.min(Action::StepUp);
+        }
         if action == Action::Allow {
             return Verdict {
                 action,

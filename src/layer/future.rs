@@ -25,7 +25,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind<F> {
         Passthrough { #[pin] fut: F },
-        Call { #[pin] fut: F, ctx: Arc<RequestCtx>, start: Instant, echo_step_up: bool },
+        Call { #[pin] fut: F, ctx: Arc<RequestCtx>, start: Instant, echo_step_up: Option<bool> },
         Deny { response: Option<Response<Bytes>> },
     }
 }
@@ -37,7 +37,12 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn call(fut: F, ctx: Arc<RequestCtx>, start: Instant, echo_step_up: bool) -> Self {
+    pub(crate) fn call(
+        fut: F,
+        ctx: Arc<RequestCtx>,
+        start: Instant,
+        echo_step_up: Option<bool>,
+    ) -> Self {
         ResponseFuture {
             kind: Kind::Call {
                 fut,
@@ -80,13 +85,20 @@ where
                 let start = *start;
                 match out {
                     Ok(mut res) => {
-                        if *echo_step_up {
+                        if let Some(reasons) = *echo_step_up {
                             let mut v = ctx.gate.clone();
                             if let Some(f) = ctx.fired.lock().as_ref() {
                                 v = v.merge(f.clone());
                             }
                             if v.action >= Action::StepUp {
-                                if let Ok(h) = HeaderValue::from_str(&v.reasons_header()) {
+                                // The client learns that a step-up is needed, not which rule
+                                // to tune against (unless the layer was told otherwise).
+                                let h = if reasons {
+                                    HeaderValue::from_str(&v.reasons_header()).ok()
+                                } else {
+                                    Some(HeaderValue::from_static("required"))
+                                };
+                                if let Some(h) = h {
                                     res.headers_mut().insert(STEP_UP_HEADER, h);
                                 }
                             }

@@ -14,7 +14,9 @@
 //!    - `Block` → `403` with a small JSON body; the inner service is not called;
 //!    - `Throttle` → `429` with `Retry-After`;
 //!    - `StepUp` → the request goes on with `X-Step-Up-Required: <rule ids>` and the
-//!      [`Verdict`] in its extensions; the response carries the header too;
+//!      [`Verdict`] in its extensions; the response carries `X-Step-Up-Required: required`
+//!      (no rule ids, which would tell an attacker what to tune against, unless
+//!      [`SiemLayer::step_up_header_reasons`] is on);
 //!    - `Allow` → the request goes on.
 //!
 //! Any `X-Step-Up-Required` the client sent, in any letter case, is removed first. After the
@@ -103,6 +105,7 @@ pub(crate) struct LayerConfig {
     pub(crate) user_from: Option<UserFn>,
     pub(crate) routes: Vec<(String, RoutePolicy)>,
     pub(crate) step_up_on_response: bool,
+    pub(crate) step_up_reasons: bool,
     pub(crate) responder: Responder,
 }
 
@@ -116,6 +119,7 @@ impl Clone for LayerConfig {
             user_from: self.user_from.clone(),
             routes: self.routes.clone(),
             step_up_on_response: self.step_up_on_response,
+            step_up_reasons: self.step_up_reasons,
             responder: self.responder.clone(),
         }
     }
@@ -186,6 +190,7 @@ impl fmt::Debug for SiemLayer {
             )
             .field("routes", &self.config.routes)
             .field("step_up_on_response", &self.config.step_up_on_response)
+            .field("step_up_reasons", &self.config.step_up_reasons)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +209,7 @@ impl SiemLayer {
                 user_from: None,
                 routes: Vec::new(),
                 step_up_on_response: true,
+                step_up_reasons: false,
                 responder: Arc::new(default_responder),
             }),
         }
@@ -277,6 +283,18 @@ impl SiemLayer {
     /// Whether a stepped-up request's response carries `X-Step-Up-Required` too (default on).
     pub fn step_up_on_response(self, yes: bool) -> Self {
         self.edit(|c| c.step_up_on_response = yes)
+    }
+
+    /// Whether the `X-Step-Up-Required` header on the *response* names the rules that fired
+    /// (default off: it says `required`). The handler always sees the rule ids, in the
+    /// request's `X-Step-Up-Required` header and in its [`Verdict`].
+    ///
+    /// # Deployment caveat
+    ///
+    /// Rule ids on the response tell an attacker exactly which detection to tune a payload
+    /// against. Turn this on only where the client is trusted (an internal service, tests).
+    pub fn step_up_header_reasons(self, yes: bool) -> Self {
+        self.edit(|c| c.step_up_reasons = yes)
     }
 
     /// Replaces the response written for blocked and throttled requests.

@@ -67,6 +67,57 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     None
 }
 
+/// Headers HTTP allows once per request.
+const SINGLETONS: [http::HeaderName; 6] = [
+    http::header::HOST,
+    http::header::USER_AGENT,
+    http::header::CONTENT_LENGTH,
+    http::header::AUTHORIZATION,
+    http::header::REFERER,
+    http::header::ORIGIN,
+];
+
+/// Inspects every value of a repeated `User-Agent` (the first one already was), and reports
+/// any singleton header given more than once.
+fn repeated_headers(
+    siem: &crate::Siem,
+    subject: &Subject,
+    headers: &HeaderMap,
+    now: i64,
+    hits: &mut Vec<crate::signature::Hit>,
+) {
+    let mut repeated = String::new();
+    for name in &SINGLETONS {
+        let mut values = headers.get_all(name).iter();
+        if values.next().is_none() {
+            continue;
+        }
+        let mut extra = values.peekable();
+        if extra.peek().is_none() {
+            continue;
+        }
+        if !repeated.is_empty() {
+            repeated.push(',');
+        }
+        repeated.push_str(name.as_str());
+        if *name == http::header::USER_AGENT {
+            for v in extra {
+                for h in siem.engine().inspect_user_agent(subject, v.as_bytes(), now) {
+                    if !hits.iter().any(|x| x.pack == h.pack) {
+                        hits.push(h);
+                    }
+                }
+            }
+        }
+    }
+    if !repeated.is_empty() {
+        hits.extend(
+            siem.engine()
+                .report_duplicate_headers(subject, &repeated, now),
+        );
+    }
+}
+
 /// A client-supplied request id worth keeping: 1 to 128 visible ASCII characters.
 fn request_id(headers: &HeaderMap) -> Option<HeaderValue> {
     const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
@@ -141,13 +192,18 @@ where
         let path = req.uri().path();
         let raw_query = req.uri().query();
 
-        let hits = siem.engine().inspect_request(
+        let mut hits = siem.engine().inspect_request(
             &subject,
             path,
             raw_query,
             user_agent.as_ref().map(HeaderValue::as_bytes),
             now,
         );
+        // A header name given twice: rare, and a way to hide a second value. Counting values
+        // against names costs nothing when no name repeats.
+        if headers.len() != headers.keys_len() {
+            repeated_headers(siem, &subject, headers, now, &mut hits);
+        }
         let mut gate = siem.engine().verdict_at(&subject, now);
         match policy {
             RoutePolicy::MonitorOnly => gate.action = gate.action.min(Action::StepUp),
@@ -196,7 +252,12 @@ where
             req.extensions_mut().insert::<Verdict>(ctx.gate.clone());
         }
         req.extensions_mut().insert(SecurityContext(ctx.clone()));
-        ResponseFuture::call(self.inner.call(req), ctx, start, cfg.step_up_on_response)
+        ResponseFuture::call(
+            self.inner.call(req),
+            ctx,
+            start,
+            cfg.step_up_on_response.then_some(cfg.step_up_reasons),
+        )
     }
 }
 

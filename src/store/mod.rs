@@ -1,9 +1,12 @@
 //! Where entity risk lives: the [`RiskStore`] trait and its in-process default.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use moka::ops::compute::Op;
+use ipnet::IpNet;
+use parking_lot::{Mutex, RwLock};
 
 use crate::engine::{EntityKey, EntityState};
 
@@ -11,6 +14,12 @@ use crate::engine::{EntityKey, EntityState};
 ///
 /// The gate reads it on every request, synchronously: an implementation must answer from
 /// memory (a networked store keeps a local near-cache in front).
+///
+/// An implementation must not let other entities' traffic evict a state whose
+/// [`hold`](EntityState::hold) is running (a block, an allow, a throttle, the history behind
+/// repeat-offender blocks): otherwise an attacker unblocks itself by sending requests from many
+/// addresses. It may drop such states only to stay within a bound of its own, least severe and
+/// soonest to end first, and should count what it dropped.
 pub trait RiskStore: Send + Sync + 'static {
     /// The state of one entity.
     fn get(&self, key: &EntityKey) -> Option<EntityState>;
@@ -34,29 +43,221 @@ pub trait RiskStore: Send + Sync + 'static {
     fn capacity(&self) -> u64;
     /// Finishes pending maintenance (eviction) so `len` is exact.
     fn sync(&self) {}
+    /// The prefix lengths of the [`EntityKey::Net`] entities it may hold, so the gate looks up
+    /// only those networks of a client address (none, on nearly every request).
+    fn net_prefixes(&self) -> NetPrefixes {
+        NetPrefixes::default()
+    }
+    /// Counters of the decisions kept out of reach of eviction.
+    fn decisions(&self) -> DecisionStats {
+        DecisionStats::default()
+    }
 }
 
-/// The in-process store: a bounded moka cache. Entities idle for `idle` are forgotten; past
-/// `capacity`, the least useful are evicted (TinyLFU).
+/// The prefix lengths of the network entities a store holds: bit `n` of `v4` for an IPv4 `/n`,
+/// bit `n % 64` of `v6[n / 64]` for an IPv6 `/n`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetPrefixes {
+    /// IPv4 prefix lengths (0–32).
+    pub v4: u64,
+    /// IPv6 prefix lengths (0–128).
+    pub v6: [u64; 3],
+}
+
+impl NetPrefixes {
+    /// Whether no network entity is held.
+    pub fn is_empty(&self) -> bool {
+        self.v4 == 0 && self.v6 == [0; 3]
+    }
+
+    fn add(&mut self, net: &IpNet) {
+        let len = usize::from(net.prefix_len());
+        match net {
+            IpNet::V4(_) => self.v4 |= 1 << len.min(63),
+            IpNet::V6(_) => self.v6[len / 64] |= 1 << (len % 64),
+        }
+    }
+
+    /// The prefix lengths held for an address family, shortest first.
+    pub fn lengths(&self, ipv6: bool) -> impl Iterator<Item = u8> + '_ {
+        (0u8..=128).filter(move |&n| {
+            let n = usize::from(n);
+            if ipv6 {
+                self.v6[n / 64] & 1 << (n % 64) != 0
+            } else {
+                n <= 32 && self.v4 & 1 << n != 0
+            }
+        })
+    }
+}
+
+/// Counters of a store's decisions (entities whose [`hold`](EntityState::hold) runs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DecisionStats {
+    /// Decisions held now.
+    pub held: u64,
+    /// The most it holds.
+    pub capacity: u64,
+    /// Decisions dropped to stay within `capacity` (least severe and soonest to end first).
+    pub evicted: u64,
+}
+
+/// The in-process store, in two tiers.
+///
+/// - Decided entities (blocked, allow-listed, throttled, or with a repeat-offender history:
+///   see [`Hold`](crate::engine::Hold)) live in a bounded table that no other entity's traffic
+///   can empty. When it is full, the least severe decision that ends soonest goes first, and
+///   that is counted ([`DecisionStats::evicted`]).
+/// - Every other entity (a score below throttling) lives in a bounded moka cache: past its
+///   `capacity` the least useful are evicted (TinyLFU), and entities idle for 24 h are
+///   forgotten.
+///
+/// A flood of random addresses can therefore displace only other undecided entities, never a
+/// block.
 #[derive(Clone)]
 pub struct MemoryStore {
     cache: moka::sync::Cache<EntityKey, EntityState, ahash::RandomState>,
     capacity: u64,
+    held: std::sync::Arc<Held>,
+}
+
+/// The decided tier.
+struct Held {
+    /// Entries in `table` (read without the lock: most requests find it 0).
+    len: AtomicUsize,
+    table: RwLock<Table>,
+    /// Serialises updates across both tiers, so a state moving between them is never lost.
+    writer: Mutex<()>,
+    capacity: usize,
+    evicted: AtomicU64,
+    /// The latest event time seen in an update: the tier's notion of now.
+    now: AtomicI64,
+    prefixes: Mutex<NetPrefixes>,
+    prefix_bits: [AtomicU64; 4],
+}
+
+/// Rank and end of an entry's current hold; ordered so the first is evicted first.
+type Rank = (u8, i64);
+
+#[derive(Default)]
+struct Table {
+    map: HashMap<EntityKey, (EntityState, Rank), ahash::RandomState>,
+    /// Every entry by (rank, end): the first is the least severe, soonest to end.
+    by_rank: BTreeSet<(Rank, EntityKey)>,
+    /// Every entry by the end of its current rank, to re-rank entries as time passes.
+    by_end: BTreeSet<(i64, EntityKey)>,
+}
+
+impl Table {
+    fn insert(&mut self, key: EntityKey, state: EntityState, rank: Rank) {
+        self.remove(&key);
+        self.by_rank.insert((rank, key.clone()));
+        self.by_end.insert((rank.1, key.clone()));
+        self.map.insert(key, (state, rank));
+    }
+
+    fn remove(&mut self, key: &EntityKey) -> Option<EntityState> {
+        let (state, rank) = self.map.remove(key)?;
+        self.by_rank.remove(&(rank, key.clone()));
+        self.by_end.remove(&(rank.1, key.clone()));
+        Some(state)
+    }
 }
 
 impl MemoryStore {
-    /// A store holding at most `capacity` entities, each forgotten after 24 h without events.
+    /// A store holding at most `capacity` undecided entities, each forgotten after 24 h
+    /// without events, and at most `capacity` decided ones.
     pub fn new(capacity: u64) -> Self {
         MemoryStore::with_idle(capacity, Duration::from_secs(24 * 3600))
     }
 
     /// A store with a custom idle time.
     pub fn with_idle(capacity: u64, idle: Duration) -> Self {
+        MemoryStore::with_limits(capacity, capacity, idle)
+    }
+
+    /// A store holding at most `capacity` undecided entities (forgotten after `idle` without
+    /// events) and at most `decisions` decided ones (blocks, allows, throttles, offence
+    /// histories).
+    pub fn with_limits(capacity: u64, decisions: u64, idle: Duration) -> Self {
         let cache = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .time_to_idle(idle)
             .build_with_hasher(ahash::RandomState::new());
-        MemoryStore { cache, capacity }
+        MemoryStore {
+            cache,
+            capacity,
+            held: std::sync::Arc::new(Held {
+                len: AtomicUsize::new(0),
+                table: RwLock::new(Table::default()),
+                writer: Mutex::new(()),
+                capacity: usize::try_from(decisions.max(1)).unwrap_or(usize::MAX),
+                evicted: AtomicU64::new(0),
+                now: AtomicI64::new(i64::MIN),
+                prefixes: Mutex::new(NetPrefixes::default()),
+                prefix_bits: Default::default(),
+            }),
+        }
+    }
+
+    fn held_get(&self, key: &EntityKey) -> Option<EntityState> {
+        if self.held.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.held.table.read().map.get(key).map(|(s, _)| s.clone())
+    }
+
+    /// Puts a decided state in the table, making room by rank; a state that ranks below
+    /// everything in a full table stays in the cache instead (and is counted as evicted).
+    fn hold(&self, key: &EntityKey, state: EntityState, rank: Rank, now: i64) -> bool {
+        let mut t = self.held.table.write();
+        self.rerank(&mut t, now);
+        if !t.map.contains_key(key) && t.map.len() >= self.held.capacity {
+            let first = t.by_rank.first().cloned();
+            match first {
+                Some((r, victim)) if r < rank => {
+                    if let Some(s) = t.remove(&victim) {
+                        self.cache.insert(victim, s);
+                    }
+                    self.held.evicted.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    self.held.evicted.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
+            }
+        }
+        if let EntityKey::Net(net) = key {
+            let mut p = self.held.prefixes.lock();
+            p.add(net);
+            self.held.prefix_bits[0].store(p.v4, Ordering::Release);
+            for (i, w) in p.v6.iter().enumerate() {
+                self.held.prefix_bits[i + 1].store(*w, Ordering::Release);
+            }
+        }
+        t.insert(key.clone(), state, rank);
+        self.held.len.store(t.map.len(), Ordering::Release);
+        true
+    }
+
+    /// Re-ranks the entries whose current rank ended by `now`; those with nothing left to
+    /// hold go back to the cache.
+    fn rerank(&self, t: &mut Table, now: i64) {
+        while let Some((end, key)) = t.by_end.first().cloned() {
+            if end > now {
+                break;
+            }
+            let Some(state) = t.remove(&key) else {
+                break;
+            };
+            let rank = state.hold.at(now);
+            if rank.0 == 0 {
+                self.cache.insert(key, state);
+            } else {
+                t.insert(key, state, rank);
+            }
+        }
+        self.held.len.store(t.map.len(), Ordering::Release);
     }
 }
 
@@ -71,12 +272,16 @@ impl fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("capacity", &self.capacity)
             .field("len", &self.cache.entry_count())
+            .field("decisions", &self.held.len.load(Ordering::Relaxed))
             .finish()
     }
 }
 
 impl RiskStore for MemoryStore {
     fn get(&self, key: &EntityKey) -> Option<EntityState> {
+        if let Some(s) = self.held_get(key) {
+            return Some(s);
+        }
         // Most clients have no state: answer a miss without recording a read.
         if !self.cache.contains_key(key) {
             return None;
@@ -89,33 +294,100 @@ impl RiskStore for MemoryStore {
         key: &EntityKey,
         f: &mut dyn FnMut(Option<EntityState>) -> Option<EntityState>,
     ) {
-        self.cache
-            .entry_by_ref(key)
-            .and_compute_with(|cur| match f(cur.map(|e| e.into_value())) {
-                Some(v) => Op::Put(v),
-                None => Op::Remove,
-            });
+        let _writer = self.held.writer.lock();
+        let held = self.held_get(key);
+        let was_held = held.is_some();
+        let cur = held.or_else(|| self.cache.get(key));
+        let Some(new) = f(cur) else {
+            self.cache.invalidate(key);
+            if was_held {
+                let mut t = self.held.table.write();
+                t.remove(key);
+                self.held.len.store(t.map.len(), Ordering::Release);
+            }
+            return;
+        };
+        let now = self
+            .held
+            .now
+            .fetch_max(new.last_seen.max(new.at), Ordering::AcqRel)
+            .max(new.last_seen.max(new.at));
+        let rank = new.hold.at(now);
+        if rank.0 > 0 {
+            // Into the table first, then out of the cache: a reader sees it in one or both.
+            if self.hold(key, new.clone(), rank, now) {
+                self.cache.invalidate(key);
+                return;
+            }
+        }
+        self.cache.insert(key.clone(), new);
+        if was_held {
+            let mut t = self.held.table.write();
+            t.remove(key);
+            self.held.len.store(t.map.len(), Ordering::Release);
+        }
     }
 
     fn remove(&self, key: &EntityKey) {
+        let _writer = self.held.writer.lock();
         self.cache.invalidate(key);
+        if self.held.len.load(Ordering::Acquire) > 0 {
+            let mut t = self.held.table.write();
+            t.remove(key);
+            self.held.len.store(t.map.len(), Ordering::Release);
+        }
     }
 
     fn for_each(&self, f: &mut dyn FnMut(&EntityKey, &EntityState)) {
+        let held: Vec<(EntityKey, EntityState)> = self
+            .held
+            .table
+            .read()
+            .map
+            .iter()
+            .map(|(k, (s, _))| (k.clone(), s.clone()))
+            .collect();
+        for (k, v) in &held {
+            f(k, v);
+        }
+        let held: std::collections::HashSet<EntityKey, ahash::RandomState> =
+            held.into_iter().map(|(k, _)| k).collect();
         for (k, v) in self.cache.iter() {
-            f(&k, &v);
+            if !held.contains(&*k) {
+                f(&k, &v);
+            }
         }
     }
 
     fn len(&self) -> u64 {
-        self.cache.entry_count()
+        self.cache.entry_count() + self.held.len.load(Ordering::Acquire) as u64
     }
 
     fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity + self.held.capacity as u64
     }
 
     fn sync(&self) {
         self.cache.run_pending_tasks();
+    }
+
+    fn net_prefixes(&self) -> NetPrefixes {
+        let b = &self.held.prefix_bits;
+        NetPrefixes {
+            v4: b[0].load(Ordering::Acquire),
+            v6: [
+                b[1].load(Ordering::Acquire),
+                b[2].load(Ordering::Acquire),
+                b[3].load(Ordering::Acquire),
+            ],
+        }
+    }
+
+    fn decisions(&self) -> DecisionStats {
+        DecisionStats {
+            held: self.held.len.load(Ordering::Acquire) as u64,
+            capacity: self.held.capacity as u64,
+            evicted: self.held.evicted.load(Ordering::Relaxed),
+        }
     }
 }
