@@ -52,7 +52,15 @@
 //!
 //! - The client IP is the socket peer unless the peer is a configured trusted proxy; forwarding
 //!   headers are walked from the right. Trusting every address is refused.
-//! - Any `X-Step-Up-Required` header sent by a client is removed before the handler sees it.
+//! - Any `X-Step-Up-Required` header sent by a client is removed before the handler sees it;
+//!   the one the client gets back says `required`, not which rule fired.
+//! - Decided entities (blocked, allow-listed, throttled, repeat offenders) are kept apart from
+//!   the rest, in a bounded table that other clients' traffic cannot evict; three blocked
+//!   addresses of one /24 (IPv6 /48) block the network.
+//! - Weak signature evidence (text a person could type) steps up at most until something
+//!   corroborates it; scores have a ceiling, so recovery after an attack is bounded.
+//! - Every value of a repeated `User-Agent` is inspected, and a repeated singleton header is
+//!   itself a signal.
 //! - `Authorization`, `Cookie`, `Set-Cookie` and secret query values never reach a sink;
 //!   session and device ids are stored as keyed hashes.
 //! - Every per-key structure has a capacity: a flood of random addresses cannot grow memory

@@ -203,8 +203,9 @@ impl EntityState {
         self.add_evidence(rule, score, sample, false, now, scoring, cap)
     }
 
-    /// [`add`](EntityState::add) for evidence that may be weak: while every contribution is
-    /// weak and fewer than three weak rules agree, the entity is stepped up at most.
+    /// [`add`](EntityState::add) for evidence that may be weak: a weak hit adds at most
+    /// `scoring.step_up`, and while every contribution is weak and fewer than three weak rules
+    /// agree, the entity is stepped up at most.
     #[allow(clippy::too_many_arguments)]
     pub fn add_evidence(
         &mut self,
@@ -222,6 +223,13 @@ impl EntityState {
         if self.allow_until > now {
             return false;
         }
+        // A weak hit is worth a step-up of the request that carried it, no more: one stray
+        // match in a search box does not keep tagging the person's next requests.
+        let score = if weak {
+            score.min(scoring.step_up)
+        } else {
+            score
+        };
         self.score += score;
         match self.contributions.iter_mut().find(|c| &c.rule == rule) {
             Some(c) => {
