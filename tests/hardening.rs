@@ -30,7 +30,11 @@ async fn a_block_survives_churn_from_other_addresses() {
     assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
     for i in 0..3_000 {
         let res = app.get(&loopback(i), "/search?q=%3Cscript%3E").await;
-        assert_ne!(res.status(), StatusCode::FORBIDDEN, "one probe is not a block");
+        assert_ne!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "one probe is not a block"
+        );
         if i % 500 == 0 {
             app.siem.engine().store().sync();
         }
@@ -66,7 +70,11 @@ async fn decisions_stay_bounded_and_operator_blocks_go_last() {
         stats.decisions
     );
     let res = app.get("198.51.100.7", "/").await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN, "operator block evicted");
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "operator block evicted"
+    );
     // The latest automatic blocks, which end last, are the ones kept.
     let res = app.get(&loopback(399), "/").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -90,17 +98,11 @@ async fn a_network_is_blocked_after_three_of_its_addresses() {
     assert_eq!(v.action, Action::Block);
     assert!(v.reasons.iter().any(|r| r == "subnet.escalation"), "{v:?}");
     // The neighbouring /24 is untouched.
-    assert_eq!(
-        app.get("203.0.114.1", "/").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("203.0.114.1", "/").await.status(), StatusCode::OK);
     let net = EntityKey::parse("net:203.0.113.0/24").unwrap();
     assert!(app.siem.explain(&net).is_some());
     app.siem.unblock(&net);
-    assert_eq!(
-        app.get("203.0.113.77", "/").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("203.0.113.77", "/").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -121,10 +123,7 @@ async fn an_ipv6_attacker_rotating_through_a_48_gains_nothing() {
 
 #[tokio::test]
 async fn allow_listed_networks_are_never_escalated_or_scored() {
-    let app = TestApp::with(
-        |b| b.allow_networks(["203.0.113.0/25"]).unwrap(),
-        |l| l,
-    );
+    let app = TestApp::with(|b| b.allow_networks(["203.0.113.0/25"]).unwrap(), |l| l);
     // Inside the allow-list: an attack tool is still not acted on by address.
     assert_eq!(
         app.get_ua("203.0.113.5", "/", SQLMAP).await.status(),
@@ -138,10 +137,7 @@ async fn allow_listed_networks_are_never_escalated_or_scored() {
             StatusCode::FORBIDDEN
         );
     }
-    assert_eq!(
-        app.get("203.0.113.204", "/").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("203.0.113.204", "/").await.status(), StatusCode::OK);
     assert!(tower_siem::Siem::builder()
         .allow_networks(["not a network"])
         .is_err());
@@ -153,7 +149,8 @@ async fn a_second_user_agent_cannot_hide_an_attack_tool() {
     let mut r = req("GET", "/", "192.0.2.10").body(Body::empty()).unwrap();
     r.headers_mut()
         .insert("user-agent", "Mozilla/5.0".parse().unwrap());
-    r.headers_mut().append("user-agent", SQLMAP.parse().unwrap());
+    r.headers_mut()
+        .append("user-agent", SQLMAP.parse().unwrap());
     let calls = app.calls();
     let res = app.send(r).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -178,7 +175,8 @@ async fn a_repeated_singleton_header_is_a_signal() {
     assert_eq!(v.reasons, ["sig.duplicate_header"]);
     // Repeated headers that HTTP allows (Accept, Cookie in HTTP/2) are not.
     let mut r = req("GET", "/", "192.0.2.12").body(Body::empty()).unwrap();
-    r.headers_mut().append("accept", "text/html".parse().unwrap());
+    r.headers_mut()
+        .append("accept", "text/html".parse().unwrap());
     r.headers_mut().append("accept", "*/*".parse().unwrap());
     r.headers_mut().append("cookie", "a=1".parse().unwrap());
     r.headers_mut().append("cookie", "b=2".parse().unwrap());
@@ -254,7 +252,10 @@ async fn weak_evidence_counts_once_corroborated_by_a_strong_signal() {
     }
     // A strong SQL injection probe on top: the weak evidence counts in full.
     let res = app
-        .get("192.0.2.21", "/search?q=1%27+UNION+SELECT+password+FROM+users--")
+        .get(
+            "192.0.2.21",
+            "/search?q=1%27+UNION+SELECT+password+FROM+users--",
+        )
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }

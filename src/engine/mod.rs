@@ -713,7 +713,7 @@ impl Engine {
                 self.store.update(&key, &mut |cur| {
                     let mut s = cur?;
                     s.relieve(keep, t, &self.scoring);
-                    s.refresh_hold(t, &self.scoring);
+                    s.refresh_hold(t, &self.scoring, self.cap(key.kind()));
                     Some(s)
                 });
             }
@@ -777,7 +777,7 @@ impl Engine {
             };
             let mut s = cur.unwrap_or_default();
             blocked = s.add_evidence(rule, score, sample, weak, t, scoring, cap);
-            s.refresh_hold(t, scoring);
+            s.refresh_hold(t, scoring, cap);
             if watch {
                 let after = s.verdict(t, scoring, cap);
                 rise = (after.action > before).then_some((before, after));
@@ -794,12 +794,12 @@ impl Engine {
     pub fn subnet_of(&self, ip: IpAddr) -> IpNet {
         let sub = &self.scoring.subnet;
         match mask(ip, sub.ipv4_prefix, sub.ipv6_prefix) {
-            IpAddr::V4(a) => IpNet::V4(
-                ipnet::Ipv4Net::new(a, sub.ipv4_prefix.min(32)).unwrap_or_default(),
-            ),
-            IpAddr::V6(a) => IpNet::V6(
-                ipnet::Ipv6Net::new(a, sub.ipv6_prefix.min(128)).unwrap_or_default(),
-            ),
+            IpAddr::V4(a) => {
+                IpNet::V4(ipnet::Ipv4Net::new(a, sub.ipv4_prefix.min(32)).unwrap_or_default())
+            }
+            IpAddr::V6(a) => {
+                IpNet::V6(ipnet::Ipv6Net::new(a, sub.ipv6_prefix.min(128)).unwrap_or_default())
+            }
         }
     }
 
@@ -907,7 +907,7 @@ impl Engine {
             s.manual_block = true;
             s.allow_until = 0;
             s.last_seen = s.last_seen.max(t);
-            s.refresh_hold(t, &self.scoring);
+            s.refresh_hold(t, &self.scoring, self.cap(key.kind()));
             Some(s)
         });
     }
@@ -930,7 +930,7 @@ impl Engine {
             s.manual_block = false;
             s.allow_until = until;
             s.last_seen = s.last_seen.max(t);
-            s.refresh_hold(t, &self.scoring);
+            s.refresh_hold(t, &self.scoring, self.cap(key.kind()));
             Some(s)
         });
     }

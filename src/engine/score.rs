@@ -313,8 +313,9 @@ impl EntityState {
         weak > 0 && weak < WEAK_CORROBORATION
     }
 
-    /// Recomputes [`EntityState::hold`] after a change at `now`.
-    pub fn refresh_hold(&mut self, now: i64, scoring: &Scoring) {
+    /// Recomputes [`EntityState::hold`] after a change at `now`, for an entity whose automatic
+    /// action is capped at `cap`.
+    pub fn refresh_hold(&mut self, now: i64, scoring: &Scoring, cap: Action) {
         let mut ends = [0i64; 4];
         if self.blocked_until > now {
             ends[if self.manual_block { 3 } else { 2 }] = self.blocked_until;
@@ -324,7 +325,11 @@ impl EntityState {
         }
         // Throttled until the score decays below the throttle threshold.
         let score = self.score_at(now, scoring);
-        if score >= scoring.throttle && !self.uncorroborated() && self.allow_until <= now {
+        if cap >= Action::Throttle
+            && score >= scoring.throttle
+            && !self.uncorroborated()
+            && self.allow_until <= now
+        {
             let hl = scoring.half_life.millis().max(1) as f64;
             let left = hl * (score / scoring.throttle).log2();
             ends[1] = now.saturating_add(left.ceil().min(i64::MAX as f64 / 2.0) as i64 + 1);
