@@ -245,7 +245,7 @@ impl SiemBuilder {
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new(self.entity_capacity)));
-        let engine = Engine::new(&rules, store, self.engine)?;
+        let engine = Engine::new(&rules, store, self.engine)?.with_redactor(self.redactor.clone());
         let pipeline = if self.sinks.is_empty() {
             Pipeline::disabled()
         } else {

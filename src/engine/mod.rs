@@ -27,7 +27,7 @@ pub use config::{
 pub use score::{Contribution, EntityKey, EntityState};
 pub use verdict::{Action, Verdict};
 
-use crate::event::{Event, EventName, Subject};
+use crate::event::{Event, EventName, Redactor, Subject};
 use crate::identify::mask;
 use crate::signature::{Hit, Inspector};
 use crate::store::RiskStore;
@@ -125,6 +125,8 @@ pub struct Engine {
     hasher: RandomState,
     events: AtomicU64,
     alerts: Option<AlertHook>,
+    /// Masks the samples kept in contributions (and so in offenders, alerts, reports).
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for Engine {
@@ -309,6 +311,7 @@ impl Engine {
             hasher: RandomState::with_seeds(0x5EED, 0x7051, 0xE5C0, 0x2B1D),
             events: AtomicU64::new(0),
             alerts: None,
+            redactor: Redactor::default(),
         })
     }
 
@@ -340,6 +343,14 @@ impl Engine {
     /// ```
     pub fn with_alerts(mut self, hook: impl Fn(Event) + Send + Sync + 'static) -> Self {
         self.alerts = Some(Box::new(hook));
+        self
+    }
+
+    /// Masks samples with this redactor's rules (the SIEM's own, when built by
+    /// [`SiemBuilder`](crate::SiemBuilder)): a secret a rule matched never reaches a
+    /// contribution, `/offenders`, an alert or a report.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
         self
     }
 
@@ -421,7 +432,8 @@ impl Engine {
         for h in &hits {
             if let Some(&i) = self.by_pack.get(&*h.pack) {
                 let r = &self.rules[i];
-                self.fire(r, subject, t, Some(&h.sample));
+                let sample = self.redactor.hit_sample(h, path, query);
+                self.fire(r, subject, t, Some(&sample));
             }
         }
         hits
@@ -656,6 +668,9 @@ impl Engine {
             return;
         };
         r.hits.fetch_add(1, Ordering::Relaxed);
+        // Paths and user names of events: tokens in a link, keys pasted as a name.
+        let sample = sample.map(|s| self.redactor.text(s));
+        let sample = sample.as_deref();
         let cap = self.cap(key.kind());
         let scoring = &self.scoring;
         let watch = self.alerts.is_some();
