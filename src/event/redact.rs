@@ -700,7 +700,9 @@ pub fn is_secret_name(name: &str) -> bool {
         if eq_any(w, SECRET_WORDS) {
             return true;
         }
-        if contains_ci(w, "auth") && !(contains_ci(w, "author") && !contains_ci(w, "authoriz")) {
+        // `author`, `authority` are not secret; `authorization` is.
+        let author = contains_ci(w, "author") && !contains_ci(w, "authoriz");
+        if contains_ci(w, "auth") && !author {
             return true;
         }
         if (ends_with_ci(w, "key") || ends_with_ci(w, "keys")) && !eq_any(w, NOT_KEYS) {
