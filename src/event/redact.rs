@@ -804,7 +804,11 @@ fn path_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
     let mut seg_start = 0;
     // A segment is one only when a `/` came before it.
     let mut in_path = false;
+    // Whether a segment of this path before `scanned` is a trigger. Segments are looked at
+    // for triggers only once a token-like one follows them (most paths have none), and each
+    // once.
     let mut triggered = false;
+    let mut scanned = 0;
     for i in 0..=b.len() {
         let c = b.get(i).copied();
         let slash = c == Some(b'/');
@@ -812,19 +816,20 @@ fn path_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
             continue;
         }
         let seg = &b[seg_start..i];
-        if in_path && !seg.is_empty() {
-            if triggered && looks_token(seg) {
+        if in_path && looks_token(seg) {
+            if !triggered && scanned < seg_start {
+                triggered = b[scanned..seg_start].split(|&c| c == b'/').any(is_trigger);
+                scanned = seg_start;
+            }
+            if triggered {
                 spans.push((seg_start, i));
-            } else if is_trigger(seg) {
-                triggered = true;
             }
         }
-        if slash {
-            in_path = true;
-        } else {
-            in_path = false;
+        if !slash {
             triggered = false;
+            scanned = i + 1;
         }
+        in_path = slash;
         seg_start = i + 1;
     }
 }
@@ -865,14 +870,16 @@ fn shape_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
         if run.len() < 20 {
             continue;
         }
-        if is_secret_token(run) {
+        let asset = is_asset_name(run, &b[i..]);
+        if !asset && is_secret_token(run) {
             spans.push((start, i));
             continue;
         }
         // Pieces between `/`, `+`, `=`: `/files/<token>`, `k=<token>`.
         let mut p = start;
         for piece in run.split(|&c| matches!(c, b'/' | b'+' | b'=')) {
-            if is_secret_token(piece) {
+            let last = p + piece.len() == i;
+            if !(last && asset) && is_secret_token(piece) {
                 spans.push((p, p + piece.len()));
             }
             p += piece.len() + 1;
@@ -891,6 +898,26 @@ fn shape_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
         spans.push((a, end));
         from = end;
     }
+}
+
+/// A fingerprinted static file (`app-<digest>.css`): a digest of public content, no secret.
+fn is_asset_name(run: &[u8], after: &[u8]) -> bool {
+    const EXTS: &[&str] = &[
+        "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico",
+        "woff", "woff2", "ttf", "otf", "eot", "wasm",
+    ];
+    let Some(ext) = after.strip_prefix(b".") else {
+        return false;
+    };
+    let end = ext
+        .iter()
+        .position(|c| !c.is_ascii_alphanumeric())
+        .unwrap_or(ext.len());
+    // The digest follows a name (`application-`, `main.`): a bare token is still masked.
+    let name = run.rsplit(|&c| c == b'/').next().unwrap_or(run);
+    eq_any(&ext[..end], EXTS)
+        && name.iter().take(3).all(u8::is_ascii_alphabetic)
+        && name.contains(&b'-')
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -1387,6 +1414,36 @@ mod tests {
             )
             .into_owned();
         assert_eq!(got, "sqlmap [REDACTED]");
+    }
+
+    #[test]
+    fn ordinary_requests_stay_readable() {
+        let r = Redactor::default();
+        for path in [
+            "/",
+            "/products/iphone-15-pro-max-256gb",
+            "/api/v1/orders/550e8400-e29b-41d4-a716-446655440000",
+            "/static/js/main.3f9a2b1c.chunk.js",
+            "/assets/application-2f1e7bd3c4a5968e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170.css",
+            "/blog/2024/05/how-to-reset-your-password",
+            "/help/reset-password/step-2",
+            "/users/12345678/profile",
+            "/login/callback",
+            "/verify",
+            "/search",
+        ] {
+            assert_eq!(r.path(path), path);
+            assert!(matches!(r.path(path), Cow::Borrowed(_)), "{path}");
+        }
+        let q = "q=running+shoes&page=2&sort=price_asc&utm_source=newsletter\
+                 &utm_campaign=spring-sale-2024&author=tolkien&keyword=ring&zip_code=12345";
+        assert_eq!(r.query(q).unwrap(), q);
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::REFERER,
+            "https://www.google.com/search?q=boots".parse().unwrap(),
+        );
+        assert_eq!(r.headers(&h)[0].1, "https://www.google.com/search?q=boots");
     }
 
     #[test]
