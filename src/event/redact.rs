@@ -207,7 +207,11 @@ impl Redactor {
     /// assert_eq!(r.path("/reset/Xk3pQ9zL2vB8"), "/reset/[REDACTED]");
     /// ```
     pub fn path<'a>(&self, path: &'a str) -> Cow<'a, str> {
-        self.text(path)
+        match path_spans_fast(path.as_bytes()) {
+            Some(spans) => apply_spans(path, spans),
+            // Matrix parameters, user info, PEM markers: the general scan.
+            None => self.text(path),
+        }
     }
 
     /// Free text (a URL, a log line, a sample of matched text) with what looks secret
@@ -401,19 +405,56 @@ impl Redactor {
     }
 }
 
-/// Bytes of a parameter name in free text.
-fn is_name_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'[' | b']' | b'%')
+/// Byte classes, looked up in [`CLASSES`]: the scans run on every recorded path.
+const NAME: u8 = 1;
+const VALUE_END: u8 = 2;
+const PATH_END: u8 = 4;
+const TOKEN: u8 = 8;
+
+static CLASSES: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut k = 0;
+        // Bytes of a parameter name in free text.
+        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'[' | b']' | b'%') {
+            k |= NAME;
+        }
+        // Bytes that end a value in free text.
+        if c.is_ascii_whitespace()
+            || c.is_ascii_control()
+            || matches!(
+                c,
+                b'&' | b';' | b'#' | b'"' | b'\'' | b'<' | b'>' | b',' | b'\\' | b')' | b'}' | b'|'
+            )
+        {
+            k |= VALUE_END | PATH_END;
+        }
+        // Bytes that end a path in free text (its segments are then done).
+        if matches!(c, b'?' | b'=' | b'(' | b'[' | b']' | b'{') {
+            k |= PATH_END;
+        }
+        // The alphabet of base64/base64url tokens.
+        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'+' | b'/' | b'=') {
+            k |= TOKEN;
+        }
+        t[i] = k;
+        i += 1;
+    }
+    t
 }
 
-/// Bytes that end a value in free text.
+#[inline]
+fn is_name_byte(c: u8) -> bool {
+    CLASSES[usize::from(c)] & NAME != 0
+}
+
+#[inline]
 fn is_value_end(c: u8) -> bool {
-    c.is_ascii_whitespace()
-        || c.is_ascii_control()
-        || matches!(
-            c,
-            b'&' | b';' | b'#' | b'"' | b'\'' | b'<' | b'>' | b',' | b'\\' | b')' | b'}' | b'|'
-        )
+    CLASSES[usize::from(c)] & VALUE_END != 0
 }
 
 /// Characters re-encoded in a query value that had a part redacted.
@@ -515,8 +556,41 @@ fn any_word(name: &[u8], mut f: impl FnMut(&[u8]) -> bool) -> bool {
     false
 }
 
-fn eq_any(w: &[u8], list: &[&str]) -> bool {
-    list.iter().any(|s| w.eq_ignore_ascii_case(s.as_bytes()))
+/// A list of lower-case words, with an index of the (length, first letter) pairs it holds:
+/// most words are ruled out by one lookup, before any comparison.
+struct Words {
+    list: &'static [&'static str],
+    /// Bit `l - 'a'` of entry `n` is set when a word of length `n` begins with `l`.
+    index: [u32; 32],
+}
+
+impl Words {
+    const fn new(list: &'static [&'static str]) -> Self {
+        let mut index = [0u32; 32];
+        let mut i = 0;
+        while i < list.len() {
+            let w = list[i].as_bytes();
+            assert!(!w.is_empty() && w.len() < 32 && w[0].is_ascii_lowercase());
+            index[w.len()] |= 1 << (w[0] - b'a');
+            i += 1;
+        }
+        Words { list, index }
+    }
+}
+
+fn eq_any(w: &[u8], words: &Words) -> bool {
+    let Some(&first) = w.first() else {
+        return false;
+    };
+    let first = first.to_ascii_lowercase();
+    if w.len() >= 32 || !first.is_ascii_lowercase() {
+        return false;
+    }
+    words.index[w.len()] & 1 << (first - b'a') != 0
+        && words
+            .list
+            .iter()
+            .any(|s| w.eq_ignore_ascii_case(s.as_bytes()))
 }
 
 fn contains_ci(hay: &[u8], needle: &str) -> bool {
@@ -530,7 +604,7 @@ fn ends_with_ci(hay: &[u8], needle: &str) -> bool {
 }
 
 /// Words that make a parameter name secret on their own.
-const SECRET_WORDS: &[&str] = &[
+const SECRET_WORDS: Words = Words::new(&[
     "secret",
     "secrets",
     "token",
@@ -591,7 +665,7 @@ const SECRET_WORDS: &[&str] = &[
     "captcha",
     "recaptcha",
     "magic",
-];
+]);
 
 /// Fragments that make a name secret wherever they appear in it, separators left out
 /// (`newpassword`, `accesstoken`, `clientsecret`, `JSESSIONID`, `SAMLart`).
@@ -616,18 +690,17 @@ const SECRET_STEMS: &[&str] = &[
 ];
 
 /// Words before `code` that keep it from being a secret (`zip_code`, `country_code`…).
-const PLAIN_CODE_WORDS: &[&str] = &[
+const PLAIN_CODE_WORDS: Words = Words::new(&[
     "zip", "postal", "post", "country", "currency", "lang", "language", "locale", "status",
     "error", "product", "area", "region", "state", "iso", "http", "color", "colour", "item", "sku",
     "tax", "airport", "city", "phone", "dial", "bar", "qr", "source", "program", "class", "course",
     "event", "exit", "return", "reason", "unit", "zone", "station", "store", "shop", "branch",
     "sort", "swift", "bic", "ean", "upc", "gtin", "iata", "icao", "response", "result", "hs",
     "naics", "sic", "lookup", "type", "category", "campaign",
-];
+]);
 
 /// Glued prefixes of `code` that make it secret (`otpcode`, `smscode`).
-const SECRET_CODE_PREFIXES: &[&str] = &[
-    "",
+const SECRET_CODE_PREFIXES: Words = Words::new(&[
     "otp",
     "totp",
     "mfa",
@@ -650,10 +723,10 @@ const SECRET_CODE_PREFIXES: &[&str] = &[
     "backup",
     "activation",
     "fa",
-];
+]);
 
 /// Words that end like `key` but are not one.
-const NOT_KEYS: &[&str] = &["monkey", "turkey", "donkey", "hockey", "jockey", "whiskey"];
+const NOT_KEYS: Words = Words::new(&["monkey", "turkey", "donkey", "hockey", "jockey", "whiskey"]);
 
 /// Whether a parameter (or header) name names a secret.
 ///
@@ -697,7 +770,7 @@ pub fn is_secret_name(name: &str) -> bool {
     let mut code = false;
     let mut plain_code = false;
     let secret_word = any_word(b, |w| {
-        if eq_any(w, SECRET_WORDS) {
+        if eq_any(w, &SECRET_WORDS) {
             return true;
         }
         // `author`, `authority` are not secret; `authorization` is.
@@ -705,21 +778,21 @@ pub fn is_secret_name(name: &str) -> bool {
         if contains_ci(w, "auth") && !author {
             return true;
         }
-        if (ends_with_ci(w, "key") || ends_with_ci(w, "keys")) && !eq_any(w, NOT_KEYS) {
+        if (ends_with_ci(w, "key") || ends_with_ci(w, "keys")) && !eq_any(w, &NOT_KEYS) {
             return true;
         }
         if ends_with_ci(w, "code") {
             let stem = &w[..w.len() - 4];
             if stem.is_empty() {
                 code = true;
-            } else if eq_any(stem, SECRET_CODE_PREFIXES) {
+            } else if eq_any(stem, &SECRET_CODE_PREFIXES) {
                 return true;
             }
         }
         if ends_with_ci(w, "codes") && w.len() == 5 {
             code = true;
         }
-        if eq_any(w, PLAIN_CODE_WORDS) {
+        if eq_any(w, &PLAIN_CODE_WORDS) {
             plain_code = true;
         }
         false
@@ -728,7 +801,7 @@ pub fn is_secret_name(name: &str) -> bool {
 }
 
 /// Segment words after which a token-like segment is a secret (`/reset/<token>`).
-const TRIGGER_WORDS: &[&str] = &[
+const TRIGGER_WORDS: Words = Words::new(&[
     "reset",
     "resets",
     "verify",
@@ -776,10 +849,10 @@ const TRIGGER_WORDS: &[&str] = &[
     "approve",
     "email",
     "callback",
-];
+]);
 
 fn is_trigger(seg: &[u8]) -> bool {
-    !seg.is_empty() && seg.len() <= 40 && any_word(seg, |w| eq_any(w, TRIGGER_WORDS))
+    !seg.is_empty() && seg.len() <= 40 && any_word(seg, |w| eq_any(w, &TRIGGER_WORDS))
 }
 
 /// Whether a path segment after a trigger looks like a token: ≥ 6 digits, ≥ 8 characters
@@ -791,12 +864,18 @@ fn looks_token(seg: &[u8]) -> bool {
     }
     let digits = seg.iter().filter(|c| c.is_ascii_digit()).count();
     let letters = seg.iter().filter(|c| c.is_ascii_alphabetic()).count();
-    digits == n || (n >= 8 && digits > 0 && letters > 0) || n >= 16
+    looks_token_counts(n, digits, letters)
+}
+
+#[inline]
+fn looks_token_counts(n: usize, digits: usize, letters: usize) -> bool {
+    (n >= 6 && digits == n) || (n >= 8 && digits > 0 && letters > 0) || n >= 16
 }
 
 /// Bytes that end a path in free text (the path's segments are then done).
+#[inline]
 fn is_path_end(c: u8) -> bool {
-    is_value_end(c) || matches!(c, b'?' | b'=' | b'(' | b'[' | b']' | b'{')
+    CLASSES[usize::from(c)] & PATH_END != 0
 }
 
 /// Token-like segments after a trigger segment (`/reset/<token>`, `/reset/<uid>/<token>`).
@@ -834,9 +913,66 @@ fn path_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// What [`Redactor::text`] finds in a path, in one pass over it (the layer runs it on every
+/// recorded request): token-like segments after a trigger segment, and secret-shaped
+/// segments. Most paths (short segments) allocate nothing. `None` when the path holds
+/// something only the general scan handles (`=`, `@`, `-----`).
+fn path_spans_fast(b: &[u8]) -> Option<Vec<(usize, usize)>> {
+    let mut spans = Vec::new();
+    let (mut len, mut digits, mut letters, mut dashes) = (0usize, 0usize, 0usize, 0usize);
+    let mut seg_start = 0;
+    // As in `path_spans`: segments follow a `/`, and are looked at for triggers only once a
+    // token-like segment follows them, each once.
+    let mut in_path = false;
+    let mut triggered = false;
+    let mut scanned = 0;
+    for i in 0..=b.len() {
+        let c = b.get(i).copied();
+        let slash = c == Some(b'/');
+        if !(slash || c.is_none() || c.is_some_and(is_path_end)) {
+            let c = b[i];
+            len += 1;
+            digits += usize::from(c.is_ascii_digit());
+            letters += usize::from(c.is_ascii_alphabetic());
+            dashes = if c == b'-' { dashes + 1 } else { 0 };
+            if c == b'@' || dashes >= 5 {
+                return None;
+            }
+            continue;
+        }
+        if c == Some(b'=') {
+            return None;
+        }
+        if len > 0 && looks_token_counts(len, digits, letters) {
+            if in_path && !triggered && scanned < seg_start {
+                triggered = b[scanned..seg_start].split(|&c| c == b'/').any(is_trigger);
+                scanned = seg_start;
+            }
+            if in_path && triggered {
+                spans.push((seg_start, i));
+            } else if len >= 20 {
+                let before = spans.len();
+                shape_spans(&b[seg_start..i], &mut spans);
+                for s in &mut spans[before..] {
+                    *s = (s.0 + seg_start, s.1 + seg_start);
+                }
+            }
+        }
+        if !slash {
+            triggered = false;
+            scanned = i + 1;
+        }
+        in_path = slash;
+        (len, digits, letters, dashes) = (0, 0, 0, 0);
+        seg_start = i + 1;
+    }
+    Some(spans)
+}
+
 /// Bytes of a base64/base64url run (the alphabet of tokens).
+#[inline]
 fn is_token_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'+' | b'/' | b'=')
+    CLASSES[usize::from(c)] & TOKEN != 0
 }
 
 /// JWTs, secret-shaped runs, PEM blocks.
@@ -865,6 +1001,10 @@ fn shape_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
         }
         while i < n && is_token_byte(b[i]) {
             i += 1;
+            // A JWT after a `/` or `=` starts a run of its own.
+            if b[i..].starts_with(b"eyJ") && matches!(b[i - 1], b'/' | b'+' | b'=') {
+                break;
+            }
         }
         let run = &b[start..i];
         if run.len() < 20 {
@@ -902,10 +1042,10 @@ fn shape_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
 
 /// A fingerprinted static file (`app-<digest>.css`): a digest of public content, no secret.
 fn is_asset_name(run: &[u8], after: &[u8]) -> bool {
-    const EXTS: &[&str] = &[
+    const EXTS: Words = Words::new(&[
         "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico",
         "woff", "woff2", "ttf", "otf", "eot", "wasm",
-    ];
+    ]);
     let Some(ext) = after.strip_prefix(b".") else {
         return false;
     };
@@ -915,58 +1055,55 @@ fn is_asset_name(run: &[u8], after: &[u8]) -> bool {
         .unwrap_or(ext.len());
     // The digest follows a name (`application-`, `main.`): a bare token is still masked.
     let name = run.rsplit(|&c| c == b'/').next().unwrap_or(run);
-    eq_any(&ext[..end], EXTS)
+    eq_any(&ext[..end], &EXTS)
         && name.iter().take(3).all(u8::is_ascii_alphabetic)
         && name.contains(&b'-')
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = hay[from..].iter().position(|&c| c == first) {
+        let at = from + i;
+        if hay[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
-/// Provider key prefixes (case-sensitive), each followed by at least 16 more characters.
-const KEY_PREFIXES: &[&str] = &[
-    "AKIA",
-    "ASIA",
-    "AGPA",
-    "AIDA",
-    "AROA",
-    "AIPA",
-    "ANPA",
-    "ANVA",
-    "ABIA",
-    "ACCA",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "xoxa-",
-    "xoxb-",
-    "xoxp-",
-    "xoxr-",
-    "xoxs-",
-    "xoxe-",
-    "xapp-",
-    "sk_live_",
-    "sk_test_",
-    "rk_live_",
-    "rk_test_",
-    "pk_live_",
-    "whsec_",
-    "AIza",
-    "glpat-",
-    "npm_",
-    "shpat_",
-    "shpss_",
-    "shpca_",
-    "sq0atp-",
-    "sq0csp-",
-    "sk-",
-    "hf_",
-    "dop_v1_",
-];
+/// Provider key prefixes (case-sensitive) by their first byte, each followed by at least 16
+/// more characters.
+fn key_prefixes(first: u8) -> &'static [&'static str] {
+    match first {
+        b'A' => &[
+            "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA", "AIza",
+        ],
+        b'g' => &[
+            "ghp_",
+            "gho_",
+            "ghu_",
+            "ghs_",
+            "ghr_",
+            "github_pat_",
+            "glpat-",
+        ],
+        b'x' => &[
+            "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "xoxe-", "xapp-",
+        ],
+        b's' => &[
+            "sk_live_", "sk_test_", "shpat_", "shpss_", "shpca_", "sq0atp-", "sq0csp-", "sk-",
+        ],
+        b'r' => &["rk_live_", "rk_test_"],
+        b'p' => &["pk_live_"],
+        b'w' => &["whsec_"],
+        b'n' => &["npm_"],
+        b'h' => &["hf_"],
+        b'd' => &["dop_v1_"],
+        _ => &[],
+    }
+}
 
 /// Whether a run of token characters is secret-shaped: a provider key, ≥ 32 hex digits, or
 /// ≥ 32 base64/base64url characters mixing upper case, lower case and digits (≥ 64 with two
@@ -976,7 +1113,10 @@ pub(crate) fn is_secret_token(s: &[u8]) -> bool {
     if n < 20 {
         return false;
     }
-    if let Some(p) = KEY_PREFIXES.iter().find(|p| s.starts_with(p.as_bytes())) {
+    if let Some(p) = key_prefixes(s[0])
+        .iter()
+        .find(|p| s.starts_with(p.as_bytes()))
+    {
         let rest = &s[p.len()..];
         if rest.len() >= 16
             && rest
@@ -1444,6 +1584,33 @@ mod tests {
             "https://www.google.com/search?q=boots".parse().unwrap(),
         );
         assert_eq!(r.headers(&h)[0].1, "https://www.google.com/search?q=boots");
+    }
+
+    #[test]
+    fn the_fast_path_scan_agrees_with_the_general_one() {
+        let r = Redactor::default();
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        let paths = [
+            "/",
+            "/products/42",
+            "/reset/Xk3pQ9zL2vB8",
+            "/accounts/reset/MQ/5x2-a1b2c3d4e5f6/",
+            "/x;y/reset/abcdef123456",
+            "/api/v1/orders/550e8400-e29b-41d4-a716-446655440000",
+            "/files/AKIAIOSFODNN7EXAMPLE/x",
+            "/files/5f4dcc3b5aa765d61d8327deb882cf99.txt",
+            "/static/main.5f4dcc3b5aa765d61d8327deb882cf99.js",
+            "/en-gb/category/mens-running-shoes/page/3",
+            "/verify-email/839201",
+            "/a(b)/token/abcdefgh1",
+        ];
+        for p in paths
+            .iter()
+            .copied()
+            .chain([format!("/auth/{jwt}/x").as_str()])
+        {
+            assert_eq!(r.path(p), r.text(p), "{p}");
+        }
     }
 
     #[test]
