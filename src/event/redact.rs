@@ -13,7 +13,17 @@ pub const REDACTED: &str = "[REDACTED]";
 ///
 /// - Headers are captured from an allow-list only; `Authorization`, `Proxy-Authorization`,
 ///   `Cookie` and `Set-Cookie` are refused even if someone adds them to it.
-/// - Values of configured query keys (`password`, `token`, … by default) become `[REDACTED]`.
+/// - Query values (pairs separated by `&` or `;`) become `[REDACTED]` when their name is
+///   secret ([`is_secret_name`]: `client_secret`, `newPassword`, `user[password]`,
+///   `X-Auth-Token`, `otp_code`, `SAMLResponse`, …, or a configured key), and wherever they
+///   are secret-shaped: JWTs, ≥ 32 hex digits, ≥ 32 base64/base64url characters of mixed
+///   classes, AWS/GitHub/Slack/Stripe/Google keys, PEM blocks.
+/// - Paths ([`Redactor::path`]) lose the token-like segments of reset, verify, invite,
+///   unsubscribe, confirm, activate and magic links, and any secret-shaped segment; a
+///   `Referer` is redacted the same way (its query, its path, its user info; its fragment is
+///   dropped).
+/// - Signature samples kept for `/offenders`, alerts and triage reports are masked where they
+///   overlap a secret parameter's value, and wherever they hold a secret shape.
 /// - Session and device ids are stored as keyed hashes (SipHash-1-3, 128 bits, a per-process
 ///   random key unless one is configured), so a sink never holds a usable session id.
 #[derive(Clone)]
@@ -402,6 +412,20 @@ impl Redactor {
         }
         path_spans(b, spans);
         shape_spans(b, spans);
+        let n = b.len();
+        // PEM blocks, to their end line (or the end of the text).
+        let mut from = 0;
+        while let Some(k) = find(&b[from..], b"-----BEGIN") {
+            let a = from + k;
+            let end = find(&b[a..], b"-----END")
+                .map(|e| {
+                    let e = a + e + 8;
+                    find(&b[e..], b"-----").map_or(n, |x| e + x + 5)
+                })
+                .unwrap_or(n);
+            spans.push((a, end));
+            from = end;
+        }
     }
 }
 
@@ -410,6 +434,10 @@ const NAME: u8 = 1;
 const VALUE_END: u8 = 2;
 const PATH_END: u8 = 4;
 const TOKEN: u8 = 8;
+const DIGIT: u8 = 16;
+const ALPHA: u8 = 32;
+/// `-` and `@`: the path scan looks closer at them.
+const SPECIAL: u8 = 64;
 
 static CLASSES: [u8; 256] = classes();
 
@@ -440,6 +468,15 @@ const fn classes() -> [u8; 256] {
         // The alphabet of base64/base64url tokens.
         if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'+' | b'/' | b'=') {
             k |= TOKEN;
+        }
+        if c.is_ascii_digit() {
+            k |= DIGIT;
+        }
+        if c.is_ascii_alphabetic() {
+            k |= ALPHA;
+        }
+        if matches!(c, b'-' | b'@') {
+            k |= SPECIAL;
         }
         t[i] = k;
         i += 1;
@@ -587,10 +624,10 @@ fn eq_any(w: &[u8], words: &Words) -> bool {
         return false;
     }
     words.index[w.len()] & 1 << (first - b'a') != 0
-        && words
-            .list
-            .iter()
-            .any(|s| w.eq_ignore_ascii_case(s.as_bytes()))
+        && words.list.iter().any(|s| {
+            let s = s.as_bytes();
+            s.len() == w.len() && s[0] == first && w.eq_ignore_ascii_case(s)
+        })
 }
 
 fn contains_ci(hay: &[u8], needle: &str) -> bool {
@@ -928,15 +965,21 @@ fn path_spans_fast(b: &[u8]) -> Option<Vec<(usize, usize)>> {
     let mut scanned = 0;
     for i in 0..=b.len() {
         let c = b.get(i).copied();
+        let k = c.map_or(PATH_END, |c| CLASSES[usize::from(c)]);
         let slash = c == Some(b'/');
-        if !(slash || c.is_none() || c.is_some_and(is_path_end)) {
-            let c = b[i];
+        if k & PATH_END == 0 && !slash {
             len += 1;
-            digits += usize::from(c.is_ascii_digit());
-            letters += usize::from(c.is_ascii_alphabetic());
-            dashes = if c == b'-' { dashes + 1 } else { 0 };
-            if c == b'@' || dashes >= 5 {
+            digits += usize::from(k & DIGIT != 0);
+            letters += usize::from(k & ALPHA != 0);
+            if k & SPECIAL == 0 {
+                dashes = 0;
+            } else if c == Some(b'@') {
                 return None;
+            } else {
+                dashes += 1;
+                if dashes >= 5 {
+                    return None;
+                }
             }
             continue;
         }
@@ -975,7 +1018,7 @@ fn is_token_byte(c: u8) -> bool {
     CLASSES[usize::from(c)] & TOKEN != 0
 }
 
-/// JWTs, secret-shaped runs, PEM blocks.
+/// JWTs and secret-shaped runs.
 fn shape_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
     let n = b.len();
     let mut i = 0;
@@ -1016,6 +1059,9 @@ fn shape_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
             continue;
         }
         // Pieces between `/`, `+`, `=`: `/files/<token>`, `k=<token>`.
+        if !run.iter().any(|&c| matches!(c, b'/' | b'+' | b'=')) {
+            continue;
+        }
         let mut p = start;
         for piece in run.split(|&c| matches!(c, b'/' | b'+' | b'=')) {
             let last = p + piece.len() == i;
@@ -1024,19 +1070,6 @@ fn shape_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
             }
             p += piece.len() + 1;
         }
-    }
-    // PEM blocks, to their end line (or the end of the text).
-    let mut from = 0;
-    while let Some(k) = find(&b[from..], b"-----BEGIN") {
-        let a = from + k;
-        let end = find(&b[a..], b"-----END")
-            .map(|e| {
-                let e = a + e + 8;
-                find(&b[e..], b"-----").map_or(n, |x| e + x + 5)
-            })
-            .unwrap_or(n);
-        spans.push((a, end));
-        from = end;
     }
 }
 
