@@ -342,8 +342,16 @@ impl Redactor {
             out.push_str(REDACTED);
             return;
         }
-        out.push_str(&self.text(k));
+        if may_hold_secrets(k) {
+            out.push_str(&self.text(k));
+        } else {
+            out.push_str(k);
+        }
         out.push('=');
+        if !may_hold_secrets(v) {
+            out.push_str(v);
+            return;
+        }
         // Percent-decoded only (`+` kept), so a standard base64 token stays in one piece.
         let d = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
         if is_secret_token(d.trim().as_bytes()) {
@@ -365,14 +373,15 @@ impl Redactor {
         if self.query_keys.is_empty() {
             return false;
         }
-        let k = k.to_ascii_lowercase();
         // `user[password]` and `user.password` forms count too.
         let leaf = k
             .rsplit(['[', '.'])
             .next()
-            .unwrap_or(&k)
+            .unwrap_or(k)
             .trim_end_matches(']');
-        self.query_keys.iter().any(|s| s == &k || s == leaf)
+        self.query_keys
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(k) || s.eq_ignore_ascii_case(leaf))
     }
 
     /// Where `s` holds secrets, as byte ranges (unsorted, possibly overlapping).
@@ -427,6 +436,13 @@ impl Redactor {
             from = end;
         }
     }
+}
+
+/// Whether a raw query name or value could hold anything [`Redactor::text`] finds: most
+/// (`page`, `2`, `price_asc`) are too short to hold a token and hold no nested pair, path
+/// or escape.
+fn may_hold_secrets(s: &str) -> bool {
+    s.len() >= 20 || s.bytes().any(|c| matches!(c, b'=' | b'/' | b'%' | b'@'))
 }
 
 /// Byte classes, looked up in [`CLASSES`]: the scans run on every recorded path.
