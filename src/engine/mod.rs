@@ -668,8 +668,12 @@ impl Engine {
             return;
         };
         r.hits.fetch_add(1, Ordering::Relaxed);
-        // Paths and user names of events: tokens in a link, keys pasted as a name.
-        let sample = sample.map(|s| self.redactor.text(s));
+        // Paths of events: tokens in a link. A user id (maybe a hash, which looks like a token)
+        // is the entity's own name, kept.
+        let sample = sample.map(|s| match subject.user.as_deref() {
+            Some(u) if u == s => std::borrow::Cow::Borrowed(s),
+            _ => self.redactor.text(s),
+        });
         let sample = sample.as_deref();
         let cap = self.cap(key.kind());
         let scoring = &self.scoring;
