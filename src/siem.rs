@@ -287,7 +287,7 @@ impl SiemBuilder {
                 Duration::from_secs(24 * 3600),
             ))
         });
-        let engine = Engine::new(&rules, store, self.engine)?;
+        let engine = Engine::new(&rules, store, self.engine)?.with_redactor(self.redactor.clone());
         let pipeline = if self.sinks.is_empty() {
             Pipeline::disabled()
         } else {

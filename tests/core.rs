@@ -579,4 +579,19 @@ async fn hashed_user_ids_still_gate_the_right_account() {
         .collect();
     assert!(flagged.iter().all(|e| !e.contains("alice")), "{flagged:?}");
     assert!(app.siem.explain(&EntityKey::User("alice".into())).is_some());
+    // A hashed id looks like a token, but it is the entity's own name: its samples keep it.
+    let offenders = app.siem.offenders();
+    let user = offenders
+        .iter()
+        .find(|o| matches!(o.entity, EntityKey::User(_)))
+        .expect("the account is an offender");
+    let EntityKey::User(id) = &user.entity else {
+        unreachable!()
+    };
+    assert!(
+        user.contributions
+            .iter()
+            .any(|c| c.sample.as_deref() == Some(&**id)),
+        "{user:?}"
+    );
 }

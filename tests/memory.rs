@@ -164,7 +164,11 @@ async fn a_million_clients_stay_within_the_configured_capacities() {
         denied,
         "every block held or counted"
     );
-    assert_eq!(stats.entity_capacity, 50_000 + 500, "undecided and decided entities");
+    assert_eq!(
+        stats.entity_capacity,
+        50_000 + 500,
+        "undecided and decided entities"
+    );
     assert_eq!(stats.window_capacity, 20_000);
     assert_eq!(stats.session_capacity, 10_000);
     assert!(stats.entities <= stats.entity_capacity, "{stats:?}");

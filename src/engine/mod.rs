@@ -28,7 +28,7 @@ pub use config::{
 pub use score::{Contribution, EntityKey, EntityState, Hold};
 pub use verdict::{Action, Verdict};
 
-use crate::event::{Event, EventName, Subject};
+use crate::event::{Event, EventName, Redactor, Subject};
 use crate::identify::mask;
 use crate::signature::{Hit, Inspector};
 use crate::store::RiskStore;
@@ -135,6 +135,8 @@ pub struct Engine {
     /// The rule id network blocks are reported under.
     subnet_rule: Arc<str>,
     allowed_nets: Vec<IpNet>,
+    /// Masks the samples kept in contributions (and so in offenders, alerts, reports).
+    redactor: Redactor,
 }
 
 /// The pack id a signature rule names to fire on repeated singleton headers (see
@@ -351,6 +353,7 @@ impl Engine {
             hasher: RandomState::with_seeds(0x5EED, 0x7051, 0xE5C0, 0x2B1D),
             events: AtomicU64::new(0),
             alerts: None,
+            redactor: Redactor::default(),
         })
     }
 
@@ -382,6 +385,14 @@ impl Engine {
     /// ```
     pub fn with_alerts(mut self, hook: impl Fn(Event) + Send + Sync + 'static) -> Self {
         self.alerts = Some(Box::new(hook));
+        self
+    }
+
+    /// Masks samples with this redactor's rules (the SIEM's own, when built by
+    /// [`SiemBuilder`](crate::SiemBuilder)): a secret a rule matched never reaches a
+    /// contribution, `/offenders`, an alert or a report.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
         self
     }
 
@@ -463,7 +474,8 @@ impl Engine {
         for h in &hits {
             if let Some(&i) = self.by_pack.get(&*h.pack) {
                 let r = &self.rules[i];
-                self.fire_evidence(r, subject, t, Some(&h.sample), h.weak);
+                let sample = self.redactor.hit_sample(h, path, query);
+                self.fire_evidence(r, subject, t, Some(&sample), h.weak);
             }
         }
         hits
@@ -746,6 +758,13 @@ impl Engine {
             }
         }
         r.hits.fetch_add(1, Ordering::Relaxed);
+        // Paths of events: tokens in a link. A user id (maybe a hash, which looks like a token)
+        // is the entity's own name, kept.
+        let sample = sample.map(|s| match subject.user.as_deref() {
+            Some(u) if u == s => std::borrow::Cow::Borrowed(s),
+            _ => self.redactor.text(s),
+        });
+        let sample = sample.as_deref();
         let blocked = self.add_to(&key, &r.id, r.score, sample, weak, t);
         if blocked {
             if let EntityKey::Ip(ip) = key {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use redact::{escape_control, Redactor};
+pub use redact::{escape_control, is_secret_name, Redactor};
 
 use crate::engine::Verdict;
 

@@ -88,7 +88,8 @@ impl RequestCtx {
         } = http;
         assign(method, self.method.as_str());
         assign_opt(route, self.route.as_ref().map(|r| r.as_str()));
-        assign(path, self.uri.path());
+        // Reset, verify and invite links carry their token in the path.
+        assign(path, &self.siem.redactor().path(self.uri.path()));
         assign_opt(query, self.query.as_deref());
         *status = None;
         *latency_us = None;

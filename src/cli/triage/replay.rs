@@ -267,11 +267,14 @@ impl Replayer {
         format!("{name}:{}", b.line_base + u64::from(r.line))
     }
 
+    /// The line behind a finding, for the report: secrets masked (query values, path tokens,
+    /// `Referer`, token shapes) before it is cut to length.
     fn sample(&self, b: &Batch, r: &Rec) -> String {
+        let raw = String::from_utf8_lossy(b.text(r.raw).unwrap_or_default());
         format!(
             "{}: {}",
             self.source(b, r),
-            excerpt(b.text(r.raw).unwrap_or_default(), 240)
+            excerpt(self.redactor.text(&raw).as_bytes(), 240)
         )
     }
 
@@ -402,7 +405,7 @@ impl Replayer {
     ) -> HttpInfo {
         HttpInfo {
             method: String::from_utf8_lossy(method).into_owned(),
-            path: path.to_owned(),
+            path: self.redactor.path(path).into_owned(),
             // Secret query values never leave the process.
             query: query.and_then(|q| self.redactor.query(q)),
             status: status.or(Some(r.status)),
