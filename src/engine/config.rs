@@ -758,7 +758,8 @@ impl RuleSet {
         errors
     }
 
-    /// Reads, parses and checks a rules file.
+    /// Reads, parses and checks a rules file: [`RuleSet::from_toml`] on its text (the file
+    /// extends the built-in pack unless it sets `builtin = false`).
     ///
     /// # Errors
     /// The file cannot be read, or see [`RuleSet::from_toml`].
