@@ -33,7 +33,8 @@ pub const DEFAULT_RULES: &str = include_str!("default_rules.toml");
 ///
 /// A set built in code (`RuleSet::default().with_rule(..)`) is taken as it is, and
 /// [`RuleSet::to_toml`] writes a self-contained file (`builtin = false` and every rule) that
-/// reads back as the same set.
+/// reads back as the same set. (The derived serde impls are the complete set, with no merging
+/// and no `builtin` key; read files with [`RuleSet::from_toml`].)
 ///
 /// ```
 /// use tower_siem::engine::RuleSet;
