@@ -139,16 +139,22 @@ impl Default for SiemBuilder {
 }
 
 impl SiemBuilder {
-    /// Uses these rules instead of the built-in pack.
+    /// Uses exactly these rules instead of the built-in pack ([`RuleSet::default`]); start
+    /// from it to keep it (`RuleSet::default().with_rule(..)`). [`build`](Self::build)
+    /// refuses a set that does not validate, including one with no active rule.
     pub fn rules(mut self, rules: RuleSet) -> Self {
         self.rules = Some(rules);
         self
     }
 
-    /// Reads the rules from a TOML file.
+    /// Reads the rules from a TOML file, which extends the built-in pack: a rule with a
+    /// built-in id overrides the fields it names (`enabled = false` switches it off), a new id
+    /// adds a rule, `[scoring]` fields override the built-in ones, and `builtin = false` at
+    /// the top drops the pack (see [`RuleSet`]).
     ///
     /// # Errors
-    /// The file cannot be read or is invalid; the error names the line and field.
+    /// The file cannot be read or is invalid (a bound exceeded, no active rule left, …); the
+    /// error names the line and field.
     pub fn rules_file(self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
         Ok(self.rules(RuleSet::from_file(path)?))
     }

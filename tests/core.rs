@@ -511,9 +511,11 @@ async fn route_policies() {
 
 #[tokio::test]
 async fn shadow_rules_count_without_acting() {
+    // Every rule in shadow mode but one: a set with no active rule is refused (every
+    // detection would be off), and the one left active never fires here.
     let mut rules = tower_siem::engine::RuleSet::default();
     for r in &mut rules.rules {
-        r.shadow = true;
+        r.shadow = r.id != "account.signup_abuse";
     }
     let app = TestApp::with(|b| b.rules(rules), |l| l);
     assert_eq!(
@@ -527,6 +529,19 @@ async fn shadow_rules_count_without_acting() {
         .find(|r| r.id == "sig.scanner_ua")
         .unwrap();
     assert_eq!((sig.hits, sig.shadow_hits), (0, 1));
+}
+
+#[test]
+fn a_set_with_no_active_rule_is_refused() {
+    let mut rules = tower_siem::engine::RuleSet::default();
+    for r in &mut rules.rules {
+        r.shadow = true;
+    }
+    let err = tower_siem::Siem::builder()
+        .rules(rules)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("no active rule"), "{err}");
 }
 
 #[tokio::test]

@@ -326,11 +326,22 @@ fn trusting_every_proxy_is_refused() {
         vec!["::/0"],
         vec!["10.0.0.0/8", "0.0.0.0/0"],
         vec!["::/0", "fd00::/8"],
+        // Networks that together cover a whole family.
+        vec!["0.0.0.0/1", "128.0.0.0/1"],
+        vec!["::/1", "8000::/1"],
     ] {
         let err = siem.layer().trusted_proxies(&cidrs).unwrap_err();
         assert_eq!(err.kind(), IdentifyErrorKind::TrustAll, "{cidrs:?}");
     }
+    // A public network broader than /8 (IPv4) or /24 (IPv6).
+    for cidrs in [vec!["10.0.0.0/8", "64.0.0.0/3"], vec!["2001::/16"]] {
+        let err = siem.layer().trusted_proxies(&cidrs).unwrap_err();
+        assert_eq!(err.kind(), IdentifyErrorKind::TooBroad, "{cidrs:?}");
+        assert!(err.to_string().contains(cidrs[cidrs.len() - 1]), "{err}");
+    }
     assert!(siem.layer().trusted_proxies(["10.0.0.0/8", "::1"]).is_ok());
+    assert!(siem.layer().trusted_proxies(["104.16.0.0/13"]).is_ok());
+    assert!(siem.layer().trusted_proxies(["2a06:98c0::/29"]).is_ok());
 }
 
 /// `x-step-up-required` with each letter's case chosen at random.

@@ -259,7 +259,7 @@ impl Engine {
                 status: r.status.clone(),
                 gate: r.gate,
                 after,
-                remember: r.remember.unwrap_or(16).clamp(1, 1024) as usize,
+                remember: r.remember.unwrap_or(16) as usize, // 1..=1024: `validate`
                 keep: r.keep.unwrap_or(0.0),
                 shadow: r.shadow,
                 windows: BoundedMap::new(

@@ -120,37 +120,54 @@ impl<K: Hash + Eq + Clone, V> Shard<K, V> {
 
 /// Exact sliding-window counter for "at least `n` events within `window`": the timestamps of
 /// the last `n` events. The condition holds when the oldest of them is still inside the window,
-/// so memory is `n` timestamps per key whatever the event rate.
+/// so memory is at most `n` timestamps per key whatever the event rate. The buffer grows as
+/// events arrive (never beyond `n`): a rule with a large `count` costs nothing for a key until
+/// that key actually sends events.
 #[derive(Debug, Clone)]
 pub(crate) struct Recent {
     times: Vec<i64>,
     next: usize,
+    n: usize,
+}
+
+/// Grows `v` by one slot's worth for a push, doubling but never past `cap` elements.
+fn reserve_capped<T>(v: &mut Vec<T>, cap: usize) {
+    if v.len() == v.capacity() && v.len() < cap {
+        let more = v.len().max(4).min(cap - v.len());
+        v.reserve_exact(more);
+    }
 }
 
 impl Recent {
     pub(crate) fn new(n: usize) -> Self {
         Recent {
-            times: Vec::with_capacity(n.max(1)),
+            times: Vec::new(),
             next: 0,
+            n: n.max(1),
         }
     }
 
     /// Records an event at `t` and tells whether at least `n` events fell in `(t - window, t]`.
     pub(crate) fn record(&mut self, t: i64, window: i64) -> bool {
-        let n = self.times.capacity();
-        if self.times.len() < n {
+        if self.times.len() < self.n {
+            reserve_capped(&mut self.times, self.n);
             self.times.push(t);
         } else {
             self.times[self.next] = t;
-            self.next = (self.next + 1) % n;
+            self.next = (self.next + 1) % self.n;
         }
         self.holds(t, window)
     }
 
     /// Whether at least `n` of the recorded events fall in `(now - window, now]`.
     pub(crate) fn holds(&self, now: i64, window: i64) -> bool {
-        let n = self.times.capacity();
-        self.times.len() >= n && self.times.iter().all(|&t| now - t < window)
+        self.times.len() >= self.n && self.times.iter().all(|&t| now - t < window)
+    }
+
+    /// Bytes held on the heap now.
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.times.capacity() * std::mem::size_of::<i64>()
     }
 
     /// How many recorded events fall in `(now - window, now]` (at most `n`).
@@ -196,6 +213,7 @@ impl Distinct {
                     self.seen.swap_remove(oldest);
                 }
             }
+            reserve_capped(&mut self.seen, self.cap);
             self.seen.push((v, t));
         }
         self.seen.len()
@@ -241,6 +259,26 @@ mod tests {
         assert!(r.record(151, 100)); // 99, 150, 151
         assert_eq!(r.count(151, 100), 3);
         assert_eq!(r.count(1000, 100), 0);
+    }
+
+    #[test]
+    fn a_large_count_costs_nothing_until_used() {
+        // The largest `count` a rule may have: nothing is allocated for a key that has sent no
+        // event, and the buffer grows with the events, never past `n`.
+        let mut r = Recent::new(10_000);
+        assert_eq!(r.heap_bytes(), 0);
+        r.record(0, 1000);
+        assert!(r.heap_bytes() <= 4 * 8, "{}", r.heap_bytes());
+        for t in 1..20_000 {
+            r.record(t, 1_000_000);
+        }
+        assert!(r.holds(19_999, 1_000_000));
+        assert_eq!(r.heap_bytes(), 10_000 * 8, "capped at n");
+        let mut small = Recent::new(5);
+        for t in 0..100 {
+            small.record(t, 1000);
+        }
+        assert_eq!(small.heap_bytes(), 5 * 8, "never past n");
     }
 
     #[test]

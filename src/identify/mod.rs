@@ -127,7 +127,9 @@ impl ForwardedHeader {
 ///
 /// - List exactly the proxies that append to the chosen header, and nothing wider. Trusting a
 ///   whole cloud provider's or CDN's range trusts every other tenant in it, who can then send
-///   any header they like. "Trust every proxy" (`0.0.0.0/0`, `::/0`) is refused.
+///   any header they like. "Trust every proxy" (`0.0.0.0/0`, `::/0`, or networks that add up
+///   to a whole address family) is refused, and so is a public network broader than IPv4 /8
+///   or IPv6 /24.
 /// - Pick the header your proxies actually set. If they set `X-Forwarded-For` but you read
 ///   `Forwarded`, the client's own `Forwarded` header passes through untouched.
 /// - If the application is also reachable without the proxies, those connections are simply
@@ -219,11 +221,30 @@ impl IpResolver {
     /// assert_eq!(err.kind(), IdentifyErrorKind::TrustAll);
     /// ```
     ///
+    /// Lists that would trust (nearly) anyone are refused: one whose networks together cover
+    /// every IPv4 or every IPv6 address (`["0.0.0.0/1", "128.0.0.0/1"]`), and any public network
+    /// broader than IPv4 /8 or IPv6 /24 ([`MIN_PUBLIC_PREFIX_V4`], [`MIN_PUBLIC_PREFIX_V6`]).
+    /// Private, loopback, link-local, CGNAT (`100.64.0.0/10`) and unique-local (`fc00::/7`)
+    /// networks may be as broad as they are; a CDN's published ranges (`104.16.0.0/13`,
+    /// `2a06:98c0::/29`) pass.
+    ///
+    /// ```
+    /// use tower_siem::identify::{IdentifyErrorKind, IpResolver};
+    ///
+    /// let err = IpResolver::trusting_proxies(["0.0.0.0/1", "128.0.0.0/1"]).unwrap_err();
+    /// assert_eq!(err.kind(), IdentifyErrorKind::TrustAll);
+    /// let err = IpResolver::trusting_proxies(["52.0.0.0/6"]).unwrap_err();
+    /// assert_eq!(err.kind(), IdentifyErrorKind::TooBroad);
+    /// assert!(IpResolver::trusting_proxies(["104.16.0.0/13", "2a06:98c0::/29"]).is_ok());
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`IdentifyErrorKind::InvalidCidr`] for an entry that is not an address or CIDR (the
-    /// message quotes it), and [`IdentifyErrorKind::TrustAll`] for any `/0` network, which
-    /// would let every client on the internet forge its address.
+    /// message quotes it), [`IdentifyErrorKind::TrustAll`] for any `/0` network or a list
+    /// covering a whole address family, which would let every client on the internet forge
+    /// its address, and [`IdentifyErrorKind::TooBroad`] for a public network broader than the
+    /// limits above.
     pub fn trusting_proxies<I, S>(cidrs: I) -> Result<Self, IdentifyError>
     where
         I: IntoIterator<Item = S>,
@@ -241,6 +262,7 @@ impl IpResolver {
         v4.dedup();
         v6.sort_unstable();
         v6.dedup();
+        check_breadth(&v4, &v6)?;
         Ok(IpResolver {
             trusted: Arc::new(Trusted {
                 v4: v4.into_boxed_slice(),
@@ -405,8 +427,13 @@ pub struct IdentifyError {
 pub enum IdentifyErrorKind {
     /// A trusted-proxy entry is neither an address nor a CIDR.
     InvalidCidr,
-    /// A trusted-proxy entry has prefix length 0, which would trust every proxy.
+    /// A trusted-proxy entry has prefix length 0, or the entries together cover every IPv4 or
+    /// every IPv6 address: every client would be trusted.
     TrustAll,
+    /// A trusted-proxy entry is a public network broader than IPv4 /8 or IPv6 /24
+    /// ([`MIN_PUBLIC_PREFIX_V4`], [`MIN_PUBLIC_PREFIX_V6`]): everyone in it could forge any
+    /// client address.
+    TooBroad,
     /// A key prefix length is out of range for its address family (see
     /// [`SiemBuilder::ipv6_prefix`](crate::SiemBuilder::ipv6_prefix)).
     InvalidPrefix,
@@ -416,6 +443,8 @@ pub enum IdentifyErrorKind {
 enum Detail {
     Cidr(Box<str>),
     Prefix(Family, u8),
+    /// The list covers the whole family.
+    Covers(Family),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -456,6 +485,14 @@ impl IdentifyError {
         }
     }
 
+    fn covers(family: Family) -> Self {
+        IdentifyError {
+            kind: IdentifyErrorKind::TrustAll,
+            detail: Detail::Covers(family),
+            source: None,
+        }
+    }
+
     fn prefix(family: Family, bits: u8) -> Self {
         IdentifyError {
             kind: IdentifyErrorKind::InvalidPrefix,
@@ -472,6 +509,23 @@ impl fmt::Display for IdentifyError {
                 f,
                 "refusing to trust every proxy ({input:?} has prefix length 0): any client could \
                  forge its address; list only your own proxies' networks"
+            ),
+            (Detail::Cidr(input), IdentifyErrorKind::TooBroad) => write!(
+                f,
+                "refusing to trust the public network {input:?}: it is broader than IPv4 \
+                 /{MIN_PUBLIC_PREFIX_V4} or IPv6 /{MIN_PUBLIC_PREFIX_V6}, and anyone in it \
+                 could forge any client's address; list only your own proxies' addresses or \
+                 your CDN's published ranges"
+            ),
+            (Detail::Covers(family), _) => write!(
+                f,
+                "refusing to trust every proxy: the trusted networks together cover every {} \
+                 address, so any client could forge its address; list only your own proxies' \
+                 networks",
+                match family {
+                    Family::V4 => "IPv4",
+                    Family::V6 => "IPv6",
+                }
             ),
             (Detail::Cidr(input), _) => write!(
                 f,
@@ -499,6 +553,102 @@ impl StdError for IdentifyError {
 enum Net {
     V4(Ipv4Net),
     V6(Ipv6Net),
+}
+
+/// Shortest prefix a trusted public IPv4 network may have: a /8 is the largest block ever
+/// assigned to one organisation, and a CDN's ranges are far narrower (Cloudflare's broadest is
+/// a /13).
+pub const MIN_PUBLIC_PREFIX_V4: u8 = 8;
+/// Shortest prefix a trusted public IPv6 network may have: a /24 holds 256 regional-registry
+/// allocations of the usual /32 (Cloudflare's broadest range is a /29).
+pub const MIN_PUBLIC_PREFIX_V6: u8 = 24;
+
+/// IPv4 networks that are not public: private, loopback, link-local, CGNAT, "this network".
+const NON_PUBLIC_V4: [(u32, u8); 7] = [
+    (0x0A00_0000, 8),  // 10.0.0.0/8
+    (0xAC10_0000, 12), // 172.16.0.0/12
+    (0xC0A8_0000, 16), // 192.168.0.0/16
+    (0x7F00_0000, 8),  // 127.0.0.0/8
+    (0xA9FE_0000, 16), // 169.254.0.0/16
+    (0x6440_0000, 10), // 100.64.0.0/10
+    (0x0000_0000, 8),  // 0.0.0.0/8
+];
+/// IPv6 networks that are not public: loopback, link-local, unique-local.
+const NON_PUBLIC_V6: [(u128, u8); 3] = [
+    (1, 128),                 // ::1/128
+    (0xfe80_u128 << 112, 10), // fe80::/10
+    (0xfc00_u128 << 112, 7),  // fc00::/7
+];
+
+/// Refuses trusted-proxy lists that trust (nearly) anyone: networks covering a whole family
+/// together, and public networks broader than the limits. `v4` and `v6` are sorted.
+fn check_breadth(v4: &[Ipv4Net], v6: &[Ipv6Net]) -> Result<(), IdentifyError> {
+    let ranges4 = v4.iter().map(|n| {
+        (
+            u128::from(u32::from(n.network())),
+            u128::from(u32::from(n.broadcast())),
+        )
+    });
+    if covers(ranges4, u128::from(u32::MAX)) {
+        return Err(IdentifyError::covers(Family::V4));
+    }
+    let ranges6 = v6
+        .iter()
+        .map(|n| (u128::from(n.network()), u128::from(n.broadcast())));
+    if covers(ranges6, u128::MAX) {
+        return Err(IdentifyError::covers(Family::V6));
+    }
+    // Whether the network `start/len` lies inside `net/bits`; IPv4 sits in the top 32 bits.
+    let inside = |start: u128, len: u8, (net, bits): (u128, u8)| {
+        len >= bits && (start >> (128 - u32::from(bits))) == (net >> (128 - u32::from(bits)))
+    };
+    for n in v4 {
+        let start = u128::from(u32::from(n.network()));
+        let public = !NON_PUBLIC_V4
+            .iter()
+            .any(|&(net, bits)| inside(start << 96, n.prefix_len(), (u128::from(net) << 96, bits)));
+        if public && n.prefix_len() < MIN_PUBLIC_PREFIX_V4 {
+            return Err(IdentifyError::cidr(
+                IdentifyErrorKind::TooBroad,
+                &n.to_string(),
+                None,
+            ));
+        }
+    }
+    for n in v6 {
+        let start = u128::from(n.network());
+        let public = !NON_PUBLIC_V6
+            .iter()
+            .any(|&nb| inside(start, n.prefix_len(), nb));
+        if public && n.prefix_len() < MIN_PUBLIC_PREFIX_V6 {
+            return Err(IdentifyError::cidr(
+                IdentifyErrorKind::TooBroad,
+                &n.to_string(),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the inclusive `ranges`, sorted by start, together cover `0..=max`.
+fn covers(ranges: impl Iterator<Item = (u128, u128)>, max: u128) -> bool {
+    // The first address not yet covered; `None` once everything up to `max` is.
+    let mut next: Option<u128> = Some(0);
+    for (start, end) in ranges {
+        match next {
+            Some(n) if start <= n => {
+                next = if end >= max {
+                    None
+                } else {
+                    Some(n.max(end + 1))
+                }
+            }
+            Some(_) => return false,
+            None => return true,
+        }
+    }
+    next.is_none()
 }
 
 fn parse_cidr(input: &str) -> Result<Net, IdentifyError> {
@@ -873,6 +1023,78 @@ mod tests {
             let err = IpResolver::trusting_proxies([all]).unwrap_err();
             assert_eq!(err.kind(), IdentifyErrorKind::TrustAll, "{all}");
         }
+    }
+
+    #[test]
+    fn lists_trusting_nearly_anyone_are_refused() {
+        // Together they cover a whole family: the issue's examples, and many smaller nets.
+        let v4_eights: Vec<String> = (0..=255).map(|a| format!("{a}.0.0.0/8")).collect();
+        let v6_quarters = ["::/2", "4000::/2", "8000::/2", "c000::/2"];
+        for list in [
+            vec!["0.0.0.0/1".to_string(), "128.0.0.0/1".to_string()],
+            vec!["::/1".to_string(), "8000::/1".to_string()],
+            vec![
+                "0.0.0.0/2".into(),
+                "64.0.0.0/2".into(),
+                "128.0.0.0/2".into(),
+                "192.0.0.0/2".into(),
+                "10.0.0.0/8".into(),
+            ],
+            v4_eights,
+            v6_quarters.iter().map(|s| s.to_string()).collect(),
+            vec![
+                "::ffff:0.0.0.0/97".into(),
+                "128.0.0.0/1".into(),
+                "::1".into(),
+            ],
+        ] {
+            let err = IpResolver::trusting_proxies(&list).unwrap_err();
+            assert_eq!(err.kind(), IdentifyErrorKind::TrustAll, "{list:?}");
+            let msg = err.to_string();
+            assert!(msg.contains("together cover every IP"), "{msg}");
+            assert!(msg.contains("list only your own proxies"), "{msg}");
+        }
+        // Public and broader than /8 (IPv4) or /24 (IPv6).
+        for broad in [
+            "0.0.0.0/1",
+            "52.0.0.0/6",
+            "172.0.0.0/7",
+            "2000::/3",
+            "2a00::/16",
+            "2606:4700::/23",
+            "::/8",
+        ] {
+            let err = IpResolver::trusting_proxies(["10.0.0.0/8", broad]).unwrap_err();
+            assert_eq!(err.kind(), IdentifyErrorKind::TooBroad, "{broad}");
+            let msg = err.to_string();
+            assert!(
+                msg.contains("public network") && msg.contains("CDN"),
+                "{msg}"
+            );
+        }
+        // Ordinary lists still work: private networks however broad, CDN ranges, a /8.
+        for ok in [
+            vec!["10.0.0.0/8", "::1"],
+            vec!["104.16.0.0/13"],
+            vec!["2a06:98c0::/29", "2400:cb00::/32", "173.245.48.0/20"],
+            vec!["17.0.0.0/8", "2001:db8::/24"],
+            vec![
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "100.64.0.0/10",
+                "169.254.0.0/16",
+                "127.0.0.0/8",
+            ],
+            vec!["fc00::/7", "fe80::/10", "::ffff:10.0.0.0/104"],
+        ] {
+            if let Err(e) = IpResolver::trusting_proxies(&ok) {
+                panic!("{ok:?}: {e}");
+            }
+        }
+        // All of IPv4 but one address is not everything, and is refused as broad instead.
+        let err =
+            IpResolver::trusting_proxies(["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3"]).unwrap_err();
+        assert_eq!(err.kind(), IdentifyErrorKind::TooBroad);
     }
 
     #[test]

@@ -133,7 +133,8 @@ pub(crate) struct TriageArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
-    /// Rules file (TOML); the built-in pack by default.
+    /// Rules file (TOML) extending the built-in pack (`builtin = false` in it drops the pack);
+    /// the built-in pack alone by default.
     #[arg(long, value_name = "RULES.toml")]
     config: Option<PathBuf>,
     /// Report format.
