@@ -116,8 +116,17 @@ rng = random.Random(20261203)
 
 
 def fill(s):
+    # As sqlmap does, one value per placeholder name within a payload: [RANDNUM]=[RANDNUM] is
+    # true, [RANDNUM]=[RANDNUM1] false.
+    memo = {}
+
     def one(m):
         k = m.group(0)
+        if k not in memo:
+            memo[k] = value(k)
+        return memo[k]
+
+    def value(k):
         if k.startswith('[RANDNUM'):
             return str(rng.randint(1000, 9999))
         if k == '[RANDSTR]':
@@ -133,31 +142,42 @@ def fill(s):
         if k == '[GENERIC_SQL_COMMENT]':
             return '-- -'
         raise SystemExit('unknown placeholder ' + k)
+
     return re.sub(r'\[[A-Z_0-9]+\]', one, s)
 
 
 BOUNDARIES = [('1', ' ', ''), ("1'", ' ', " AND '[RANDSTR]'='[RANDSTR]"),
               ("1')", ' ', " AND ('[RANDSTR]'='[RANDSTR]")]
 sqlmap = []
+
+
+def add_sqlmap(name, payload, comment):
+    # Payloads for other clauses (ORDER BY, a column list: `,(SELECT ...)`, `(1=1)*2`)
+    # only make sense after a number.
+    lead = re.match(r'(?i)\s*(AND|OR|RLIKE|;|PROCEDURE|HAVING)\b|\s*;', payload)
+    for pre, sep, suf in BOUNDARIES if lead else BOUNDARIES[:1]:
+        if name == 'inline_query':
+            # An inline query replaces the value itself.
+            sqlmap.append(wire(fill(payload)))
+            break
+        if payload.startswith(';'):
+            sep = ''
+        tail = ' ' + comment if comment else suf
+        sqlmap.append(wire(fill(pre + sep + payload + tail)))
+
+
 for name in ['boolean_blind', 'error_based', 'inline_query', 'stacked_queries', 'time_blind']:
     for test in ET.parse(SQLMAP + 'payloads/%s.xml' % name).getroot().findall('test'):
         req = test.find('request')
-        payload = req.findtext('payload') or ''
         comment = req.findtext('comment')
-        if not payload.strip():
-            continue
-        # Payloads for other clauses (ORDER BY, a column list: `,(SELECT ...)`, `(1=1)*2`)
-        # only make sense after a number.
-        lead = re.match(r'(?i)\s*(AND|OR|RLIKE|;|PROCEDURE|HAVING)\b|\s*;', payload)
-        for pre, sep, suf in BOUNDARIES if lead else BOUNDARIES[:1]:
-            if name == 'inline_query':
-                # An inline query replaces the value itself.
-                sqlmap.append(wire(fill(payload)))
-                break
-            if payload.startswith(';'):
-                sep = ''
-            tail = ' ' + comment if comment else suf
-            sqlmap.append(wire(fill(pre + sep + payload + tail)))
+        # Boolean tests send the true payload and its false twin (<comparison>).
+        twin = test.find('response')
+        twin = twin.findtext('comparison') if twin is not None else None
+        for payload in [req.findtext('payload') or '', twin or '']:
+            if payload.strip():
+                add_sqlmap(name, payload, comment)
+
+
 # union_query.xml tests have no payload: sqlmap builds UNION ALL SELECT with 1..10 columns of
 # NULL, [RANDNUM] or CHAR(), one of them carrying the delimiters.
 for cols in range(1, 11):
