@@ -78,6 +78,12 @@ const SOURCES: &[(Class, &str, Spot, &str)] = &[
     ),
     (
         Class::Traversal,
+        "hand-params",
+        Spot::Query,
+        include_str!("corpus/evasion/traversal_params.hand.txt"),
+    ),
+    (
+        Class::Traversal,
         "hand-paths",
         Spot::PathOnly,
         include_str!("corpus/evasion/traversal_paths.hand.txt"),
@@ -213,12 +219,14 @@ fn cases() -> Vec<Case> {
                     out.push(case("path", path, None, None));
                 }
                 if spot == Spot::QueryAndAgent {
+                    // Literal text only: a header is not percent-decoded, so a line that is
+                    // encoded on purpose (`$%7Bjndi`) means nothing there.
                     if let Out::Text(b) = &result {
                         let ua = format!(
                             "Mozilla/5.0 (X11; Linux x86_64) {}",
                             String::from_utf8_lossy(b)
                         );
-                        if !ua.chars().any(char::is_control) {
+                        if !ua.chars().any(char::is_control) && !b.contains(&b'%') {
                             out.push(case("user-agent", "/".into(), None, Some(ua)));
                         }
                     }
