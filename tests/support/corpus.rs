@@ -55,7 +55,7 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'*');
 
 /// Form-encodes a value the way a browser submits a search box: spaces as `+`.
-fn form(value: &str) -> String {
+pub fn form(value: &str) -> String {
     utf8_percent_encode(value, FORM)
         .to_string()
         .replace("%20", "+")

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Regenerates the package-derived files of tests/corpus/ from Debian packages.
+#
+#   apt-get update && apt-get install -y --no-install-recommends \
+#       wfuzz sqlmap fortunes fortune-mod wamerican manpages manpages-dev
+#   bash tests/corpus/extract.sh
+#
+# Deterministic: same package versions, same output (no clock, no unseeded randomness; sorting
+# under LC_ALL=C). The hand-written files (*.hand.txt) are not touched. The tests read only the
+# committed files: nothing under /usr/share is needed at test time.
+#
+# File format (evasion/*.txt): one payload per line in *wire form*, the value as it is put in a
+# URL: `%XX` is an encoded byte, `+` a space, everything else literal (spaces included; the
+# harness escapes what a client must). Lines from wfuzz are kept as wfuzz sends them.
+# benign/*.txt: one plain-text search query per line (the harness form-encodes it).
+set -euo pipefail
+export LC_ALL=C
+here="$(cd "$(dirname "$0")" && pwd)"
+mkdir -p "$here/evasion" "$here/benign"
+
+python3 - "$here" <<'PY'
+import glob, gzip, os, random, re, sys
+import xml.etree.ElementTree as ET
+
+out = sys.argv[1]
+W = '/usr/share/wfuzz/wordlist/'
+SQLMAP = '/usr/share/sqlmap/data/xml/'
+
+
+def read(path):
+    with open(path, encoding='latin-1') as f:
+        return [l.rstrip('\r\n') for l in f]
+
+
+def write(rel, lines):
+    seen, uniq = set(), []
+    for l in lines:
+        if l.strip() and l not in seen:
+            seen.add(l)
+            uniq.append(l)
+    with open(os.path.join(out, rel), 'w', encoding='utf-8') as f:
+        f.write(''.join(l + '\n' for l in uniq))
+    print(f'{rel}: {len(uniq)} lines')
+
+
+def wire(text):
+    """Text to wire form: `%`, `+` and control characters encoded, the rest kept."""
+    o = []
+    for ch in text:
+        if ch in '%+' or ord(ch) < 0x20 or ord(ch) == 0x7f:
+            o.append('%%%02X' % ord(ch))
+        else:
+            o.append(ch)
+    return ''.join(o)
+
+
+# ---------------------------------------------------------------- wfuzz
+sql_all = read(W + 'Injections/SQL.txt') + read(W + 'vulns/sql_inj.txt')
+xss_all = read(W + 'Injections/XSS.txt')
+trav_all = read(W + 'Injections/Traversal.txt')
+attack = read(W + 'Injections/All_attack.txt')
+
+# Only lines that are an injection, not a lone probe character (`'`, `#`, `--`, `1e100`):
+# the packs ask for structure on purpose, and a bare quote is not in scope.
+SQL_KW = re.compile(r'(?i)\b(or|and|union|select|having|order\s+by|group\s+by|waitfor|sleep|'
+                    r'benchmark|exec|xp_\w+|drop|insert\s+into|delete\s+from|user\s*\(\))\b')
+SQL_STRUCT = re.compile(r"['\"=(#]|--|/\*|%2[07]|\\x")
+
+
+def is_sql(l):
+    if '$(' in l:
+        return False  # a shell substitution, not SQL
+    return bool(SQL_KW.search(l)) and bool(SQL_STRUCT.search(l)) and len(l) > 4
+
+
+XSS_RE = re.compile(r'(?i)(<|%3c|&lt|\\x3c).*(script|javascript|on\w+\s*=|alert|<img|<iframe)'
+                    r'|javascript:|alert\s*\(')
+
+
+def is_xss(l):
+    return bool(XSS_RE.search(l))
+
+
+TARGET = re.compile(r'(?i)(etc[/\\%].*(passwd|shadow|hosts)|boot\.ini|win\.ini|system32)')
+PARENT = re.compile(r'(?i)(\.\.|%2e%2e|%252e%252e|%c0%ae|\.\.\.)')
+
+
+def is_trav(l):
+    # Two parent segments or more, or one aiming at a file worth reading.
+    return len(PARENT.findall(l)) >= 2 or (PARENT.search(l) and TARGET.search(l)) \
+        or bool(re.match(r'(?i)^/(etc/(passwd|shadow)|boot\.ini)$', l))
+
+
+CMD_RE = re.compile(r'(?i)(^|[;|`]|\\n|&quot;;)\s*(id|dir|ls|netstat|read|/bin/ls)\b|\$\(sleep')
+
+sqli = [l for l in sql_all + attack if is_sql(l)]
+xss = [l for l in xss_all + attack if is_xss(l) and not is_sql(l)]
+trav = [l for l in trav_all + attack if is_trav(l) and not is_xss(l)]
+cmdi = [l for l in attack + sql_all if CMD_RE.search(l) and not is_xss(l)]
+write('evasion/sqli.wfuzz.txt', sqli)
+write('evasion/xss.wfuzz.txt', xss)
+write('evasion/cmdi.wfuzz.txt', cmdi)
+
+# dirTraversal.txt: 848 templates in 8 depths; every 4th one, {FILE} alternating between a
+# Unix and a Windows target.
+tmpl = [l for l in read(W + 'vulns/dirTraversal.txt') if '{FILE}' in l]
+files = ['etc/passwd', 'windows/win.ini']
+trav += [t.replace('{FILE}', files[(i // 4) % 2]) for i, t in enumerate(tmpl) if i % 4 == 0]
+write('evasion/traversal.wfuzz.txt', trav)
+
+# ---------------------------------------------------------------- sqlmap
+# Each test's <payload> (and <comment>) with placeholders filled from a seeded generator, put
+# behind three of sqlmap's boundaries: a numeric value, a quoted string, a quoted string in
+# parentheses. With a <comment>, the comment replaces the boundary suffix, as sqlmap does.
+rng = random.Random(20261203)
+
+
+def fill(s):
+    # As sqlmap does, one value per placeholder name within a payload: [RANDNUM]=[RANDNUM] is
+    # true, [RANDNUM]=[RANDNUM1] false.
+    memo = {}
+
+    def one(m):
+        k = m.group(0)
+        if k not in memo:
+            memo[k] = value(k)
+        return memo[k]
+
+    def value(k):
+        if k.startswith('[RANDNUM'):
+            return str(rng.randint(1000, 9999))
+        if k == '[RANDSTR]':
+            return ''.join(rng.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(4))
+        if k == '[SLEEPTIME]':
+            return '5'
+        if k == '[DELIMITER_START]':
+            return 'qvkjq'
+        if k == '[DELIMITER_STOP]':
+            return 'qpxbq'
+        if k == '[ORIGVALUE]':
+            return '1'
+        if k == '[GENERIC_SQL_COMMENT]':
+            return '-- -'
+        raise SystemExit('unknown placeholder ' + k)
+
+    return re.sub(r'\[[A-Z_0-9]+\]', one, s)
+
+
+BOUNDARIES = [('1', ' ', ''), ("1'", ' ', " AND '[RANDSTR]'='[RANDSTR]"),
+              ("1')", ' ', " AND ('[RANDSTR]'='[RANDSTR]")]
+sqlmap = []
+
+
+def add_sqlmap(name, payload, comment):
+    # Payloads for other clauses (ORDER BY, a column list: `,(SELECT ...)`, `(1=1)*2`)
+    # only make sense after a number.
+    lead = re.match(r'(?i)\s*(AND|OR|RLIKE|;|PROCEDURE|HAVING)\b|\s*;', payload)
+    for pre, sep, suf in BOUNDARIES if lead else BOUNDARIES[:1]:
+        if name == 'inline_query':
+            # An inline query replaces the value itself.
+            sqlmap.append(wire(fill(payload)))
+            break
+        if payload.startswith(';'):
+            sep = ''
+        tail = ' ' + comment if comment else suf
+        sqlmap.append(wire(fill(pre + sep + payload + tail)))
+
+
+for name in ['boolean_blind', 'error_based', 'inline_query', 'stacked_queries', 'time_blind']:
+    for test in ET.parse(SQLMAP + 'payloads/%s.xml' % name).getroot().findall('test'):
+        req = test.find('request')
+        comment = req.findtext('comment')
+        # Boolean tests send the true payload and its false twin (<comparison>).
+        twin = test.find('response')
+        twin = twin.findtext('comparison') if twin is not None else None
+        for payload in [req.findtext('payload') or '', twin or '']:
+            if payload.strip():
+                add_sqlmap(name, payload, comment)
+
+
+# union_query.xml tests have no payload: sqlmap builds UNION ALL SELECT with 1..10 columns of
+# NULL, [RANDNUM] or CHAR(), one of them carrying the delimiters.
+for cols in range(1, 11):
+    for filler in ['NULL', '[RANDNUM]', 'CHAR(113,118,107,106,113)']:
+        for pre, comment in [('1', ' -- -'), ("1'", ' -- -'), ("1')", '#'), ('-1', '')]:
+            items = [filler] * cols
+            items[cols // 2] = "CONCAT(0x716b6a7071,0x%s,0x7170786271)" % ''.join(
+                '%02x' % rng.randint(0x61, 0x7a) for _ in range(10))
+            sqlmap.append(wire(fill(pre + ' UNION ALL SELECT ' + ','.join(items) + comment)))
+write('evasion/sqli.sqlmap.txt', sqlmap)
+
+# ---------------------------------------------------------------- benign: fortunes
+# Quotations cut into query-sized phrases: sentences (., ! and ? end one; ; and : do not),
+# then runs of at most 10 words; 3 words at least. Every 7th phrase.
+phrases = []
+for path in sorted(glob.glob('/usr/share/games/fortunes/*')):
+    base = os.path.basename(path)
+    if '.' in base or base in ('art', 'ascii-art'):
+        continue
+    with open(path, encoding='utf-8', errors='replace') as f:
+        text = f.read()
+    for entry in text.split('\n%\n'):
+        words_all = ' '.join(entry.split())
+        for sentence in re.split(r'(?<=[.!?])\s+', words_all):
+            words = [w for w in sentence.strip('-').split() if not w.startswith('--')]
+            for i in range(0, len(words), 10):
+                chunk = words[i:i + 10]
+                if len(chunk) >= 3:
+                    phrases.append(' '.join(chunk).strip('.!?"\''))
+phrases = [p for p in phrases if p and '\ufffd' not in p and len(p) <= 100]
+write('benign/quotes.txt', phrases[::7])
+
+# ---------------------------------------------------------------- benign: man pages
+# The NAME line of every page in manpages and manpages-dev: the summary, and "name summary"
+# as someone would search for it.
+summaries = []
+pages = os.popen('dpkg -L manpages manpages-dev').read().split()
+for page in sorted(p for p in pages if re.search(r'/usr/share/man/man\d/[^/]+\.gz$', p)):
+    with gzip.open(page, 'rt', encoding='utf-8', errors='replace') as f:
+        lines = f.read().split('\n')
+    if any(l.startswith('.so ') for l in lines[:3]):
+        continue
+    for i, l in enumerate(lines):
+        if l.strip().upper() in ('.SH NAME', '.SH "NAME"'):
+            name_line = lines[i + 1] if i + 1 < len(lines) else ''
+            if '\\-' in name_line:
+                names, summary = name_line.split('\\-', 1)
+                summary = re.sub(r'\\f[BIRP]|\\\(|\\&|\\', '', summary).strip()
+                first = names.split(',')[0].strip().replace('\\', '')
+                if summary:
+                    summaries.append(summary)
+                    summaries.append(first + ' ' + summary)
+            break
+write('benign/man.txt', summaries)
+
+# ---------------------------------------------------------------- benign: word pairs
+words = [w for w in read('/usr/share/dict/words') if w.isascii()]
+wrng = random.Random(7)
+pairs = []
+for _ in range(2500):
+    pairs.append(wrng.choice(words) + ' ' + wrng.choice(words))
+write('benign/words.txt', pairs)
+PY
