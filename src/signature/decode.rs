@@ -479,7 +479,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub(crate) fn shell_view(text: &[u8]) -> Option<Vec<u8>> {
     let trigger = text.iter().enumerate().any(|(i, &b)| {
         matches!(b, b'\'' | b'"' | b'\\' | b'^')
-            || (b == b'$' && matches!(text.get(i + 1), Some(b'@' | b'*')))
+            || (b == b'$' && matches!(text.get(i + 1), Some(b'@' | b'*' | b'(')))
     });
     if !trigger {
         return None;
@@ -490,6 +490,7 @@ pub(crate) fn shell_view(text: &[u8]) -> Option<Vec<u8>> {
         match text[i] {
             b'\'' | b'"' | b'\\' | b'^' => {}
             b'$' if matches!(text.get(i + 1), Some(b'@' | b'*')) => i += 1,
+            b'$' if text.get(i + 1..i + 3) == Some(b"()") => i += 2,
             b => out.push(b),
         }
         i += 1;

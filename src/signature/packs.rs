@@ -158,6 +158,7 @@ fn traversal() -> Pack {
             // One parent segment at the start of a value, aiming at something worth reading.
             r#"(?:^|[=\s"':,])\.\.;?/[^&]*?(?:etc/|windows/|winnt/|proc/self|boot\.ini|win\.ini|passwd|shadow|web\.xml|wp-config|\.(?:env|ini|conf|config|log|xml|ya?ml|properties|pem|key|git|htaccess|htpasswd)\b)"#,
             r"\.\.\.\.//",
+            r"(?:^|[/=\s])\.{3,}/+\.{2,}",
             // Targets that only a traversal or file-inclusion payload names.
             r"\betc/(?:passwd|shadow)\b",
             r"\b(?:win|boot|system)\.ini\b",
@@ -176,7 +177,7 @@ fn traversal() -> Pack {
 }
 
 /// Statements that follow a `;` in a stacked injection.
-const STACKED: &str = r"(?:drop\s+(?:table|database|schema)|delete\s+from|insert\s+into|update\s+[\w`.]+\s+set\s+[\w`.]+\s*=|truncate\s+table|alter\s+table|create\s+(?:table\s+[\w`.]+\s*\(|user\s|database\s)|shutdown\b|exec(?:ute)?\s+(?:xp_|sp_|master\.)|declare\s+@|waitfor\s+delay|select\s+(?:pg_sleep|sleep|benchmark|\*\s+from|[\w,\s]+\bfrom\b))";
+const STACKED: &str = r"(?:drop\s+(?:table|database|schema)|delete\s+from|insert\s+into|update\s+[\w`.]+\s+set\s+[\w`.]+\s*=|truncate\s+table|alter\s+table|create\s+(?:table\s+[\w`.]+\s*\(|user\s|database\s)|shutdown\b|exec(?:ute)?\s+(?:xp_|sp_|master\.)|declare\s+@|waitfor\s+delay|iif\s*\(|call\s+\w+\s*\(|select\s+(?:pg_sleep|sleep|benchmark|\*\s+from|\(|count\s*\(|case\b|\d|'|if\s*\(|iif\s*\(|like\s*\(|[\w,\s]+\bfrom\b))";
 
 /// SQL injection: quote-breaking with boolean logic, UNION SELECT, stacked statements,
 /// comment truncation, time delays and database fingerprinting functions.
@@ -191,8 +192,6 @@ fn sqli() -> Pack {
             r#"['"`]\s*\)*\s*(?:\bor\b|\band\b|\bxor\b|\|\||&&)\s*\(*\s*(?:['"`]?[\w.-]*['"`]?\s*(?:=|<>|!=|<=?|>=?|\blike\b|\brlike\b|\bregexp\b|\bis\s+(?:not\s+)?null\b|\bbetween\b|\bin\s*\()|\b(?:true|false|sleep|benchmark|pg_sleep|exists|select)\b)"#,
             // 1 or 1=1 / 5 and 0=0-- : a number, then a tautology.
             r#"\d['")]*\s+(?:or|and|xor)\s+['"(]*(?:[01]\s*=\s*[01]\b|\d+\s*=\s*\d+\s*(?:--|#|/\*)|(?:true|false)\s*(?:--|#|/\*))"#,
-            // id=1 AND 2=2 / id=5 or 3>1: a value that is a number, then a comparison of numbers.
-            r#"(?:^|[=&])\s*-?\d+['")]*\s+(?:or|and|xor|&&|\|\|)\s+['"(]*\d+['")]*\s*(?:=|<>|!=|<=?|>=?|\blike\b)\s*['"(]*\d+"#,
             // UNION [ALL] SELECT with a column list.
             r"\bunion(?:\s+|/\*[^*]*\*/|\()+(?:all|distinct)?(?:\s+|/\*[^*]*\*/|\()*select(?:\s+|/\*[^*]*\*/|\()+(?:null\b|\d|@@|0x|\*|char\s*\(|concat|version\s*\(|user\s*\(|database\s*\(|group_concat|[\w.`]+\s*(?:,|\bfrom\b))",
             // Stacked statements, after a closing quote or parenthesis, or in the first word
@@ -219,12 +218,27 @@ fn sqli() -> Pack {
             r"\b(?:unhex|concat(?:_ws)?|char|select|where|like|and|or)\s*\(?\s*0x[0-9a-f]{8,}",
             r"\bsqlite_master\b",
             r"\bpg_shadow\b",
+            // A value that opens with a boolean operator (after a number or nothing) and
+            // compares: `1 OR NOT 2514=2514`, `1 AND CHAR(49)=CHAR(49)`, `or 1=1--`.
+            // (No space around the comparison: `1 and 1 = 2` typed in a search box is weak.)
+            r#"(?:^|[=&])\s*-?\d*['")]*\s*(?:or|and|xor|having|&&|\|\|)\s+(?:not\s+)?[^&\s=<>!]{1,60}(?:=|<>|!=|<=?|>=?)['"(]*[\w$@.]"#,
+            // Subqueries, conditionals and functions of blind and error-based payloads.
+            r#"\(\s*select\s+(?:\*|count\s*\(|\d|'|"|\(|case\b|concat|char\s*\(|if\s*\(|elt\s*\(|top\s+\d|[\w.@$]+\s*(?:,|\bfrom\b))"#,
+            r#"\bcase\s+when\s*\(*\s*[\w'.]+\s*(?:=|<>|!=|<|>)\s*[\w'.]+\s*\)*\s*then\b"#,
+            r"\b(?:elt|make_set|iif|if|nullif|ifnull|gtid_subset)\s*\(\s*\(*\s*\d+\s*=\s*\d+",
+            r"\bexp\s*\(\s*~",
+            r"\b(?:generate_series|randomblob|zeroblob|regexp_substring|crypt_key|gtid_subset|json_keys|make_set)\s*\(",
+            r"\b(?:sysibm\.sys\w+|rdb\$\w+|sysmaster:\w+|ctxsys\.\w+|domain\.domains)\b",
+            r"\ball_users\s+t\d",
+            r"\bfrom\s+dual\b",
+            r"\bascii\s*\(\s*substr(?:ing)?\s*\(",
         ],
         &[],
         &[
             // The same in free text: `chapter 3; create table (...)`, `Guns N' -- Roses`.
             &stacked_in_text,
             r"'\s*\)*\s*(?:--(?:[\s\-+]|$)|#(?:\s|$)|/\*)",
+            r#"(?:^|[=&])\s*-?\d*['")]*\s*(?:or|and|xor|having)\s+(?:not\s+)?[^&\s]{1,60}\s*(?:=|<>|!=|<=?|>=?)\s*['"(]*[\w$@.]"#,
         ],
     )
 }
@@ -273,17 +287,22 @@ fn cmdi() -> Pack {
     // separates query parameters).
     const SEP: &str = r"(?:[;|`\n]|\$\(|&&|\|\|)\s*";
     // Commands that are not everyday words: enough on their own after a separator.
-    const RECON: &str = r"(?:whoami|uname|ifconfig|ipconfig|systeminfo|printenv|certutil|bitsadmin|busybox|nslookup|powershell|/bin/\w+|/usr/bin/\w+)";
+    const RECON: &str = r"(?:whoami|uname|netstat|tasklist|ifconfig|ipconfig|systeminfo|printenv|certutil|bitsadmin|busybox|nslookup|powershell|/bin/\w+|/usr/bin/\w+)";
     // Commands whose names are words or abbreviations: they need shell-looking arguments.
-    const TOOLS: &str = r"(?:curl|wget|bash|sh|zsh|python[23]?|perl|ruby|php|node|nc|ncat|netcat|chmod|chown|cat|more|less|head|tail|ls|rm|echo|ping|dir|type|dig|telnet|sleep|kill|touch|tftp|net|pwsh|cmd)";
+    const TOOLS: &str = r"(?:curl|wget|bash|sh|zsh|python[23]?|perl|ruby|php|node|nc|ncat|netcat|chmod|chown|cat|more|less|head|tail|ls|rm|echo|ping|dir|type|dig|telnet|sleep|kill|touch|tftp|net|pwsh|cmd|netstat|base64|dir)";
     // Short commands that only count when followed by another separator.
-    const BARE: &str = r"(?:id|ls|pwd|hostname|whoami|uname|env|ifconfig)";
+    const BARE: &str = r"(?:id|ls|pwd|hostname|whoami|uname|env|ifconfig|dir|netstat|set)";
     // The separator in the first word of a value (`host=127.0.0.1;id`, `x%0aid`): a value
     // that is not free text. After other words (`cd app; ls -la` in a search box) the same
     // shape is a code snippet a person typed, weak evidence only.
-    const FIRST: &str = r"(?:^|[=&])[^\s&=|;`]*";
+    const FIRST: &str = r"(?:^|[=&])[^\s&=|;`]*\s*";
     let patterns = vec![
-        format!(r"{SEP}{RECON}\b(?:\s|$|[;|&`)<>#]|\$)"),
+        format!(r"(?:{SEP}|&\s*){RECON}\b(?:\s|$|[;|&`)<>#]|\$)"),
+        format!(r"{FIRST}{SEP}{TOOLS}\s*<\s*/"),
+        r"\{\s*(?:cat|ls|id|wget|curl|nc|bash|sh|echo|ping)\s*,".to_owned(),
+        r"(?:^|[;|&`\s=])/[?*]{2,}/[?*\w]*[?*]".to_owned(),
+        r"\|\s*base64\s+-{1,2}d".to_owned(),
+        r"\b(?:nc|ncat|netcat)\s+[^&]{0,60}\s-[a-z]*e\s+(?:/bin/|/usr/bin/|cmd|sh\b|bash\b)".to_owned(),
         format!(
             r#"{FIRST}{SEP}{TOOLS}\s+(?:-{{1,2}}\w|/|~/|\.\.?/|[a-z]:/|\$|https?:|ftp:|['"]|\d+\s*(?:[;|&`)#]|$)|user\b|localgroup\b)"#
         ),
@@ -296,7 +315,7 @@ fn cmdi() -> Pack {
         r"\b(?:nc|ncat|netcat)\s+(?:-\w+\s+)*-[a-z]*e\s".to_owned(),
         r"\bcmd(?:\.exe)?\s+/[ck]\s".to_owned(),
         r"\bpowershell(?:\.exe)?\s+-(?:e|enc|encodedcommand|nop|noprofile|w|windowstyle|c|command)\b".to_owned(),
-        r"`\s*(?:id|whoami|uname[^`]*|sleep\s+\d+|nslookup\s[^`]+|curl\s[^`]+|wget\s[^`]+)`".to_owned(),
+        r"`\s*(?:id|whoami|dir|ls|pwd|uname[^`]*|echo\s[^`]+|sleep\s+\d+|nslookup\s[^`]+|curl\s[^`]+|wget\s[^`]+)`".to_owned(),
         r"\$\(\s*(?:id|whoami|uname|cat|ls|sleep|nslookup|curl|wget|echo)\b[^)]*\)".to_owned(),
     ];
     let weak = vec![
@@ -322,7 +341,14 @@ fn ssti() -> Pack {
         ALL,
         &[
             // Arithmetic probes: {{7*7}}, ${7*7}, #{7*7}, *{7*7}, {{7*'7'}}, @(7*7).
-            r#"[{$#*]\{\s*['"]?\d+['"]?\s*[*+/-]\s*['"]?\d+['"]?\s*\}"#,
+            r#"(?:[{$#*]\{|\[\[|@\()=?\s*['"]?\d+['"]?\s*[*+/-]\s*['"]?\d+['"]?\s*[}\])]"#,
+            // Code execution from a template expression.
+            r#"(?:\{\{|\$\{|#\{|\{%|<%|@\{|@\(|\[\[)[^}]{0,160}?(?:child_process|mainmodule|processbuilder|\.popen\s*\(|\bos\.system|passthru|shell_exec|getclass\s*\(\s*\)|forname\s*\(|__import__|\bsystem\s*\(|diagnostics\.process|\bexec\s*\(|getruntime|pagecontext\.|\.getsession\s*\(|\|\s*(?:map|filter|sort|attr|reduce)\s*\(\s*['"]?(?:system|passthru|exec|shell_exec|\\x5f))"#,
+            r"\{\s*(?:system|passthru|exec|shell_exec)\s*\(",
+            r"\{\$smarty\.",
+            r"smarty_internal_\w+",
+            r"\bsystem\.diagnostics\.process\.start\b",
+            r#"\{\{#with\s+['"][^'"]*['"]\s+as\s+\|"#,
             r"<%=?[^%>]{1,80}%>",
             // Object-graph walking.
             r#"[.\['"]__(?:class|mro|base|bases|subclasses|globals|builtins|import|init)__\b"#,
