@@ -9,12 +9,27 @@
 //!
 //! # Normalisation
 //!
-//! The path and query are decoded once: percent escapes (and `%uXXXX`), `+` as a space in the
-//! query, a second layer only for double-encoded `.`, `/`, `\` and `%`, overlong and full-width
-//! forms of those separators folded to ASCII, and backslashes turned into `/`. The
-//! `User-Agent` is matched as sent. When a field contains nothing to decode it is borrowed,
-//! so a benign request is inspected without allocating.
+//! The path and query are canonicalised before matching, in bounded, linear passes (see
+//! [`decode`]): percent escapes (and `%uXXXX`) decoded up to three layers, `+` as a space in the
+//! query, HTML character references, full-width, overlong and look-alike forms folded to
+//! ASCII, non-ASCII spaces to a space, backslashes turned into `/`, and repeated slashes of the
+//! path collapsed. The `User-Agent` is matched as sent. When a field contains nothing to
+//! decode it is borrowed, so a benign request is inspected without allocating.
 //!
+//! Besides this main view, a field gets further views only when their trigger bytes are
+//! present, each matched only by the packs it concerns: SQL comments removed and MySQL version
+//! comments opened (`sqli`), shell quote-splitting removed (`cmdi`), `.`/`..` segments
+//! resolved (`traversal`, `sensitive_file`). The values of a repeated query parameter are also
+//! matched joined with `,`, as ASP.NET joins them.
+//!
+//! # Strong and weak hits
+//!
+//! A pack's [weak](Pack::weak) patterns describe text a person could type (a `;` before a
+//! command-like word in a search box, a `../` that stays inside the site, `alert('hi')` in a
+//! question); a request matched only by them gets a [`Hit::weak`] hit. The strong patterns ask
+//! for the context of an injection: the first word of a value (`host=127.0.0.1;id`), a closing
+//! quote, a path that climbs above the root once resolved.
+
 //! # Cost
 //!
 //! Every pattern and every (escaped) literal that applies to a field is compiled into one
