@@ -145,4 +145,19 @@ proptest! {
             prop_assert!(hit.sample.chars().count() <= 80);
         }
     }
+
+    /// The canonical views (repeated percent layers, entities, full-width and overlong forms,
+    /// SQL comments, shell quoting, dot segments, repeated parameters) on soup made of their
+    /// own trigger bytes.
+    #[test]
+    fn inspect_never_panics_on_canonicalisation_soup(
+        path in "(/|//|\\.|\\.\\.|\\.\\.;|%00|%25|%2525|%c0|%e0%80|%ef%bc|&#x?|&#0|&[a-z]{2,6};|[a-z0-9]|'|\"|\\\\|\\^|\\$@|\\$\\(\\)|/\\*|\\*/|/\\*!|#|--|%0a|%a0|\\|)*",
+        query in "(&|=|id=|id|%26|&#|&#x|%26%23|;|%3B|[0-9a-f]|x|/\\*!?|\\*/|%23|--|%0a|%a0|'|\"|\\\\|\\$@|\\.\\./|/|%25|%ef%bc%87|%c0%a7)*",
+        ua in proptest::option::of("(/\\*|'|\"|&#|%|;|\\.\\./|[a-z])*"),
+    ) {
+        let inspector = Inspector::builtin();
+        for hit in inspector.inspect(&path, Some(&query), ua.as_deref()) {
+            prop_assert!(hit.sample.chars().count() <= 80);
+        }
+    }
 }

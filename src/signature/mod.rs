@@ -9,12 +9,27 @@
 //!
 //! # Normalisation
 //!
-//! The path and query are decoded once: percent escapes (and `%uXXXX`), `+` as a space in the
-//! query, a second layer only for double-encoded `.`, `/`, `\` and `%`, overlong and full-width
-//! forms of those separators folded to ASCII, and backslashes turned into `/`. The
-//! `User-Agent` is matched as sent. When a field contains nothing to decode it is borrowed,
-//! so a benign request is inspected without allocating.
+//! The path and query are canonicalised before matching, in bounded, linear passes (see
+//! [`decode`]): percent escapes (and `%uXXXX`) decoded up to three layers, `+` as a space in the
+//! query, HTML character references, full-width, overlong and look-alike forms folded to
+//! ASCII, non-ASCII spaces to a space, backslashes turned into `/`, and repeated slashes of the
+//! path collapsed. The `User-Agent` is matched as sent. When a field contains nothing to
+//! decode it is borrowed, so a benign request is inspected without allocating.
 //!
+//! Besides this main view, a field gets further views only when their trigger bytes are
+//! present, each matched only by the packs it concerns: SQL comments removed and MySQL version
+//! comments opened (`sqli`), shell quote-splitting removed (`cmdi`), `.`/`..` segments
+//! resolved (`traversal`, `sensitive_file`). The values of a repeated query parameter are also
+//! matched joined with `,`, as ASP.NET joins them.
+//!
+//! # Strong and weak hits
+//!
+//! A pack's [weak](Pack::weak) patterns describe text a person could type (a `;` before a
+//! command-like word in a search box, a `../` that stays inside the site, `alert('hi')` in a
+//! question); a request matched only by them gets a [`Hit::weak`] hit. The strong patterns ask
+//! for the context of an injection: the first word of a value (`host=127.0.0.1;id`), a closing
+//! quote, a path that climbs above the root once resolved.
+
 //! # Cost
 //!
 //! Every pattern and every (escaped) literal that applies to a field is compiled into one
@@ -278,10 +293,40 @@ impl CleanSet {
     }
 }
 
-/// Everything that looks at one field: the patterns and literals of all packs over it, with
+/// A canonical view of a field's text (see [`decode`]). The main view is matched by every
+/// pack; the others only by the packs they concern, so that removing quotes for the shell
+/// cannot make a SQL or markup pattern match text the application never sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum View {
+    /// Decoded, folded, entity-decoded: every pack.
+    Main,
+    /// `.` and `..` segments resolved: `traversal` and `sensitive_file`.
+    Resolved,
+    /// SQL comments removed: `sqli`.
+    Sql,
+    /// Shell quoting removed: `cmdi`.
+    Shell,
+}
+
+impl View {
+    const ALL: [View; 4] = [View::Main, View::Resolved, View::Sql, View::Shell];
+
+    /// Whether the pack named `id` is matched against this view.
+    fn applies_to(self, id: &str) -> bool {
+        match self {
+            View::Main => true,
+            View::Resolved => matches!(id, "traversal" | "sensitive_file"),
+            View::Sql => id == "sqli",
+            View::Shell => id == "cmdi",
+        }
+    }
+}
+
+/// Everything that looks at one view of one field: the patterns and literals of all packs over it, with
 /// (pack, index into that pack's `regexes`) per set index.
 struct FieldMatcher {
     field: Field,
+    view: View,
     set: RegexSet,
     map: Vec<(usize, usize)>,
 }
@@ -351,29 +396,40 @@ impl Inspector {
 
         let mut fields = Vec::new();
         for field in Field::ALL {
-            let mut set_patterns = Vec::new();
-            let mut map = Vec::new();
-            for (i, pack) in packs.iter().enumerate() {
-                if pack.fields.contains(&field) {
-                    for (j, p) in sources[i].iter().enumerate() {
-                        set_patterns.push(p.as_str());
-                        map.push((i, j));
+            for view in View::ALL {
+                // The user agent is matched as sent.
+                if field == Field::UserAgent && view != View::Main {
+                    continue;
+                }
+                let mut set_patterns = Vec::new();
+                let mut map = Vec::new();
+                for (i, pack) in packs.iter().enumerate() {
+                    if pack.fields.contains(&field) && view.applies_to(&pack.id) {
+                        for (j, p) in sources[i].iter().enumerate() {
+                            set_patterns.push(p.as_str());
+                            map.push((i, j));
+                        }
                     }
                 }
-            }
-            if set_patterns.is_empty() {
-                continue;
-            }
-            let set = set_builder(&set_patterns).build().map_err(|e| {
-                // Every pattern compiled alone, so together they exceed the size limit; name
-                // the last pack, the one that tipped it over.
-                let pack = map.last().map_or("", |&(i, _)| packs[i].id.as_str());
-                SignatureError {
-                    source: Some(Box::new(e)),
-                    ..SignatureError::new(SignatureErrorKind::InvalidPattern, pack)
+                if set_patterns.is_empty() {
+                    continue;
                 }
-            })?;
-            fields.push(FieldMatcher { field, set, map });
+                let set = set_builder(&set_patterns).build().map_err(|e| {
+                    // Every pattern compiled alone, so together they exceed the size limit;
+                    // name the last pack, the one that tipped it over.
+                    let pack = map.last().map_or("", |&(i, _)| packs[i].id.as_str());
+                    SignatureError {
+                        source: Some(Box::new(e)),
+                        ..SignatureError::new(SignatureErrorKind::InvalidPattern, pack)
+                    }
+                })?;
+                fields.push(FieldMatcher {
+                    field,
+                    view,
+                    set,
+                    map,
+                });
+            }
         }
         Ok(Inspector {
             inner: Arc::new(Inner {
@@ -412,39 +468,34 @@ impl Inspector {
         user_agent: Option<&[u8]>,
     ) -> Vec<Hit> {
         let mut found: Vec<(usize, Hit)> = Vec::new();
-        for matcher in &self.inner.fields {
-            match matcher.field {
-                Field::Path => {
-                    let h = self.inner.agent_hasher.hash_one(path.as_bytes());
-                    if self.inner.clean_paths.contains(h) {
-                        continue;
-                    }
+        if !path.is_empty() {
+            let h = self.inner.agent_hasher.hash_one(path.as_bytes());
+            if !self.inner.clean_paths.contains(h) {
+                let before = found.len();
+                self.inspect_text(Field::Path, path.as_bytes(), &mut found);
+                if found.len() == before {
+                    self.inner.clean_paths.insert(h);
+                }
+            }
+        }
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            self.inspect_text(Field::Query, q.as_bytes(), &mut found);
+            // HTTP parameter pollution: the values of a repeated name, joined as ASP.NET
+            // joins them.
+            if let Some(joined) = decode::joined_parameters(q.as_bytes()) {
+                self.inspect_text(Field::Query, &joined, &mut found);
+            }
+        }
+        if let Some(ua) = user_agent.filter(|ua| !ua.is_empty()) {
+            if let Some(matcher) = self.matcher(Field::UserAgent, View::Main) {
+                let h = self.inner.agent_hasher.hash_one(ua);
+                if !self.inner.clean_agents.contains(h) {
                     let before = found.len();
-                    self.inspect_field(matcher, &decode::normalise(path, false), &mut found);
+                    self.inspect_field(matcher, ua, &mut found);
                     if found.len() == before {
-                        self.inner.clean_paths.insert(h);
+                        self.inner.clean_agents.insert(h);
                     }
                 }
-                Field::Query => match query {
-                    Some(q) if !q.is_empty() => {
-                        self.inspect_field(matcher, &decode::normalise(q, true), &mut found);
-                    }
-                    _ => {}
-                },
-                Field::UserAgent => match user_agent {
-                    Some(ua) if !ua.is_empty() => {
-                        let h = self.inner.agent_hasher.hash_one(ua);
-                        if self.inner.clean_agents.contains(h) {
-                            continue;
-                        }
-                        let before = found.len();
-                        self.inspect_field(matcher, ua, &mut found);
-                        if found.len() == before {
-                            self.inner.clean_agents.insert(h);
-                        }
-                    }
-                    _ => {}
-                },
             }
         }
         if found.is_empty() {
@@ -452,6 +503,63 @@ impl Inspector {
         }
         found.sort_unstable_by_key(|(i, _)| *i);
         found.into_iter().map(|(_, hit)| hit).collect()
+    }
+
+    fn matcher(&self, field: Field, view: View) -> Option<&FieldMatcher> {
+        self.inner
+            .fields
+            .iter()
+            .find(|m| m.field == field && m.view == view)
+    }
+
+    /// Matches the path (`Field::Path`) or query text `raw` in each of its views. Only the
+    /// main view is built for plain text; each other view only when its trigger bytes are
+    /// present.
+    fn inspect_text(&self, field: Field, raw: &[u8], found: &mut Vec<(usize, Hit)>) {
+        use decode::flag;
+        let Some(main_matcher) = self.matcher(field, View::Main) else {
+            return;
+        };
+        let is_path = field == Field::Path;
+        let raw_flags = decode::flags(raw);
+        let canon = decode::canonical_with(raw, raw_flags, !is_path);
+        let flags = match canon {
+            Cow::Borrowed(_) => raw_flags,
+            Cow::Owned(ref v) => decode::flags(v),
+        };
+        let shell = match self.matcher(field, View::Shell) {
+            Some(m) if flags & (flag::QUOTE | flag::BACKSLASH | flag::DOLLAR) != 0 => {
+                decode::shell_view(&canon).map(|v| (m, v))
+            }
+            _ => None,
+        };
+        let main = if flags & (flag::BACKSLASH | if is_path { flag::SLASH } else { 0 }) != 0 {
+            decode::main_view(canon, is_path)
+        } else {
+            canon
+        };
+        self.inspect_field(main_matcher, &main, found);
+        if let Some(m) = self.matcher(field, View::Sql) {
+            let comment = flag::SLASH | flag::STAR;
+            if flags & comment == comment
+                || flags & (flag::NEWLINE | flag::COMMENT) == flag::NEWLINE | flag::COMMENT
+                || flags & flag::NUL != 0
+            {
+                for view in decode::sql_views(&main) {
+                    self.inspect_field(m, &view, found);
+                }
+            }
+        }
+        if let Some((m, view)) = shell {
+            self.inspect_field(m, &view, found);
+        }
+        if flags & flag::DOT != 0 {
+            if let Some(m) = self.matcher(field, View::Resolved) {
+                if let Some(view) = decode::resolved_view(&main, is_path) {
+                    self.inspect_field(m, &view, found);
+                }
+            }
+        }
     }
 
     fn inspect_field(&self, matcher: &FieldMatcher, text: &[u8], found: &mut Vec<(usize, Hit)>) {
@@ -901,6 +1009,136 @@ mod tests {
                 ("/", Some("x=()+%7B+%3A%3B+%7D%3B+id"), None),
             ],
         );
+    }
+
+    /// (pack, strong) per hit.
+    fn verdicts(path: &str, query: Option<&str>) -> Vec<(String, bool)> {
+        Inspector::builtin()
+            .inspect(path, query, None)
+            .into_iter()
+            .map(|h| (h.pack.to_string(), !h.weak))
+            .collect()
+    }
+
+    fn assert_strong(pack: &str, path: &str, query: Option<&str>) {
+        let v = verdicts(path, query);
+        assert!(
+            v.iter().any(|(p, strong)| p == pack && *strong),
+            "{pack} not strong on path={path:?} query={query:?}: {v:?}"
+        );
+    }
+
+    #[test]
+    fn issue_evasions_are_caught_strongly() {
+        // Double encoding.
+        assert_strong("sqli", "/items", Some("id=1%2527+or+%25271%2527%3D%25271"));
+        assert_strong("cmdi", "/ping", Some("host=127.0.0.1%253Bid"));
+        assert_strong("log4shell", "/", Some("x=$%257Bjndi:ldap://x/a}"));
+        // MySQL version comments.
+        assert_strong(
+            "sqli",
+            "/items",
+            Some("id=1+/*!50000UNION*/+/*!50000SELECT*/+1,2"),
+        );
+        assert_strong(
+            "sqli",
+            "/items",
+            Some("id=1/*!50000UNION*//*!50000SELECT*/1,2"),
+        );
+        // A tautology of other numbers.
+        assert_strong("sqli", "/items", Some("id=1+AND+2%3D2"));
+        // HTTP parameter pollution.
+        assert_strong(
+            "sqli",
+            "/items",
+            Some("id=1/*&id=*/UNION/*&id=*/SELECT/*&id=*/1"),
+        );
+        assert_strong("sqli", "/items", Some("id=1+UNION/*&x=1&id=*/SELECT+1,2"));
+        // Entities, new event handlers.
+        assert_strong("xss", "/go", Some("u=jav%26%23x61%3Bscript:alert(1)"));
+        assert_strong("xss", "/go", Some("u=jav%26Tab%3Bascript:alert(1)"));
+        assert_strong("xss", "/s", Some("q=%3Cdiv+onscrollend%3Dalert(1)%3E"));
+        assert_strong(
+            "xss",
+            "/s",
+            Some("q=%3Cx+oncontentvisibilityautostatechange%3Dx%3E"),
+        );
+        // NUL after dots.
+        assert_strong("traversal", "/static/..%00/app.db", None);
+        // Separator and command word.
+        for q in [
+            "host=127.0.0.1;id",
+            "host=127.0.0.1|id",
+            "host=x%0aid",
+            "host=127.0.0.1;w'h'o'am'i",
+            r"host=x;c\at+/e\tc/hosts",
+            "host=|id",
+        ] {
+            assert_strong("cmdi", "/ping", Some(q));
+        }
+        // Full-width and overlong forms.
+        assert_strong("xss", "/s", Some("q=%EF%BC%9Cscript%EF%BC%9E"));
+        assert_strong("sqli", "/s", Some("q=x%EF%BC%87+or+1%3D1--+"));
+        assert_strong("sqli", "/s", Some("q=1%c0%a7+or+1%3D1--+"));
+        // Alternative whitespace.
+        assert_strong("sqli", "/s", Some("id=1%a0union%a0select%a0null,null"));
+        assert_strong("sqli", "/s", Some("id=1%0bunion%0cselect%0dnull,null"));
+        // sqlmap's comment tampers.
+        assert_strong("sqli", "/s", Some("id=1+UNION%23abc%0aSELECT+1,2"));
+        assert_strong("sqli", "/s", Some("id=1+UNI/**/ON+SEL/**/ECT+1,2"));
+    }
+
+    #[test]
+    fn doubled_slash_is_collapsed() {
+        assert_strong("sensitive_file", "/pma/scripts/setup.php", None);
+        assert_strong("sensitive_file", "//pma/scripts/setup.php", None);
+        assert_strong("sensitive_file", "/static/../.env", None);
+    }
+
+    #[test]
+    fn traversal_is_strong_only_above_the_root() {
+        assert_strong("traversal", "/static/..%2f..%2fapp.db", None);
+        assert_strong("traversal", "/download", Some("file=../../app.db"));
+        assert_strong("traversal", "/download", Some("file=a/../../../app.db"));
+        assert_strong("traversal", "/x/..;/..;/manager", None);
+        // Inside the site: nothing stronger than a weak hit.
+        for (path, query) in [
+            ("/account", Some("next=/account/../orders")),
+            ("/static/../index.html", None),
+            ("/view", Some("next=../orders")),
+        ] {
+            let v = verdicts(path, query);
+            assert!(
+                v.iter().all(|(_, strong)| !strong),
+                "{path} {query:?}: {v:?}"
+            );
+        }
+        assert_eq!(
+            verdicts("/account", Some("next=/account/../orders")),
+            [("traversal".to_owned(), false)]
+        );
+    }
+
+    #[test]
+    fn free_text_is_weak_at_most() {
+        for q in [
+            "q=backup+first%3B+update+router+settings",
+            "q=chapter+3%3B+create+table+of+contents",
+            "q=Guns+N%27+--+Roses",
+            "q=cd+app%3B+ls+-la",
+            "q=alert(%27hi%27)+not+working",
+            "fields=name|id",
+            "q=it%27s+a+%22quote%22",
+            "q=C%23+tutorial%0Aline+2+--+x",
+        ] {
+            let v = verdicts("/search", Some(q));
+            assert!(v.iter().all(|(_, strong)| !strong), "{q}: {v:?}");
+        }
+        assert_eq!(
+            verdicts("/search", Some("q=cd+app%3B+ls+-la")),
+            [("cmdi".to_owned(), false)]
+        );
+        assert!(verdicts("/search", Some("q=backup+first%3B+update+router+settings")).is_empty());
     }
 
     #[test]

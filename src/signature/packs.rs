@@ -11,12 +11,23 @@
 use super::{Field, Pack};
 
 fn pack(id: &str, fields: &[Field], patterns: &[&str], literals: &[&str]) -> Pack {
+    weak_pack(id, fields, patterns, literals, &[])
+}
+
+fn weak_pack(
+    id: &str,
+    fields: &[Field],
+    patterns: &[&str],
+    literals: &[&str],
+    weak: &[&str],
+) -> Pack {
+    let owned = |v: &[&str]| v.iter().map(|p| (*p).to_owned()).collect();
     Pack {
         id: id.to_owned(),
         fields: fields.to_vec(),
-        patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
-        literals: literals.iter().map(|l| (*l).to_owned()).collect(),
-        weak: Vec::new(),
+        patterns: owned(patterns),
+        literals: owned(literals),
+        weak: owned(weak),
     }
 }
 
@@ -131,17 +142,23 @@ fn sensitive_file() -> Pack {
 
 /// Directory traversal, including the encodings the decoder cannot fold.
 fn traversal() -> Pack {
-    pack(
+    weak_pack(
         "traversal",
         &[Field::Path, Field::Query],
         &[
-            // Two or more parent segments anywhere (`..;/` is the Tomcat path-parameter bypass).
-            r"\.\.;?/(?:\./)*\.\.(?:;?/|$)",
-            // One parent segment after a slash: browsers normalise these away, scanners do not.
-            r"/\.\.(?:;[^/]*)?(?:/|$)",
+            // An absolute path that climbs above the root: `/../` at the start of the path or
+            // of a value. The resolved view (`/static/../../x` → `/../x`) brings every climbing
+            // path to this form; one that stays inside the site (`/account/../orders`) is
+            // resolved away.
+            r#"(?:^|[=&\s"',(|<>])/\.\.(?:;[^/]*)?(?:/|$)"#,
+            // Two parent segments at the start of a relative value: above its base.
+            r#"(?:^|[=&\s"',(|<>])\.\.(?:;[^/]*)?/+(?:\./+)*\.\.(?:;[^/]*)?(?:/|$)"#,
+            // A NUL byte after dots (`..%00/`): truncation, never in a real path.
+            r"\.\.\x00",
             // One parent segment at the start of a value, aiming at something worth reading.
             r#"(?:^|[=\s"':,])\.\.;?/[^&]*?(?:etc/|windows/|winnt/|proc/self|boot\.ini|win\.ini|passwd|shadow|web\.xml|wp-config|\.(?:env|ini|conf|config|log|xml|ya?ml|properties|pem|key|git|htaccess|htpasswd)\b)"#,
             r"\.\.\.\.//",
+            r"(?:^|[/=\s])\.{3,}/+\.{2,}",
             // Targets that only a traversal or file-inclusion payload names.
             r"\betc/(?:passwd|shadow)\b",
             r"\b(?:win|boot|system)\.ini\b",
@@ -153,13 +170,21 @@ fn traversal() -> Pack {
             r"%u(?:002e|002f|005c|2215|2216|ff0e|ff0f)",
         ],
         &[],
+        // Any parent segment: a relative link or a scanner's probe that stays inside the
+        // site. Evidence, not a verdict.
+        &[r#"(?:^|[/=&\s"',(|<>])\.\.(?:;[^/]*)?(?:/|$)"#],
     )
 }
+
+/// Statements that follow a `;` in a stacked injection.
+const STACKED: &str = r"(?:drop\s+(?:table|database|schema)|delete\s+from|insert\s+into|update\s+[\w`.]+\s+set\s+[\w`.]+\s*=|truncate\s+table|alter\s+table|create\s+(?:table\s+[\w`.]+\s*\(|user\s|database\s)|shutdown\b|exec(?:ute)?\s+(?:xp_|sp_|master\.)|declare\s+@|waitfor\s+delay|iif\s*\(|call\s+\w+\s*\(|select\s+(?:pg_sleep|sleep|benchmark|\*\s+from|\(|count\s*\(|case\b|\d|'|if\s*\(|iif\s*\(|like\s*\(|[\w,\s]+\bfrom\b))";
 
 /// SQL injection: quote-breaking with boolean logic, UNION SELECT, stacked statements,
 /// comment truncation, time delays and database fingerprinting functions.
 fn sqli() -> Pack {
-    pack(
+    let stacked = format!(r#"(?:['`)]|(?:^|[=&])[^\s&=;]*[\w)])\s*;\s*{STACKED}"#);
+    let stacked_in_text = format!(r"['`\w)]\s*;\s*{STACKED}");
+    weak_pack(
         "sqli",
         ALL,
         &[
@@ -169,10 +194,12 @@ fn sqli() -> Pack {
             r#"\d['")]*\s+(?:or|and|xor)\s+['"(]*(?:[01]\s*=\s*[01]\b|\d+\s*=\s*\d+\s*(?:--|#|/\*)|(?:true|false)\s*(?:--|#|/\*))"#,
             // UNION [ALL] SELECT with a column list.
             r"\bunion(?:\s+|/\*[^*]*\*/|\()+(?:all|distinct)?(?:\s+|/\*[^*]*\*/|\()*select(?:\s+|/\*[^*]*\*/|\()+(?:null\b|\d|@@|0x|\*|char\s*\(|concat|version\s*\(|user\s*\(|database\s*\(|group_concat|[\w.`]+\s*(?:,|\bfrom\b))",
-            // Stacked statements.
-            r"['`\d\w)]\s*;\s*(?:drop\s+(?:table|database|schema)|delete\s+from|insert\s+into|update\s+[\w`.]+\s+set|truncate\s+table|alter\s+table|create\s+(?:table|user|database)|shutdown\b|exec(?:ute)?\s+(?:xp_|sp_|master\.)|declare\s+@|waitfor\s+delay|select\s+(?:pg_sleep|sleep|benchmark|\*\s+from|[\w,\s]+\bfrom\b))",
-            // A quote closed, then the rest of the statement commented away.
-            r"'\s*\)*\s*(?:--(?:[\s\-+]|$)|#(?:\s|$)|/\*)",
+            // Stacked statements, after a closing quote or parenthesis, or in the first word
+            // of a value (`id=1;drop table users`).
+            &stacked,
+            // A quote closed in the first word of a value, then the rest commented away.
+            r"(?:^|[=&])[^\s&=']*'\s*\)*\s*(?:--(?:[\s\-+]|$)|#(?:\s|$)|/\*)",
+            r"'\s*\)*\s*(?:--|#)[\s-]*(?:$|&)",
             r#"["`]\)*(?:--(?:[\s\-+]|$)|#(?:\s|$)|/\*)"#,
             r"\border\s+by\s+\d+\s*(?:--|#|/\*)",
             // Time delays and fingerprinting functions.
@@ -191,28 +218,51 @@ fn sqli() -> Pack {
             r"\b(?:unhex|concat(?:_ws)?|char|select|where|like|and|or)\s*\(?\s*0x[0-9a-f]{8,}",
             r"\bsqlite_master\b",
             r"\bpg_shadow\b",
+            // A value that opens with a boolean operator (after a number or nothing) and
+            // compares: `1 OR NOT 2514=2514`, `1 AND CHAR(49)=CHAR(49)`, `or 1=1--`.
+            // (No space around the comparison: `1 and 1 = 2` typed in a search box is weak.)
+            r#"(?:^|[=&])\s*-?\d*['")]*\s*(?:or|and|xor|having|&&|\|\|)\s+(?:not\s+)?[^&\s=<>!]{1,60}(?:=|<>|!=|<=?|>=?)['"(]*[\w$@.]"#,
+            // Subqueries, conditionals and functions of blind and error-based payloads.
+            r#"\(\s*select\s+(?:\*|count\s*\(|\d|'|"|\(|case\b|concat|char\s*\(|if\s*\(|elt\s*\(|top\s+\d|[\w.@$]+\s*(?:,|\bfrom\b))"#,
+            r#"\bcase\s+when\s*\(*\s*[\w'.]+\s*(?:=|<>|!=|<|>)\s*[\w'.]+\s*\)*\s*then\b"#,
+            r"\b(?:elt|make_set|iif|if|nullif|ifnull|gtid_subset)\s*\(\s*\(*\s*\d+\s*=\s*\d+",
+            r"\bexp\s*\(\s*~",
+            r"\b(?:generate_series|randomblob|zeroblob|regexp_substring|crypt_key|gtid_subset|json_keys|make_set)\s*\(",
+            r"\b(?:sysibm\.sys\w+|rdb\$\w+|sysmaster:\w+|ctxsys\.\w+|domain\.domains)\b",
+            r"\ball_users\s+t\d",
+            r"\bfrom\s+dual\b",
+            r"\bascii\s*\(\s*substr(?:ing)?\s*\(",
         ],
         &[],
+        &[
+            // The same in free text: `chapter 3; create table (...)`, `Guns N' -- Roses`.
+            &stacked_in_text,
+            r"'\s*\)*\s*(?:--(?:[\s\-+]|$)|#(?:\s|$)|/\*)",
+            r#"(?:^|[=&])\s*-?\d*['")]*\s*(?:or|and|xor|having)\s+(?:not\s+)?[^&\s]{1,60}\s*(?:=|<>|!=|<=?|>=?)\s*['"(]*[\w$@.]"#,
+        ],
     )
 }
 
 /// Cross-site scripting: script tags, event handlers inside tags, `javascript:` URLs,
 /// dangerous embedding tags, dialog probes and data URLs.
 fn xss() -> Pack {
-    const EVENTS: &str = "(?:error|load|click|dblclick|auxclick|contextmenu|mouse\\w+|pointer\\w+|focus\\w*|blur|key\\w+|submit|change|input|invalid|reset|select|scroll|wheel|drag\\w*|drop|copy|paste|cut|resize|unload|beforeunload|hashchange|message|popstate|pageshow|pagehide|toggle|begin|end|start|finish|animation\\w+|transition\\w+|play\\w*|ended|canplay\\w*|loadstart|loadeddata|search|show|afterprint|beforeprint|readystatechange|touch\\w+)";
-    let handler_in_tag = format!(r"<[a-z!/][^<>]*?[\s/'\x22]on{EVENTS}\s*=");
+    const EVENTS: &str = "(?:error|load|click|dblclick|auxclick|contextmenu|mouse\\w+|pointer\\w+|focus\\w*|blur|key\\w+|submit|change|input|invalid|reset|select|scroll|wheel|drag\\w*|drop|copy|paste|cut|resize|unload|beforeunload|hashchange|message|popstate|pageshow|pagehide|toggle|begin|end|start|finish|animation\\w+|transition\\w+|play\\w*|ended|canplay\\w*|loadstart|loadeddata|search|show|afterprint|beforeprint|readystatechange|touch\\w+|scroll\\w+|before\\w+|after\\w+|content\\w+|page\\w+|fullscreen\\w*|security\\w+)";
+    // Inside a tag any `on…=` attribute is a handler: new events need no list update.
+    let handler_in_tag = r"<[a-z!/][^<>]*?[\s/'\x22]on[a-z]{3,}\s*=".to_owned();
     let handler_after_quote = format!(r"['\x22`]\s*[\s/]*on{EVENTS}\s*=");
     let mut p = pack(
         "xss",
         ALL,
         &[
             r"</?script\b",
-            r"(?:java|vb|live)script\s*:(?:[^\s]|\s+[\w.$\[\]]+\s*[(=\[`])",
+            // Browsers drop tabs and newlines inside a scheme: `java&Tab;script:`.
+            r"(?:j[\t\n\r]*a[\t\n\r]*v[\t\n\r]*a|vb|live)[\t\n\r]*s[\t\n\r]*c[\t\n\r]*r[\t\n\r]*i[\t\n\r]*p[\t\n\r]*t\s*:(?:[^\s]|\s+[\w.$\[\]]+\s*[(=\[`])",
             r"<(?:iframe|frame|object|embed|applet)\b[^<>]*?\b(?:src|data|code|codebase|srcdoc)\s*=",
             r"<meta\b[^<>]*?\bhttp-equiv\b",
             r"<base\b[^<>]*?\bhref\s*=",
             r"<(?:svg|math|img|image|video|audio|body|details|marquee|input|form|button|a|div|style|link|x)\b[^>]*?\b(?:src|href|data|action|formaction|xlink:href|srcdoc)\s*=\s*['\x22]?\s*(?:javascript|vbscript|data)\s*:",
-            r"\b(?:alert|prompt|confirm)\s*(?:\(|`)\s*(?:\d|document\.|window\.|['\x22`]|/|string\.fromcharcode)",
+            // A dialog probe that ends the value or is followed by markup or script, not words.
+            r"\b(?:alert|prompt|confirm)\s*(?:\(|`)\s*(?:\d+|(?:document|window|top|self|parent)\.[\w.]+|['\x22`][^'\x22`]{0,40}['\x22`]|/[^/]{0,40}/|string\.fromcharcode\s*\([^)]{0,80}\))\s*[)`]\s*(?:$|[;<>'\x22`)}/&,]|-->)",
             r"[(+]\s*document\.(?:cookie|domain)\b",
             r"\bdocument\.location\s*=",
             r"\bdata\s*:\s*(?:text/html|image/svg\+xml|application/(?:x-)?javascript)",
@@ -221,6 +271,10 @@ fn xss() -> Pack {
             r"\beval\s*\(\s*(?:atob|string\.fromcharcode|unescape|decodeuri)",
         ],
         &[],
+    );
+    // The same probe in free text (`alert('hi') not working`): evidence only.
+    p.weak.push(
+        r"\b(?:alert|prompt|confirm)\s*(?:\(|`)\s*(?:\d|document\.|window\.|['\x22`]|/|string\.fromcharcode)".to_owned(),
     );
     p.patterns.push(handler_in_tag);
     p.patterns.push(handler_after_quote);
@@ -233,31 +287,49 @@ fn cmdi() -> Pack {
     // separates query parameters).
     const SEP: &str = r"(?:[;|`\n]|\$\(|&&|\|\|)\s*";
     // Commands that are not everyday words: enough on their own after a separator.
-    const RECON: &str = r"(?:whoami|uname|ifconfig|ipconfig|systeminfo|printenv|certutil|bitsadmin|busybox|nslookup|powershell|/bin/\w+|/usr/bin/\w+)";
+    const RECON: &str = r"(?:whoami|uname|netstat|tasklist|ifconfig|ipconfig|systeminfo|printenv|certutil|bitsadmin|busybox|nslookup|powershell|/bin/\w+|/usr/bin/\w+)";
     // Commands whose names are words or abbreviations: they need shell-looking arguments.
-    const TOOLS: &str = r"(?:curl|wget|bash|sh|zsh|python[23]?|perl|ruby|php|node|nc|ncat|netcat|chmod|chown|cat|more|less|head|tail|ls|rm|echo|ping|dir|type|dig|telnet|sleep|kill|touch|tftp|net|pwsh|cmd)";
+    const TOOLS: &str = r"(?:curl|wget|bash|sh|zsh|python[23]?|perl|ruby|php|node|nc|ncat|netcat|chmod|chown|cat|more|less|head|tail|ls|rm|echo|ping|dir|type|dig|telnet|sleep|kill|touch|tftp|net|pwsh|cmd|netstat|base64|dir)";
     // Short commands that only count when followed by another separator.
-    const BARE: &str = r"(?:id|ls|pwd|hostname|whoami|uname|env|ifconfig)";
+    const BARE: &str = r"(?:id|ls|pwd|hostname|whoami|uname|env|ifconfig|dir|netstat|set)";
+    // The separator in the first word of a value (`host=127.0.0.1;id`, `x%0aid`): a value
+    // that is not free text. After other words (`cd app; ls -la` in a search box) the same
+    // shape is a code snippet a person typed, weak evidence only.
+    const FIRST: &str = r"(?:^|[=&])[^\s&=|;`]*\s*";
     let patterns = vec![
-        format!(r"{SEP}{RECON}\b(?:\s|$|[;|&`)<>#]|\$)"),
+        format!(r"(?:{SEP}|&\s*){RECON}\b(?:\s|$|[;|&`)<>#]|\$)"),
+        format!(r"{FIRST}{SEP}{TOOLS}\s*<\s*/"),
+        r"\{\s*(?:cat|ls|id|wget|curl|nc|bash|sh|echo|ping)\s*,".to_owned(),
+        r"(?:^|[;|&`\s=])/[?*]{2,}/[?*\w]*[?*]".to_owned(),
+        r"\|\s*base64\s+-{1,2}d".to_owned(),
+        r"\b(?:nc|ncat|netcat)\s+[^&]{0,60}\s-[a-z]*e\s+(?:/bin/|/usr/bin/|cmd|sh\b|bash\b)".to_owned(),
         format!(
-            r#"{SEP}{TOOLS}\s+(?:-{{1,2}}\w|/|~/|\.\.?/|[a-z]:/|\$|https?:|ftp:|['"]|\d+\s*(?:[;|&`)#]|$)|user\b|localgroup\b)"#
+            r#"{FIRST}{SEP}{TOOLS}\s+(?:-{{1,2}}\w|/|~/|\.\.?/|[a-z]:/|\$|https?:|ftp:|['"]|\d+\s*(?:[;|&`)#]|$)|user\b|localgroup\b)"#
         ),
-        format!(r"{SEP}{BARE}\s*(?:[;|`)#\n]|&&)"),
+        format!(r"{FIRST}(?:[;`\n]|\$\(|&&|\|\|)\s*{BARE}(?:\s|$|[;|&`)#])"),
+        // A pipe also separates field lists (`fields=name|id`): only after a host, a number
+        // or nothing.
+        format!(r"(?:^|[=&])(?:[\d.:]*|[\w-]+(?:\.[\w-]+)+)\|\s*{BARE}(?:\s|$|[;|&`)#])"),
         r"\$\{?IFS\b".to_owned(),
         r"/dev/(?:tcp|udp)/".to_owned(),
         r"\b(?:nc|ncat|netcat)\s+(?:-\w+\s+)*-[a-z]*e\s".to_owned(),
         r"\bcmd(?:\.exe)?\s+/[ck]\s".to_owned(),
         r"\bpowershell(?:\.exe)?\s+-(?:e|enc|encodedcommand|nop|noprofile|w|windowstyle|c|command)\b".to_owned(),
-        r"`\s*(?:id|whoami|uname[^`]*|sleep\s+\d+|nslookup\s[^`]+|curl\s[^`]+|wget\s[^`]+)`".to_owned(),
+        r"`\s*(?:id|whoami|dir|ls|pwd|uname[^`]*|echo\s[^`]+|sleep\s+\d+|nslookup\s[^`]+|curl\s[^`]+|wget\s[^`]+)`".to_owned(),
         r"\$\(\s*(?:id|whoami|uname|cat|ls|sleep|nslookup|curl|wget|echo)\b[^)]*\)".to_owned(),
+    ];
+    let weak = vec![
+        format!(
+            r#"{SEP}{TOOLS}\s+(?:-{{1,2}}\w|/|~/|\.\.?/|[a-z]:/|\$|https?:|ftp:|['"]|\d+\s*(?:[;|&`)#]|$)|user\b|localgroup\b)"#
+        ),
+        format!(r"{SEP}{BARE}\s*(?:[;|`)#\n]|&&)"),
     ];
     Pack {
         id: "cmdi".to_owned(),
         fields: ALL.to_vec(),
         patterns,
         literals: Vec::new(),
-        weak: Vec::new(),
+        weak,
     }
 }
 
@@ -269,7 +341,14 @@ fn ssti() -> Pack {
         ALL,
         &[
             // Arithmetic probes: {{7*7}}, ${7*7}, #{7*7}, *{7*7}, {{7*'7'}}, @(7*7).
-            r#"[{$#*]\{\s*['"]?\d+['"]?\s*[*+/-]\s*['"]?\d+['"]?\s*\}"#,
+            r#"(?:[{$#*]\{|\[\[|@\()=?\s*['"]?\d+['"]?\s*[*+/-]\s*['"]?\d+['"]?\s*[}\])]"#,
+            // Code execution from a template expression.
+            r#"(?:\{\{|\$\{|#\{|\{%|<%|@\{|@\(|\[\[)[^}]{0,160}?(?:child_process|mainmodule|processbuilder|\.popen\s*\(|\bos\.system|passthru|shell_exec|getclass\s*\(\s*\)|forname\s*\(|__import__|\bsystem\s*\(|diagnostics\.process|\bexec\s*\(|getruntime|pagecontext\.|\.getsession\s*\(|\|\s*(?:map|filter|sort|attr|reduce)\s*\(\s*['"]?(?:system|passthru|exec|shell_exec|\\x5f))"#,
+            r"\{\s*(?:system|passthru|exec|shell_exec)\s*\(",
+            r"\{\$smarty\.",
+            r"smarty_internal_\w+",
+            r"\bsystem\.diagnostics\.process\.start\b",
+            r#"\{\{#with\s+['"][^'"]*['"]\s+as\s+\|"#,
             r"<%=?[^%>]{1,80}%>",
             // Object-graph walking.
             r#"[.\['"]__(?:class|mro|base|bases|subclasses|globals|builtins|import|init)__\b"#,
