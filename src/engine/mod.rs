@@ -765,7 +765,10 @@ impl Engine {
             _ => self.redactor.text(s),
         });
         let sample = sample.as_deref();
-        let blocked = self.add_to(&key, &r.id, r.score, sample, weak, t);
+        // A signature's first hit on an entity steps up the request that carried it, no more:
+        // one odd search is tagged once, while a second hit counts both in full.
+        let lone = r.kind == RuleKind::Signature && r.score < self.scoring.throttle;
+        let blocked = self.add_to(&key, &r.id, r.score, sample, weak, lone, t);
         if blocked {
             if let EntityKey::Ip(ip) = key {
                 self.escalate_subnet(ip, t);
@@ -775,6 +778,7 @@ impl Engine {
 
     /// Adds a rule's score to one entity, raising an alert if its action rose. Returns whether
     /// a new automatic block started.
+    #[allow(clippy::too_many_arguments)]
     fn add_to(
         &self,
         key: &EntityKey,
@@ -782,6 +786,7 @@ impl Engine {
         score: f64,
         sample: Option<&str>,
         weak: bool,
+        lone: bool,
         t: i64,
     ) -> bool {
         let cap = self.cap(key.kind());
@@ -795,6 +800,15 @@ impl Engine {
                 _ => Action::Allow,
             };
             let mut s = cur.unwrap_or_default();
+            let first = !s
+                .contributions
+                .iter()
+                .any(|c| c.rule == *rule && c.score_at_least(1.0, t, scoring, s.at));
+            let score = if lone && first {
+                score.min(scoring.step_up)
+            } else {
+                score
+            };
             blocked = s.add_evidence(rule, score, sample, weak, t, scoring, cap);
             s.refresh_hold(t, scoring, cap);
             if watch {
@@ -846,7 +860,7 @@ impl Engine {
         let rule: Arc<str> = Arc::clone(&self.subnet_rule);
         let sample = format!("{n} addresses blocked within {}", sub.window);
         let score = self.scoring.block.max(0.0);
-        self.add_to(&key, &rule, score, Some(&sample), false, t);
+        self.add_to(&key, &rule, score, Some(&sample), false, false, t);
     }
 
     fn is_allowed_network(&self, ip: IpAddr) -> bool {

@@ -97,6 +97,20 @@ pub struct Contribution {
     pub weak: bool,
 }
 
+impl Contribution {
+    /// Whether this contribution, recorded in a state of time `at`, is still worth `min` at
+    /// `now`.
+    pub fn score_at_least(&self, min: f64, now: i64, scoring: &Scoring, at: i64) -> bool {
+        let hl = scoring.half_life.millis().max(1) as f64;
+        let f = if now > at {
+            0.5f64.powf((now - at) as f64 / hl)
+        } else {
+            1.0
+        };
+        self.score * f >= min
+    }
+}
+
 /// Distinct weak rules that corroborate each other: a person's search box rarely trips
 /// three different classes of weak signature, a scanner spraying payloads does.
 const WEAK_CORROBORATION: usize = 3;
