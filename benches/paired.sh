@@ -16,7 +16,9 @@
 # and its caches.
 #
 # Environment: A ("layered"), B ("pipeline"), ROUNDS (7), WRK_SECS (8), WARM_SECS (2),
-# CONNS (16 per server), PORT (3101; B uses PORT+1), UA (a Chrome user agent). Variants are
+# CONNS (16 per server), PORT (3101; B uses PORT+1), UA (a Chrome user agent), BIN_A and BIN_B
+# (a load_server binary for each side, by default this tree's: to compare two builds, say before
+# and after a change, with the same variant on both sides). Variants are
 # load.sh's: bare, layered, layered-idle (the layer and one idle thread), pipeline (a sink that
 # discards), sink (JSONL), sqlite. Installs wrk with apt-get when it is missing.
 #
@@ -54,14 +56,14 @@ variant_env "$A" >/dev/null
 variant_env "$B" >/dev/null
 
 start() {
-    local variant=$1 port=$2
+    local variant=$1 port=$2 bin=$3
     if port_in_use "$port"; then
         echo "port $port is already in use" >&2
         return 1
     fi
     # shellcheck disable=SC2046
     env PORT="$port" DURATION_SECS=$((WARM_SECS + WRK_SECS + 20)) $(variant_env "$variant") \
-        taskset -c 0 "$BIN" >"$TMP/$variant.$port.log" 2>&1 &
+        taskset -c 0 "$bin" >"$TMP/$variant.$port.log" 2>&1 &
     PIDS+=($!)
     wait_for_port "$port" "$!"
 }
@@ -73,8 +75,8 @@ load() {
 : >"$TMP/results"
 for round in $(seq 1 "$ROUNDS"); do
     PIDS=()
-    start "$A" "$PORT"
-    start "$B" $((PORT + 1))
+    start "$A" "$PORT" "${BIN_A:-$BIN}"
+    start "$B" $((PORT + 1)) "${BIN_B:-$BIN}"
     pa=${PIDS[0]} pb=${PIDS[1]}
     if (( WARM_SECS > 0 )); then
         load "$WARM_SECS" "$PORT" >/dev/null &
