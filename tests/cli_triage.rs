@@ -1,4 +1,4 @@
-//! `tower-siem triage` as a user runs it: the JSON contract of DESIGN.md §5, exit codes,
+//! `tower-siem triage` as a user runs it: the JSON report contract (summary, clients), exit codes,
 //! malformed lines, gzip, stdin, merged inputs, CRLF, huge lines.
 #![cfg(feature = "cli")]
 

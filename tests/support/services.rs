@@ -7,7 +7,7 @@
 /// The URL in `var`; panics with what to set when it is missing.
 pub fn url(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: this test needs the real server (see DESIGN.md §8)")
+        panic!("{var} is not set: this test needs the real server (.ci/run starts it and sets the variable)")
     })
 }
 

@@ -172,7 +172,7 @@ const GROUP: usize = 4;
 /// Records sent to a replay thread at once.
 const SHARD_BATCH: usize = 2048;
 
-/// The JSON report (`--output json`), as DESIGN.md §5 specifies.
+/// The JSON report (`--output json`): `summary` and the flagged `clients`.
 #[derive(Debug, Serialize)]
 pub struct JsonReport {
     /// Totals.
