@@ -289,3 +289,85 @@ fn network_keys_round_trip_through_text() {
     );
     let _: IpAddr = "203.0.113.9".parse().unwrap();
 }
+
+// ---- What an attacker who reads this source would try, and what a person would hit ----------
+
+#[tokio::test]
+async fn a_blocked_address_in_ipv4_mapped_ipv6_form_is_still_blocked() {
+    // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d: the block and the network
+    // escalation must hold for that spelling too.
+    let app = TestApp::new();
+    for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        app.get_ua(ip, "/", SQLMAP).await;
+    }
+    assert_eq!(
+        app.get("::ffff:203.0.113.1", "/").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("::ffff:203.0.113.99", "/").await.status(),
+        StatusCode::FORBIDDEN,
+        "the escalated network, reached through the mapped form"
+    );
+}
+
+#[tokio::test]
+async fn an_attack_tool_in_the_third_user_agent_is_found() {
+    let app = TestApp::new();
+    let mut r = req("GET", "/", "192.0.2.13").body(Body::empty()).unwrap();
+    r.headers_mut()
+        .insert("user-agent", "Mozilla/5.0".parse().unwrap());
+    r.headers_mut()
+        .append("user-agent", "Mozilla/5.0 (X11)".parse().unwrap());
+    r.headers_mut()
+        .append("user-agent", SQLMAP.parse().unwrap());
+    assert_eq!(app.send(r).await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_probe_repeated_after_its_first_hit_counts_in_full() {
+    // The first-hit rule must not let an attacker probe forever at step-up: the second and
+    // third injection probes throttle and then block, as before.
+    let app = TestApp::new();
+    let probe = "/search?q=1%27+UNION+SELECT+password+FROM+users--";
+    assert_eq!(app.get("192.0.2.40", probe).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("192.0.2.40", probe).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    app.get("192.0.2.40", probe).await;
+    let v = app
+        .siem
+        .verdict_for(&Subject::ip("192.0.2.40".parse().unwrap()));
+    assert_eq!(v.action, Action::Block, "{v:?}");
+}
+
+#[tokio::test]
+async fn one_odd_search_tags_only_its_own_request() {
+    // A developer searching for a template expression once: that request may be tagged, the
+    // next page is not.
+    let app = TestApp::new();
+    let res = app
+        .get("192.0.2.41", "/search?q=%7B%7B7*7%7D%7D+meaning")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("x-step-up-required"));
+    app.clock.advance(Duration::from_secs(5));
+    let res = app.get("192.0.2.41", "/products/42").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        !res.headers().contains_key("x-step-up-required"),
+        "the person's next page is not tagged"
+    );
+}
+
+#[tokio::test]
+async fn a_neighbour_of_one_blocked_address_is_not_blocked() {
+    // Escalation needs three blocked addresses: two attackers behind a carrier's shared /24
+    // do not lock out everyone else on it.
+    let app = TestApp::new();
+    for ip in ["198.51.100.1", "198.51.100.2"] {
+        app.get_ua(ip, "/", SQLMAP).await;
+    }
+    assert_eq!(app.get("198.51.100.77", "/").await.status(), StatusCode::OK);
+}

@@ -25,7 +25,7 @@ pub use config::{
     After, ConfigError, Dur, EntityKind, MaxAction, RuleConfig, RuleKind, RuleSet, Scoring,
     SubnetEscalation, ValueField, DEFAULT_RULES,
 };
-pub use score::{Contribution, EntityKey, EntityState, Hold};
+pub use score::{Contribution, EntityKey, EntityState, Evidence, Hold};
 pub use verdict::{Action, Verdict};
 
 use crate::event::{Event, EventName, Redactor, Subject};
@@ -765,10 +765,15 @@ impl Engine {
             _ => self.redactor.text(s),
         });
         let sample = sample.as_deref();
-        // A signature's first hit on an entity steps up the request that carried it, no more:
-        // one odd search is tagged once, while a second hit counts both in full.
-        let lone = r.kind == RuleKind::Signature && r.score < self.scoring.throttle;
-        let blocked = self.add_to(&key, &r.id, r.score, sample, weak, lone, t);
+        let evidence = if weak {
+            Evidence::Weak
+        } else if r.kind == RuleKind::Signature && r.score < self.scoring.throttle {
+            // Rules that act on their first hit (attack tools, Log4Shell) count in full.
+            Evidence::Signature
+        } else {
+            Evidence::Full
+        };
+        let blocked = self.add_to(&key, &r.id, r.score, sample, evidence, t);
         if blocked {
             if let EntityKey::Ip(ip) = key {
                 self.escalate_subnet(ip, t);
@@ -778,15 +783,13 @@ impl Engine {
 
     /// Adds a rule's score to one entity, raising an alert if its action rose. Returns whether
     /// a new automatic block started.
-    #[allow(clippy::too_many_arguments)]
     fn add_to(
         &self,
         key: &EntityKey,
         rule: &Arc<str>,
         score: f64,
         sample: Option<&str>,
-        weak: bool,
-        lone: bool,
+        evidence: Evidence,
         t: i64,
     ) -> bool {
         let cap = self.cap(key.kind());
@@ -800,16 +803,7 @@ impl Engine {
                 _ => Action::Allow,
             };
             let mut s = cur.unwrap_or_default();
-            let first = !s
-                .contributions
-                .iter()
-                .any(|c| c.rule == *rule && c.score_at_least(1.0, t, scoring, s.at));
-            let score = if lone && first {
-                score.min(scoring.step_up)
-            } else {
-                score
-            };
-            blocked = s.add_evidence(rule, score, sample, weak, t, scoring, cap);
+            blocked = s.add_evidence(rule, score, sample, evidence, t, scoring, cap);
             s.refresh_hold(t, scoring, cap);
             if watch {
                 let after = s.verdict(t, scoring, cap);
@@ -860,7 +854,7 @@ impl Engine {
         let rule: Arc<str> = Arc::clone(&self.subnet_rule);
         let sample = format!("{n} addresses blocked within {}", sub.window);
         let score = self.scoring.block.max(0.0);
-        self.add_to(&key, &rule, score, Some(&sample), false, false, t);
+        self.add_to(&key, &rule, score, Some(&sample), Evidence::Full, t);
     }
 
     fn is_allowed_network(&self, ip: IpAddr) -> bool {

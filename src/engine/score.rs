@@ -97,23 +97,23 @@ pub struct Contribution {
     pub weak: bool,
 }
 
-impl Contribution {
-    /// Whether this contribution, recorded in a state of time `at`, is still worth `min` at
-    /// `now`.
-    pub fn score_at_least(&self, min: f64, now: i64, scoring: &Scoring, at: i64) -> bool {
-        let hl = scoring.half_life.millis().max(1) as f64;
-        let f = if now > at {
-            0.5f64.powf((now - at) as f64 / hl)
-        } else {
-            1.0
-        };
-        self.score * f >= min
-    }
-}
-
 /// Distinct weak rules that corroborate each other: a person's search box rarely trips
 /// three different classes of weak signature, a scanner spraying payloads does.
 const WEAK_CORROBORATION: usize = 3;
+
+/// How much one hit may count on its own (see [`EntityState::add_evidence`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// Its whole score.
+    Full,
+    /// A signature hit: its first on the entity adds at most the step-up score, so one odd
+    /// search tags the request that carried it and not the person's next ones; from the
+    /// second on, its whole score.
+    Signature,
+    /// Text a person could type: at most the step-up score each time, and, until something
+    /// corroborates it, never more than a step-up.
+    Weak,
+}
 
 /// How long an entity's state must be kept whatever other traffic does, by rank: the
 /// repeat-offender history (rank 1), a throttle (2), an automatic block (3), an operator's
@@ -214,19 +214,19 @@ impl EntityState {
         scoring: &Scoring,
         cap: Action,
     ) -> bool {
-        self.add_evidence(rule, score, sample, false, now, scoring, cap)
+        self.add_evidence(rule, score, sample, Evidence::Full, now, scoring, cap)
     }
 
-    /// [`add`](EntityState::add) for evidence that may be weak: a weak hit adds at most
-    /// `scoring.step_up`, and while every contribution is weak and fewer than three weak rules
-    /// agree, the entity is stepped up at most.
+    /// [`add`](EntityState::add) for a hit that may count for less than its score (see
+    /// [`Evidence`]): while every contribution is weak and fewer than three weak rules agree,
+    /// the entity is stepped up at most.
     #[allow(clippy::too_many_arguments)]
     pub fn add_evidence(
         &mut self,
         rule: &Arc<str>,
         score: f64,
         sample: Option<&str>,
-        weak: bool,
+        evidence: Evidence,
         now: i64,
         scoring: &Scoring,
         cap: Action,
@@ -237,12 +237,16 @@ impl EntityState {
         if self.allow_until > now {
             return false;
         }
-        // A weak hit is worth a step-up of the request that carried it, no more: one stray
-        // match in a search box does not keep tagging the person's next requests.
-        let score = if weak {
-            score.min(scoring.step_up)
-        } else {
-            score
+        let weak = evidence == Evidence::Weak;
+        // Decayed to `now` above: a hit long enough ago no longer counts as a first one.
+        let first = !self
+            .contributions
+            .iter()
+            .any(|c| c.rule == *rule && c.score >= 1.0);
+        let score = match evidence {
+            Evidence::Weak => score.min(scoring.step_up),
+            Evidence::Signature if first => score.min(scoring.step_up),
+            _ => score,
         };
         self.score += score;
         match self.contributions.iter_mut().find(|c| &c.rule == rule) {

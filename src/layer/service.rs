@@ -89,19 +89,15 @@ fn repeated_headers(
     let mut repeated = String::new();
     for name in &SINGLETONS {
         let mut values = headers.get_all(name).iter();
-        if values.next().is_none() {
+        let (Some(_), Some(second)) = (values.next(), values.next()) else {
             continue;
-        }
-        let mut extra = values.peekable();
-        if extra.peek().is_none() {
-            continue;
-        }
+        };
         if !repeated.is_empty() {
             repeated.push(',');
         }
         repeated.push_str(name.as_str());
         if *name == http::header::USER_AGENT {
-            for v in extra {
+            for v in std::iter::once(second).chain(values) {
                 for h in siem.engine().inspect_user_agent(subject, v.as_bytes(), now) {
                     if !hits.iter().any(|x| x.pack == h.pack) {
                         hits.push(h);

@@ -70,23 +70,20 @@ impl NetPrefixes {
         self.v4 == 0 && self.v6 == [0; 3]
     }
 
-    fn add(&mut self, net: &IpNet) {
-        let len = usize::from(net.prefix_len());
-        match net {
-            IpNet::V4(_) => self.v4 |= 1 << len.min(63),
-            IpNet::V6(_) => self.v6[len / 64] |= 1 << (len % 64),
-        }
-    }
-
     /// The prefix lengths held for an address family, shortest first.
     pub fn lengths(&self, ipv6: bool) -> impl Iterator<Item = u8> + '_ {
-        (0u8..=128).filter(move |&n| {
-            let n = usize::from(n);
-            if ipv6 {
-                self.v6[n / 64] & 1 << (n % 64) != 0
-            } else {
-                n <= 32 && self.v4 & 1 << n != 0
-            }
+        let words: &[u64] = if ipv6 {
+            &self.v6
+        } else {
+            std::slice::from_ref(&self.v4)
+        };
+        words.iter().enumerate().flat_map(|(i, &w)| {
+            // Visits only the set bits.
+            std::iter::successors((w != 0).then_some(w), |&rest| {
+                let rest = rest & (rest - 1);
+                (rest != 0).then_some(rest)
+            })
+            .map(move |bits| (i * 64) as u8 + bits.trailing_zeros() as u8)
         })
     }
 }
@@ -132,7 +129,7 @@ struct Held {
     evicted: AtomicU64,
     /// The latest event time seen in an update: the tier's notion of now.
     now: AtomicI64,
-    prefixes: Mutex<NetPrefixes>,
+    /// [`NetPrefixes`] of the networks ever held: IPv4 word, then the three IPv6 words.
     prefix_bits: [AtomicU64; 4],
 }
 
@@ -194,7 +191,6 @@ impl MemoryStore {
                 capacity: usize::try_from(decisions.max(1)).unwrap_or(usize::MAX),
                 evicted: AtomicU64::new(0),
                 now: AtomicI64::new(i64::MIN),
-                prefixes: Mutex::new(NetPrefixes::default()),
                 prefix_bits: Default::default(),
             }),
         }
@@ -228,12 +224,12 @@ impl MemoryStore {
             }
         }
         if let EntityKey::Net(net) = key {
-            let mut p = self.held.prefixes.lock();
-            p.add(net);
-            self.held.prefix_bits[0].store(p.v4, Ordering::Release);
-            for (i, w) in p.v6.iter().enumerate() {
-                self.held.prefix_bits[i + 1].store(*w, Ordering::Release);
-            }
+            let len = usize::from(net.prefix_len());
+            let (word, bit) = match net {
+                IpNet::V4(_) => (0, len),
+                IpNet::V6(_) => (1 + len / 64, len % 64),
+            };
+            self.held.prefix_bits[word].fetch_or(1 << bit, Ordering::Release);
         }
         t.insert(key.clone(), state, rank);
         self.held.len.store(t.map.len(), Ordering::Release);
@@ -389,5 +385,22 @@ impl RiskStore for MemoryStore {
             capacity: self.held.capacity as u64,
             evicted: self.held.evicted.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_prefix_lengths_are_the_set_bits_shortest_first() {
+        let p = NetPrefixes {
+            v4: 1 << 16 | 1 << 24 | 1 << 32,
+            v6: [1 << 48, 0, 1],
+        };
+        assert_eq!(p.lengths(false).collect::<Vec<_>>(), [16, 24, 32]);
+        assert_eq!(p.lengths(true).collect::<Vec<_>>(), [48, 128]);
+        assert_eq!(NetPrefixes::default().lengths(true).count(), 0);
+        assert!(NetPrefixes::default().is_empty());
     }
 }
