@@ -343,6 +343,9 @@ impl Siem {
     /// hands the event to the pipeline (never waiting on it).
     ///
     /// An event without an explicit time ([`Event::at`]) is stamped with the SIEM's clock.
+    /// Rules see the event as given; sinks get it through [`Redactor::event`]: attributes
+    /// under a secret name (`new_password`, `reset_token`, …) and secret-shaped values are
+    /// replaced.
     pub fn fire(&self, mut event: Event) -> Verdict {
         if let Some(u) = event.subject.user.take() {
             event.subject.user = Some(self.inner.redactor.user_id_owned(u));
@@ -359,6 +362,8 @@ impl Siem {
         #[cfg(feature = "metrics")]
         crate::metrics::event(event.name.as_str(), v.action);
         if self.inner.pipeline.is_enabled() {
+            // The rules saw the event as fired; the sinks get it redacted.
+            self.inner.redactor.event(&mut event);
             event.verdict = Some(v.clone());
             self.inner.pipeline.emit(event);
         }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use common::{req, TestApp};
+use tower_siem::event::HttpInfo;
 use tower_siem::sink::{JsonlSink, SqliteSink};
+use tower_siem::Event;
 
 /// A small deterministic generator: the values look random, and a failure reproduces.
 struct Rng(u64);
@@ -339,6 +341,52 @@ fn plants() -> Vec<Plant> {
     out
 }
 
+/// Secrets an application puts in its own events ([`Siem::fire`]): attributes under the
+/// names above, links with tokens in an attribute, and a request line the application
+/// described itself. Not sent as requests: `target` says which event carries them.
+fn app_event_plants() -> Vec<(Plant, Event)> {
+    let mut rng = Rng(0x0a99_e7e7_5eed_0042);
+    let mut n = 0;
+    let mut secret = |rng: &mut Rng| {
+        n += 1;
+        format!("appS3cr3t_{n}_{}", rng.pick(ALNUM, 12))
+    };
+    let plant = |what: String, secrets: Vec<String>| Plant {
+        method: "EVENT",
+        target: what,
+        referer: None,
+        ip: "198.51.100.77".into(),
+        secrets,
+        status_hint: 0,
+    };
+    let mut out = Vec::new();
+    for name in SECRET_NAMES {
+        let v = secret(&mut rng);
+        let e = Event::new("auth.password_changed")
+            .user("alice")
+            .attr("reason", "user request")
+            .attr(*name, v.as_str());
+        out.push((plant(format!("attr {name}"), vec![v]), e));
+    }
+    for link in LINKS {
+        let v = secret(&mut rng);
+        let e = Event::new("auth.reset_requested")
+            .user("bob")
+            .attr("link", link.replace("{}", &v));
+        out.push((plant(format!("link attr {link}"), vec![v]), e));
+    }
+    let (p, q) = (secret(&mut rng), secret(&mut rng));
+    let mut e = Event::new("auth.reset_used").user("carol");
+    e.http = Some(HttpInfo {
+        method: "POST".into(),
+        path: format!("/reset/{p}"),
+        query: Some(format!("new_password={q}&next=/home")),
+        ..HttpInfo::default()
+    });
+    out.push((plant("http of an app event".into(), vec![p, q]), e));
+    out
+}
+
 /// The planted values found in `text`, listed on stderr (the first few); the count.
 fn leaks(what: &str, text: &str, plants: &[Plant]) -> usize {
     let mut leaked = Vec::new();
@@ -404,6 +452,13 @@ async fn planted_secrets_reach_no_sink_and_no_report() {
         app.clock.advance(Duration::from_millis(200));
     }
 
+    let app_plants = app_event_plants();
+    for (_, event) in &app_plants {
+        app.siem.fire(event.clone());
+    }
+    let (app_plants, _): (Vec<Plant>, Vec<Event>) = app_plants.into_iter().unzip();
+    let planted = planted + app_plants.iter().map(|p| p.secrets.len()).sum::<usize>();
+
     let offenders = serde_json::to_string(&app.siem.offenders()).unwrap();
     assert!(
         app.siem.flush(Duration::from_secs(20)),
@@ -418,6 +473,16 @@ async fn planted_secrets_reach_no_sink_and_no_report() {
         .filter(|l| l.contains("\"http.request\""))
         .count();
     assert_eq!(http, plants.len(), "every planted request was recorded");
+    let fired = text
+        .lines()
+        .filter(|l| l.contains("\"auth.password_changed\"") || l.contains("\"auth.reset_"))
+        .count();
+    assert_eq!(
+        fired,
+        app_plants.len(),
+        "every application event was recorded"
+    );
+
     assert!(
         offenders.contains("sqli"),
         "the sqli pack fired: {offenders}"
@@ -437,6 +502,7 @@ async fn planted_secrets_reach_no_sink_and_no_report() {
     ];
     #[cfg(feature = "cli")]
     all.extend(triage::reports(&plants, dir.path()));
+    let plants: Vec<Plant> = plants.into_iter().chain(app_plants).collect();
     for (what, text) in &all {
         leaks(what, text, &plants);
     }

@@ -192,6 +192,57 @@ impl Redactor {
         out
     }
 
+    /// An application's event as it may leave the process: an attribute whose name is secret
+    /// ([`is_secret_name`]: `new_password`, `reset_token`, `otp`, …) has its value replaced
+    /// whole; every other attribute, the user agent and the request line are redacted as
+    /// text, path and query. The engine has already seen the event as fired; this is what
+    /// sinks, alerts and the store get.
+    ///
+    /// ```
+    /// # use tower_siem::{Event, event::Redactor};
+    /// let mut e = Event::new("auth.password_changed")
+    ///     .attr("new_password", "correct horse battery staple")
+    ///     .attr("link", "https://example.com/reset/Xk3pQ9zL2vB8wR4t");
+    /// Redactor::default().event(&mut e);
+    /// assert_eq!(e.get_attr("new_password"), Some("[REDACTED]"));
+    /// assert_eq!(e.get_attr("link"), Some("https://example.com/reset/[REDACTED]"));
+    /// ```
+    pub fn event(&self, e: &mut super::Event) {
+        for (name, value) in &mut e.attrs {
+            if is_secret_name(name) || self.query_keys.iter().any(|k| k.eq_ignore_ascii_case(name))
+            {
+                if value != REDACTED {
+                    REDACTED.clone_into(value);
+                }
+            } else {
+                let redacted = escape_control(&self.url(value));
+                if redacted != *value {
+                    *value = redacted;
+                }
+            }
+        }
+        if let Some(ua) = &mut e.user_agent {
+            if let Cow::Owned(text) = self.text(ua) {
+                *ua = text;
+            }
+        }
+        if let Some(http) = &mut e.http {
+            if let Cow::Owned(path) = self.path(&http.path) {
+                http.path = path;
+            }
+            if let Some(q) = &http.query {
+                http.query = self.query(q);
+            }
+            for (name, value) in &mut http.headers {
+                if is_secret_name(name) || NEVER_CAPTURED.contains(&name.as_str()) {
+                    REDACTED.clone_into(value);
+                } else {
+                    *value = escape_control(&self.url(value));
+                }
+            }
+        }
+    }
+
     /// The query string with secret values replaced. Returns `None` for an empty query.
     ///
     /// Pairs are separated by `&` or `;`. A value is replaced when its name is secret (see
