@@ -1,5 +1,6 @@
 //! Engine costs with the built-in rule pack: ingest rate over a realistic event mix, the
-//! inline signature inspection of a benign request, and the gate's verdict lookup.
+//! inline signature inspection of a benign request (ids, and free-text searches), and the
+//! gate's verdict lookup.
 //!
 //! The mix is ~90% `http.request` (mostly 200s, some 404s) from 20,000 clients, plus logins
 //! failing and succeeding, second factors and password resets for 5,000 users. Event times
@@ -173,6 +174,24 @@ fn engine(c: &mut Criterion) {
             )
         })
     });
+    // Free-text searches and in-site URLs as people send them (the benign corpus of the
+    // tests: quotations, manual-page summaries, word pairs, developer searches), form-encoded:
+    // the cost of inspecting a query that holds text rather than ids. One element is one
+    // request of the corpus, taken in turn.
+    let searches = benign_queries();
+    let mut at = 0;
+    g.bench_function("inspect_benign_text", |b| {
+        b.iter(|| {
+            at = (at + 1) % searches.len();
+            siem.engine().inspect(
+                black_box(&benign),
+                black_box("/search"),
+                black_box(Some(searches[at].as_str())),
+                black_box(Some(CHROME_UA)),
+                now,
+            )
+        })
+    });
     // A match also adds score to the attacker's entity in the store.
     let attacker = Subject::ip(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)));
     g.bench_function("inspect_sqli", |b| {
@@ -218,6 +237,36 @@ fn engine(c: &mut Criterion) {
         b.iter(|| siem.engine().verdict_at(black_box(&with_user), now))
     });
     g.finish();
+}
+
+/// The benign corpus of `tests/corpus/benign` as query strings (`q=` and the text,
+/// form-encoded; whole lines of `urls.hand.txt` keep their own query).
+fn benign_queries() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/benign");
+    let mut out = Vec::new();
+    for file in ["quotes.txt", "man.txt", "words.txt", "searches.hand.txt"] {
+        let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("benign corpus");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let encoded: String = line
+                .bytes()
+                .map(|b| match b {
+                    b' ' => "+".to_owned(),
+                    b if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) => {
+                        (b as char).to_string()
+                    }
+                    b => format!("%{b:02X}"),
+                })
+                .collect();
+            out.push(format!("q={encoded}"));
+        }
+    }
+    let urls = std::fs::read_to_string(format!("{dir}/urls.hand.txt")).expect("benign corpus");
+    out.extend(
+        urls.lines()
+            .filter_map(|l| l.split_once('?'))
+            .map(|(_, q)| q.to_owned()),
+    );
+    out
 }
 
 criterion_group!(benches, engine);

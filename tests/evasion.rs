@@ -32,8 +32,11 @@ enum Spot {
     QueryAndAgent,
 }
 
-/// The corpus files: (class, source label, placement, content).
-const SOURCES: &[(Class, &str, Spot, &str)] = &[
+/// A corpus file: (class, source label, placement, content).
+type Source = (Class, &'static str, Spot, &'static str);
+
+/// The corpus files the packs were tuned on.
+const SOURCES: &[Source] = &[
     (
         Class::Sqli,
         "wfuzz",
@@ -115,6 +118,44 @@ const SOURCES: &[(Class, &str, Spot, &str)] = &[
 ];
 
 /// Requests quoted in the issue, as sent: `class path?query` per line.
+/// Payloads the packs were not tuned on (wapiti's attack files, see `tests/corpus/README.md`),
+/// placed where wapiti puts them: a query value.
+const HELDOUT: &[Source] = &[
+    (
+        Class::Sqli,
+        "wapiti",
+        Spot::Query,
+        include_str!("corpus/heldout/sqli.wapiti.txt"),
+    ),
+    (
+        Class::Xss,
+        "wapiti",
+        Spot::Query,
+        include_str!("corpus/heldout/xss.wapiti.txt"),
+    ),
+    (
+        Class::Traversal,
+        "wapiti",
+        Spot::Query,
+        include_str!("corpus/heldout/traversal.wapiti.txt"),
+    ),
+    (
+        Class::Cmdi,
+        "wapiti",
+        Spot::Query,
+        include_str!("corpus/heldout/cmdi.wapiti.txt"),
+    ),
+];
+
+/// Detection on the held-out payloads, per class, that must not regress (percent). Measured,
+/// not tuned for: see `report_heldout_detection`.
+const HELDOUT_FLOOR: &[(Class, f64)] = &[
+    (Class::Sqli, 99.5),
+    (Class::Xss, 99.5),
+    (Class::Traversal, 96.0),
+    (Class::Cmdi, 80.0),
+];
+
 const ISSUE: &str = include_str!("corpus/evasion/issue.hand.txt");
 
 /// One request of the corpus.
@@ -169,11 +210,19 @@ fn issue_cases() -> Vec<Case> {
         .collect()
 }
 
-/// Every base payload under every transformation that applies, in every placement.
+/// Every base payload of the tuning corpus under every transformation that applies, in every
+/// placement, and the issue's examples.
 fn cases() -> Vec<Case> {
+    let mut out = cases_of(SOURCES);
+    out.extend(issue_cases());
+    out
+}
+
+/// Every base payload of `sources` under every transformation that applies, in every placement.
+fn cases_of(sources: &[Source]) -> Vec<Case> {
     let tampers = tampers();
     let mut out = Vec::new();
-    for &(class, source, spot, content) in SOURCES {
+    for &(class, source, spot, content) in sources {
         for line in lines(content) {
             let text = decode_line(line);
             for t in tampers.iter().filter(|t| t.classes.contains(&class)) {
@@ -234,7 +283,6 @@ fn cases() -> Vec<Case> {
             }
         }
     }
-    out.extend(issue_cases());
     out
 }
 
@@ -272,6 +320,10 @@ struct Report {
 }
 
 fn run() -> Report {
+    run_on(SOURCES, cases())
+}
+
+fn run_on(sources: &[Source], cases: Vec<Case>) -> Report {
     let inspector = Inspector::builtin();
     let mut r = Report {
         per_class: BTreeMap::new(),
@@ -280,10 +332,10 @@ fn run() -> Report {
         misses: Vec::new(),
         bases: BTreeMap::new(),
     };
-    for &(class, _, _, content) in SOURCES {
+    for &(class, _, _, content) in sources {
         *r.bases.entry(class).or_default() += lines(content).count();
     }
-    for case in cases() {
+    for case in cases {
         let ok = detected(&inspector, &case);
         for tally in [
             r.per_class.entry(case.class).or_default(),
@@ -477,4 +529,49 @@ fn detection_per_class_meets_the_goal() {
         "classes below {GOAL} %: {below:?}\n{}\n(run report_detection with --nocapture for the table)",
         r.summary()
     );
+}
+
+fn run_heldout() -> Report {
+    run_on(HELDOUT, cases_of(HELDOUT))
+}
+
+/// Not an assertion: the held-out figures, for `-- --nocapture`.
+#[test]
+fn report_heldout_detection() {
+    let r = run_heldout();
+    println!(
+        "held-out payloads (wapiti): detection per class\n{}",
+        r.summary()
+    );
+    println!("per transformation@placement:{}", r.table());
+    println!(
+        "\nmisses ({} in all, 3 per transformation shown):\n{}",
+        r.misses.len(),
+        r.some_misses(3)
+    );
+    if let Ok(path) = std::env::var("HELDOUT_MISSES") {
+        std::fs::write(&path, r.misses.join("\n") + "\n").unwrap();
+        println!("all misses written to {path}");
+    }
+}
+
+#[test]
+fn heldout_detection_holds_its_floor() {
+    let r = run_heldout();
+    for &(class, floor) in HELDOUT_FLOOR {
+        let tally = &r.per_class[&class];
+        assert!(
+            tally.total >= 50 || class == Class::Cmdi,
+            "{}: only {} held-out cases",
+            class.name(),
+            tally.total
+        );
+        assert!(
+            tally.pct() >= floor,
+            "{} held out: {} below its floor {floor} %\n{}",
+            class.name(),
+            tally.cell(),
+            r.summary()
+        );
+    }
 }

@@ -216,6 +216,7 @@ fn weak_rules() -> RuleSet {
             patterns: vec![],
             literals: vec![],
             weak: vec![pattern.into()],
+            tokeniser: None,
         });
         let mut r = RuleConfig::new(format!("sig.{id}"), RuleKind::Signature);
         r.pack = Some(id.into());

@@ -494,6 +494,7 @@ async fn planted_secrets_reach_no_sink_and_no_report() {
     assert!(!alerts.is_empty(), "alerts were raised");
 
     // A value counts once, however many places it leaked to.
+    #[cfg_attr(not(feature = "cli"), allow(unused_mut))]
     let mut all = vec![
         ("JSONL file", text.clone()),
         ("SQLite files", sqlite_bytes(dir.path())),

@@ -88,7 +88,6 @@ pub(crate) const MAX_DEPTH: usize = 3;
 ///
 /// `plus_is_space` is true for the query (form encoding). Borrows when there is nothing to
 /// decode, which is the case for nearly all benign requests.
-#[cfg(test)]
 pub(crate) fn canonical(raw: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
     canonical_with(raw, flags(raw), plus_is_space)
 }

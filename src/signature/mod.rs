@@ -48,6 +48,8 @@
 
 pub(crate) mod decode;
 mod packs;
+pub(crate) mod sqli;
+pub(crate) mod xss;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -123,6 +125,57 @@ pub struct Pack {
     /// or blocks it without corroboration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weak: Vec<String>,
+    /// A grammar that also judges each query value and path segment: the input is lexed as
+    /// SQL or HTML and the tokens are judged, so that an injection is recognised by its
+    /// structure rather than by a pattern an attacker can reshape around. `None` for packs
+    /// of patterns alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokeniser: Option<Tokeniser>,
+}
+
+/// A grammar a [`Pack`] can judge values with, besides its patterns.
+///
+/// Each query value and each path segment is decoded to its canonical view, then lexed in
+/// every context it could land in (as it is, after an open quote, inside a tag's attribute)
+/// and judged by the tokens it makes: a closing quote followed by a boolean comparison, a
+/// `UNION SELECT`, a stacked statement; a tag that runs script, an event-handler attribute,
+/// a `javascript:` URL. Text a person could type (`select * from users` in a search box, a
+/// harmless `<b>`) is at most a [weak](Hit::weak) hit.
+///
+/// ```
+/// # use tower_siem::signature::{Inspector, Pack, Field, Tokeniser};
+/// let pack: Pack = serde_json::from_str(
+///     r#"{"id": "sql", "fields": ["query"], "tokeniser": "sql"}"#,
+/// ).unwrap();
+/// assert_eq!(pack.tokeniser, Some(Tokeniser::Sql));
+/// let inspector = Inspector::new(vec![pack]).unwrap();
+/// let hits = inspector.inspect("/items", Some("id=7%27%09oR%09%27x%27%3D%27x"), None);
+/// assert_eq!(&*hits[0].pack, "sql");
+/// assert!(!hits[0].weak);
+/// assert!(inspector.inspect("/items", Some("q=o%27neill+and+sons"), None).is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tokeniser {
+    /// SQL: string, number, keyword, operator and comment tokens, in the contexts of a bare
+    /// value, a single-quoted and a double-quoted string.
+    Sql,
+    /// HTML: tags, attributes and their values, as element text and as the rest of an
+    /// unquoted, single- or double-quoted attribute value.
+    Html,
+}
+
+impl Tokeniser {
+    fn judge(self, value: &[u8]) -> Option<(usize, usize, bool)> {
+        match self {
+            // `detect` runs its own pre-check first.
+            Tokeniser::Sql => sqli::detect(value).map(|f| (f.start, f.end, f.strong)),
+            Tokeniser::Html => xss::worth_tokenising(value)
+                .then(|| xss::detect(value))
+                .flatten()
+                .map(|f| (f.start, f.end, f.strong)),
+        }
+    }
 }
 
 /// A pack that matched a request.
@@ -248,6 +301,8 @@ struct Inner {
     /// its weak patterns.
     strong_counts: Vec<usize>,
     fields: Vec<FieldMatcher>,
+    /// Per field (path, query), the packs with a [`Tokeniser`] over it.
+    tokenisers: [Vec<(usize, Tokeniser)>; 2],
     /// Hashes of user agents that matched nothing. Real traffic repeats a few hundred user
     /// agents, and the UA is the longest field scanned, so this skips most of the scanning.
     /// Keyed by a per-process random hash; bounded.
@@ -394,6 +449,16 @@ impl Inspector {
             strong_counts.push(strong);
         }
 
+        let mut tokenisers: [Vec<(usize, Tokeniser)>; 2] = Default::default();
+        for (i, pack) in packs.iter().enumerate() {
+            if let Some(t) = pack.tokeniser {
+                for (slot, field) in [Field::Path, Field::Query].into_iter().enumerate() {
+                    if pack.fields.contains(&field) {
+                        tokenisers[slot].push((i, t));
+                    }
+                }
+            }
+        }
         let mut fields = Vec::new();
         for field in Field::ALL {
             for view in View::ALL {
@@ -437,6 +502,7 @@ impl Inspector {
                 regexes,
                 strong_counts,
                 fields,
+                tokenisers,
                 clean_agents: CleanSet::new(CLEAN_AGENT_CAPACITY),
                 clean_paths: CleanSet::new(CLEAN_PATH_CAPACITY),
                 agent_hasher: ahash::RandomState::new(),
@@ -473,6 +539,7 @@ impl Inspector {
             if !self.inner.clean_paths.contains(h) {
                 let before = found.len();
                 self.inspect_text(Field::Path, path.as_bytes(), &mut found);
+                self.tokenise(Field::Path, path.as_bytes(), &mut found);
                 if found.len() == before {
                     self.inner.clean_paths.insert(h);
                 }
@@ -482,8 +549,10 @@ impl Inspector {
             self.inspect_text(Field::Query, q.as_bytes(), &mut found);
             // HTTP parameter pollution: the values of a repeated name, joined as ASP.NET
             // joins them.
+            self.tokenise(Field::Query, q.as_bytes(), &mut found);
             if let Some(joined) = decode::joined_parameters(q.as_bytes()) {
                 self.inspect_text(Field::Query, &joined, &mut found);
+                self.tokenise(Field::Query, &joined, &mut found);
             }
         }
         if let Some(ua) = user_agent.filter(|ua| !ua.is_empty()) {
@@ -562,6 +631,65 @@ impl Inspector {
         }
     }
 
+    /// Runs the packs' [`Tokeniser`]s over each value of the raw query (or each segment of
+    /// the raw path), decoded to its canonical view. Values are judged one by one because an
+    /// injection lives in one value: lexing the whole query would read the `&` and `=` between
+    /// parameters as SQL operators.
+    fn tokenise(&self, field: Field, raw: &[u8], found: &mut Vec<(usize, Hit)>) {
+        let packs = &self.inner.tokenisers[usize::from(field == Field::Query)];
+        if packs.is_empty() {
+            return;
+        }
+        let (sep, plus_is_space) = if field == Field::Query {
+            (b'&', true)
+        } else {
+            (b'/', false)
+        };
+        for part in raw.split(|&b| b == sep).take(MAX_VALUES) {
+            let value = if field == Field::Query {
+                match part.iter().position(|&b| b == b'=') {
+                    Some(at) => &part[at + 1..],
+                    None => part,
+                }
+            } else {
+                part
+            };
+            if value.is_empty() || value.iter().all(u8::is_ascii_alphanumeric) {
+                continue;
+            }
+            let view = decode::canonical(&value[..value.len().min(MAX_VALUE)], plus_is_space);
+            for &(pack, tokeniser) in packs {
+                if found.iter().any(|(i, h)| *i == pack && !h.weak) {
+                    continue;
+                }
+                if let Some((start, end, strong)) = tokeniser.judge(&view) {
+                    let matched = view.get(start..end).unwrap_or(&view);
+                    self.record(pack, field, matched, !strong, found);
+                }
+            }
+        }
+    }
+
+    /// Keeps one hit per pack: the first field's, unless a later strong hit outranks a weak one.
+    fn record(
+        &self,
+        pack: usize,
+        field: Field,
+        matched: &[u8],
+        weak: bool,
+        found: &mut Vec<(usize, Hit)>,
+    ) {
+        let at = found.iter().position(|(i, _)| *i == pack);
+        if at.is_some_and(|at| weak || !found[at].1.weak) {
+            return;
+        }
+        let hit = self.hit(pack, field, matched, weak);
+        match at {
+            Some(at) => found[at].1 = hit,
+            None => found.push((pack, hit)),
+        }
+    }
+
     fn inspect_field(&self, matcher: &FieldMatcher, text: &[u8], found: &mut Vec<(usize, Hit)>) {
         // `is_match` first: `matches` allocates, and benign requests never get past this.
         if !matcher.set.is_match(text) {
@@ -625,6 +753,13 @@ fn set_builder(patterns: &[&str]) -> RegexSetBuilder {
 }
 
 const SAMPLE_CHARS: usize = 80;
+
+/// Query values (or path segments) judged by a [`Tokeniser`]; a longer query has its first
+/// ones judged (every pattern still scans all of it).
+const MAX_VALUES: usize = 64;
+/// Bytes of one value judged by a [`Tokeniser`]: an injection shows itself in its first
+/// kilobytes, and the bound keeps the cost of a hostile query linear and small.
+const MAX_VALUE: usize = 8 * 1024;
 
 /// The matched text for a report: lossy UTF-8, control characters escaped as in
 /// [`crate::event::escape_control`], at most [`SAMPLE_CHARS`] characters.
@@ -1173,6 +1308,7 @@ mod tests {
             patterns: vec![r"^/old-admin\b".into()],
             literals: vec!["EvilBot".into()],
             weak: vec![],
+            tokeniser: None,
         }])
         .unwrap();
         let hits = inspector.inspect("/OLD-ADMIN/users", None, Some("x evilbot/1"));
@@ -1195,6 +1331,7 @@ mod tests {
                 patterns: vec!["abc".into()],
                 literals: vec![],
                 weak: vec![],
+                tokeniser: None,
             },
             Pack {
                 id: "broken".into(),
@@ -1202,6 +1339,7 @@ mod tests {
                 patterns: vec!["ok".into(), "(unclosed".into()],
                 literals: vec![],
                 weak: vec![],
+                tokeniser: None,
             },
         ])
         .unwrap_err();
@@ -1225,6 +1363,7 @@ mod tests {
             patterns: vec!["x".into()],
             literals: vec![],
             weak: vec![],
+            tokeniser: None,
         };
         let err = Inspector::new(vec![p("a", vec![Field::Path]), p("a", vec![Field::Query])])
             .unwrap_err();

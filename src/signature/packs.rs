@@ -8,7 +8,7 @@
 //! Patterns are matched case-insensitively over bytes, with ASCII-only `\w`/`\s` classes,
 //! against the decoded text (see the module docs of [`crate::signature`]).
 
-use super::{Field, Pack};
+use super::{Field, Pack, Tokeniser};
 
 fn pack(id: &str, fields: &[Field], patterns: &[&str], literals: &[&str]) -> Pack {
     weak_pack(id, fields, patterns, literals, &[])
@@ -28,6 +28,7 @@ fn weak_pack(
         patterns: owned(patterns),
         literals: owned(literals),
         weak: owned(weak),
+        tokeniser: None,
     }
 }
 
@@ -184,7 +185,7 @@ const STACKED: &str = r"(?:drop\s+(?:table|database|schema)|delete\s+from|insert
 fn sqli() -> Pack {
     let stacked = format!(r#"(?:['`)]|(?:^|[=&])[^\s&=;]*[\w)])\s*;\s*{STACKED}"#);
     let stacked_in_text = format!(r"['`\w)]\s*;\s*{STACKED}");
-    weak_pack(
+    let mut p = weak_pack(
         "sqli",
         ALL,
         &[
@@ -240,7 +241,9 @@ fn sqli() -> Pack {
             r"'\s*\)*\s*(?:--(?:[\s\-+]|$)|#(?:\s|$)|/\*)",
             r#"(?:^|[=&])\s*-?\d*['")]*\s*(?:or|and|xor|having)\s+(?:not\s+)?[^&\s]{1,60}\s*(?:=|<>|!=|<=?|>=?)\s*['"(]*[\w$@.]"#,
         ],
-    )
+    );
+    p.tokeniser = Some(Tokeniser::Sql);
+    p
 }
 
 /// Cross-site scripting: script tags, event handlers inside tags, `javascript:` URLs,
@@ -278,6 +281,7 @@ fn xss() -> Pack {
     );
     p.patterns.push(handler_in_tag);
     p.patterns.push(handler_after_quote);
+    p.tokeniser = Some(Tokeniser::Html);
     p
 }
 
@@ -330,6 +334,7 @@ fn cmdi() -> Pack {
         patterns,
         literals: Vec::new(),
         weak,
+        tokeniser: None,
     }
 }
 

@@ -2,7 +2,7 @@
 # Regenerates the package-derived files of tests/corpus/ from Debian packages.
 #
 #   apt-get update && apt-get install -y --no-install-recommends \
-#       wfuzz sqlmap fortunes fortune-mod wamerican manpages manpages-dev
+#       wfuzz sqlmap wapiti fortunes fortune-mod wamerican manpages manpages-dev
 #   bash tests/corpus/extract.sh
 #
 # Deterministic: same package versions, same output (no clock, no unseeded randomness; sorting
@@ -16,7 +16,7 @@
 set -euo pipefail
 export LC_ALL=C
 here="$(cd "$(dirname "$0")" && pwd)"
-mkdir -p "$here/evasion" "$here/benign"
+mkdir -p "$here/evasion" "$here/benign" "$here/heldout"
 
 python3 - "$here" <<'PY'
 import glob, gzip, os, random, re, sys
@@ -188,6 +188,77 @@ for cols in range(1, 11):
                 '%02x' % rng.randint(0x61, 0x7a) for _ in range(10))
             sqlmap.append(wire(fill(pre + ' UNION ALL SELECT ' + ','.join(items) + comment)))
 write('evasion/sqli.sqlmap.txt', sqlmap)
+
+# ---------------------------------------------------------------- held out: wapiti
+# Payloads the packs were NOT tuned on: wapiti's attack files, filled as wapiti fills them
+# (`[TIME]` with its default timeout + 1, `[LF]`/`[TAB]`/`[FF]`, `\0`), `[VALUE]` with `1`.
+# Lines outside the classes (PHP code evaluation, remote inclusion of a URL, a bare word such as
+# `env` that no inspection can tell from a search) are left out: see the README.
+WA = '/usr/lib/python3/dist-packages/wapitiCore/data/attacks/'
+
+
+def wapiti_fill(line, value='1'):
+    line = line.strip(' \n').replace('[TAB]', '\t').replace('[LF]', '\n').replace('[FF]', '\f')
+    line = line.replace('[TIME]', '6').replace('[TIMEOUT]', '').replace('\\0', '\0')
+    return line.replace('[VALUE]', value).replace('[DIRVALUE]', 'include').replace('[EXTVALUE]', 'php')
+
+
+def ini_payloads(path):
+    out, cur = [], {}
+    for l in read(path) + ['[end]']:
+        if l.startswith('['):
+            if 'payload' in cur:
+                out.append(cur)
+            cur = {}
+        elif '=' in l and not l.startswith((';', ' ', '\t')):
+            k, v = l.split('=', 1)
+            cur[k.strip()] = v.strip()
+    return out
+
+
+sql = [wapiti_fill(l) for l in read(WA + 'blindSQLPayloads.txt') if l.strip()]
+# A server-side JavaScript (NoSQL) delay, not SQL.
+sql = [l for l in sql if 'new Date()' not in l]
+# The error-based probe of its `sql` module: `[VALUE]\xBF'"(`.
+sql.append('1\u00bf\'"(')
+write('heldout/sqli.wapiti.txt', [wire(l) for l in sql])
+
+cmd = []
+for l in read(WA + 'execPayloads.txt'):
+    l = wapiti_fill(l)
+    # PHP evaluation (`exit(md5(..))`, `data:` includes, the `/e` modifier) is code
+    # injection into PHP, not a shell; a bare `env` or `set` is a word anyone may search for.
+    if not l or 'md5(' in l or l.startswith('data:') or l.startswith('/e') or l in ('env', 'set'):
+        continue
+    cmd.append(l)
+write('heldout/cmdi.wapiti.txt', [wire(l) for l in cmd])
+
+trav = []
+for e in ini_payloads(WA + 'fileHandlingPayloads.ini'):
+    l = e['payload']
+    # Remote inclusion (a URL as the value) and the request's own file name are not traversal.
+    if '[EXTERNAL_ENDPOINT]' in l or '[FILE_NAME]' in l:
+        continue
+    trav.append(wapiti_fill(l, 'include/header.php'))
+write('heldout/traversal.wapiti.txt', [wire(l) for l in trav])
+
+# XSS: the taint code wapiti puts in place of __XSS__ is a random lower-case word. Payloads
+# that close a tag are sent as they are (text context) and after `">` (breaking out of a
+# double-quoted attribute); those that stay inside a tag are sent as wapiti builds them for a
+# double-quoted attribute: `y` (a value), then the payload with `"` as its separators.
+xss = []
+for e in ini_payloads(WA + 'xssPayloads.ini'):
+    body = e['payload'].replace('__XSS__', 'wxkqz4ptla')
+    body = body.replace('[TAB]', '\t').replace('[LF]', '\n').replace('[FF]', '\f')
+    if e.get('close_tag', 'yes').lower() in ('no', 'false', '0'):
+        if '[ATTR_SEP]' in body:
+            xss.append('y' + body.replace('[ATTR_SEP]', '"').replace('[VALUE_SEP]', '"'))
+        else:
+            xss.append(body)
+    else:
+        xss.append(body)
+        xss.append('">' + body)
+write('heldout/xss.wapiti.txt', [wire(l) for l in xss])
 
 # ---------------------------------------------------------------- benign: fortunes
 # Quotations cut into query-sized phrases: sentences (., ! and ? end one; ; and : do not),
