@@ -22,6 +22,16 @@
 //! resolved (`traversal`, `sensitive_file`). The values of a repeated query parameter are also
 //! matched joined with `,`, as ASP.NET joins them.
 //!
+//! # Tokenisers
+//!
+//! A pack may also judge values by their grammar ([`Pack::tokeniser`]): the built-in `sqli`
+//! pack lexes each decoded query value and path segment as SQL, the `xss` pack as HTML, each in
+//! every context the value could land in, and judges the tokens (see [`Tokeniser`]). An
+//! attacker who reshapes a payload (comments for spaces, case, encodings, a newer event
+//! handler) leaves its tokens as they were. Values are judged one at a time, at most 64 of a
+//! request and 8 KiB of each, and only when a cheap pre-check finds the bytes an injection
+//! needs.
+//!
 //! # Strong and weak hits
 //!
 //! A pack's [weak](Pack::weak) patterns describe text a person could type (a `;` before a
