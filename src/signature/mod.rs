@@ -664,7 +664,11 @@ impl Inspector {
             } else {
                 part
             };
-            if value.is_empty() || value.iter().all(u8::is_ascii_alphanumeric) {
+            // Ids, numbers and words between `+` (form-encoded spaces) hold nothing either
+            // grammar could judge: skip them before decoding (most values of a benign query).
+            if value.iter().all(u8::is_ascii_alphanumeric)
+                || value.iter().all(|&b| b.is_ascii_alphabetic() || b == b'+')
+            {
                 continue;
             }
             let view = decode::canonical(&value[..value.len().min(MAX_VALUE)], plus_is_space);
