@@ -1237,6 +1237,40 @@ mod tests {
         assert_strong("sqli", "/s", Some("id=1+UNI/**/ON+SEL/**/ECT+1,2"));
     }
 
+    /// An attacker who reads the tokeniser's bounds (64 values, names skipped) puts the
+    /// payload past them: the patterns still scan the whole query.
+    #[test]
+    fn payloads_past_the_tokeniser_bounds_are_still_caught() {
+        let mut q: String = (0..70).map(|i| format!("p{i}=v&")).collect();
+        q.push_str("id=1%27+or+%27a%27%3D%27a");
+        assert!(verdicts("/items", Some(&q)).contains(&("sqli".to_owned(), true)));
+        let name = "x=1&1%27+or+1%3D1--=y";
+        assert!(verdicts("/items", Some(name)).contains(&("sqli".to_owned(), true)));
+        let mut q: String = (0..70).map(|i| format!("p{i}=v&")).collect();
+        q.push_str("c=%22%3E%3Cimg+src%3Dx+onerror%3Dalert(1)%3E");
+        assert!(verdicts("/items", Some(&q)).contains(&("xss".to_owned(), true)));
+    }
+
+    /// What a developer types into a search box is weak at most, however it is phrased.
+    #[test]
+    fn developer_searches_are_never_strong() {
+        for q in [
+            "q=select+*+from+users+where+id+%3D+1",
+            "q=SELECT+name+FROM+users+WHERE+id+%3D+1",
+            "q=List%3CObject%3E",
+            "q=%3Cdiv%3E+vs+%3Cspan%3E",
+            "q=JavaScript%3A+The+Good+Parts",
+        ] {
+            assert!(
+                verdicts("/search", Some(q))
+                    .iter()
+                    .all(|(_, strong)| !strong),
+                "{q}: {:?}",
+                verdicts("/search", Some(q))
+            );
+        }
+    }
+
     #[test]
     fn doubled_slash_is_collapsed() {
         assert_strong("sensitive_file", "/pma/scripts/setup.php", None);
