@@ -243,3 +243,62 @@ async fn benign_text_is_never_denied() {
         tagged.join("\n")
     );
 }
+
+/// A person who does not get what they searched for searches again. Every line of the corpus
+/// that some pack tags (weakly) is sent five times in a row by one client, within a minute:
+/// none of them ends in a denial: weak evidence adds up to a step-up at most.
+///
+/// Lines with a strong hit (`{{7*7}} meaning`, `cmd /c dir`: 15 of the corpus, listed by
+/// `report_signature_hits`) are left out on purpose: the same text is an attack wherever it
+/// lands, and words after it do not disarm it, so an attacker could append words to any
+/// payload if they did. Repeated, such a search is throttled.
+#[tokio::test]
+async fn repeating_a_tagged_search_is_never_denied() {
+    let inspector = Inspector::builtin();
+    let tagged: Vec<Benign> = corpus()
+        .into_iter()
+        .filter(|b| {
+            let hits = inspector.inspect(b.path(), b.query(), Some(b.user_agent));
+            !hits.is_empty() && hits.iter().all(|h| h.weak)
+        })
+        .collect();
+    assert!(
+        tagged.len() >= 20,
+        "only {} weakly tagged lines: the test would prove little",
+        tagged.len()
+    );
+    assert!(
+        tagged
+            .iter()
+            .any(|b| b.path_and_query.contains("%3Cscript%3E")),
+        "the `<script> tag placement` search is not weakly tagged"
+    );
+    let mut denied = Vec::new();
+    for (i, b) in tagged.iter().enumerate() {
+        // A fresh engine per search: one person, one search, repeated.
+        let app = TestApp::new();
+        let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i % 250) as u8 + 1));
+        for _ in 0..5 {
+            app.clock.advance(Duration::from_secs(10));
+            let req = Request::builder()
+                .method("GET")
+                .uri(&b.path_and_query)
+                .header("user-agent", b.user_agent)
+                .extension(ConnectInfo(SocketAddr::new(ip, 52_000)))
+                .body(Body::empty())
+                .unwrap();
+            let status = app.send(req).await.status();
+            if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
+                denied.push(format!("{status} {}", b.path_and_query));
+                break;
+            }
+        }
+    }
+    assert!(
+        denied.is_empty(),
+        "{} of {} repeated searches denied:\n{}",
+        denied.len(),
+        tagged.len(),
+        denied.join("\n")
+    );
+}

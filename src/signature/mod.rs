@@ -1225,6 +1225,19 @@ mod tests {
         ] {
             assert_strong("cmdi", "/ping", Some(q));
         }
+        // A script element that runs something, however it is written.
+        for q in [
+            "q=%3Cscript%3E",
+            "q=%3Cscript%3Ealert(1)",
+            "q=%3Cscript%3Edocument.cookie",
+            "q=x%3C/script%3E",
+            "q=%3Cscript+src%3D//x.example/a.js%3E",
+            "q=%3Cscript/src=//x.example/a.js%3E",
+            "q=%3Cscript%3E%3Cimg",
+            "q=%3CsCrIpT%3E&x=1",
+        ] {
+            assert_strong("xss", "/s", Some(q));
+        }
         // Full-width and overlong forms.
         assert_strong("xss", "/s", Some("q=%EF%BC%9Cscript%EF%BC%9E"));
         assert_strong("sqli", "/s", Some("q=x%EF%BC%87+or+1%3D1--+"));
@@ -1260,6 +1273,8 @@ mod tests {
             "q=List%3CObject%3E",
             "q=%3Cdiv%3E+vs+%3Cspan%3E",
             "q=JavaScript%3A+The+Good+Parts",
+            "q=%3Cscript%3E+tag+placement",
+            "q=where+to+put+the+%3Cscript%3E+tag",
         ] {
             assert!(
                 verdicts("/search", Some(q))
@@ -1336,7 +1351,7 @@ mod tests {
             summary,
             [("scanner_ua", Field::UserAgent), ("xss", Field::Query)]
         );
-        assert_eq!(hits[1].sample, "<script");
+        assert_eq!(hits[1].sample, "<script>&");
     }
 
     #[test]
@@ -1345,7 +1360,7 @@ mod tests {
         assert_eq!(sample(&[b'x'; 200]).chars().count(), SAMPLE_CHARS);
         assert_eq!(sample(&[b'\x01'; 200]), "\\u{1}".repeat(16));
         let hits = Inspector::builtin().inspect("/", Some("q=%3Cscript%0A%3E"), None);
-        assert_eq!(hits[0].sample, "<script");
+        assert_eq!(hits[0].sample, "<script\\n>");
     }
 
     #[test]

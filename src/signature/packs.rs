@@ -257,7 +257,12 @@ fn xss() -> Pack {
         "xss",
         ALL,
         &[
-            r"</?script\b",
+            // A closing tag, a script element with an attribute, or an opening tag that ends
+            // the value or is followed by markup or code; `<script> tag placement` typed in a
+            // search is evidence only (below).
+            r"</script\b",
+            r"<script[\s/][^<>]*?=",
+            r#"<script\b[^<>]*>\s*(?:$|[&<'\x22(\[{;`]|[\w.$]+\s*[(=\[`.])"#,
             // Browsers drop tabs and newlines inside a scheme: `java&Tab;script:`.
             r"(?:j[\t\n\r]*a[\t\n\r]*v[\t\n\r]*a|vb|live)[\t\n\r]*s[\t\n\r]*c[\t\n\r]*r[\t\n\r]*i[\t\n\r]*p[\t\n\r]*t\s*:(?:[^\s]|\s+[\w.$\[\]]+\s*[(=\[`])",
             r"<(?:iframe|frame|object|embed|applet)\b[^<>]*?\b(?:src|data|code|codebase|srcdoc)\s*=",
@@ -275,6 +280,7 @@ fn xss() -> Pack {
         ],
         &[],
     );
+    p.weak.push(r"<script\b".to_owned());
     // The same probe in free text (`alert('hi') not working`): evidence only.
     p.weak.push(
         r"\b(?:alert|prompt|confirm)\s*(?:\(|`)\s*(?:\d|document\.|window\.|['\x22`]|/|string\.fromcharcode)".to_owned(),
