@@ -49,8 +49,8 @@ mod jsonl;
 mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(any(feature = "postgres", feature = "nats"))]
-mod runtime;
+#[cfg(any(feature = "postgres", feature = "nats", feature = "redis"))]
+pub(crate) mod runtime;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;

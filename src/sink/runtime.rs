@@ -10,27 +10,43 @@
 use std::future::Future;
 use std::sync::OnceLock;
 
+#[cfg(any(feature = "postgres", feature = "nats"))]
 use super::SinkError;
 
 static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
 
+fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("tower-siem-io")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))
+}
+
+/// Starts a long-lived task on the I/O runtime (a store's connection to its server).
+#[cfg(feature = "redis")]
+pub(crate) fn spawn<F>(task: F) -> Result<(), String>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    runtime()?.spawn(task);
+    Ok(())
+}
+
 /// Runs `task` on the I/O runtime and waits for it from whatever context the caller is in.
+#[cfg(any(feature = "postgres", feature = "nats"))]
 pub(crate) async fn run<T, F>(task: F) -> Result<T, SinkError>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, SinkError>> + Send + 'static,
 {
-    let runtime = RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("tower-siem-io")
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-    });
-    let runtime = runtime.as_ref().map_err(|e| {
-        SinkError::other(format!("cannot start the network sinks' I/O runtime: {e}"))
-    })?;
+    let runtime = runtime().map_err(SinkError::other)?;
     runtime
         .spawn(task)
         .await

@@ -10,6 +10,12 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::engine::{EntityKey, EntityState};
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStats, RedisStore, RedisStoreBuilder, RedisStoreError};
+
 /// Storage for per-entity risk state.
 ///
 /// The gate reads it on every request, synchronously: an implementation must answer from

@@ -1,0 +1,815 @@
+//! [`RedisStore`]: decisions shared by every replica through Redis (feature `redis`).
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use super::{DecisionStats, MemoryStore, NetPrefixes, RiskStore};
+use crate::engine::{EntityKey, EntityState, Hold};
+
+/// A [`RiskStore`] whose decisions reach every replica: a block, an allow or an unblock made
+/// on one process (by a rule or by an operator) is written to Redis and published to the
+/// others, which apply it to their own gate.
+///
+/// The request path never waits on the network. Each replica keeps its whole state in an
+/// in-process [`MemoryStore`] (the same two tiers, the same bounds) and the gate reads only
+/// that; a decision is handed to a background task through a bounded queue, and decisions from
+/// other replicas are applied by the same task as they arrive. While Redis is unreachable the
+/// replica decides alone (fail-open: its own blocks still hold), counts the failure
+/// ([`RedisStats::errors`]), and reconnects with backoff; on reconnecting it loads the
+/// decisions it missed, and if Redis came back empty it writes its own live decisions back.
+///
+/// What is shared: blocks (with the repeat-offender count behind them), allows and unblocks,
+/// for every entity kind (addresses, networks, users, sessions and devices; session and device
+/// keys are hashes, never the cookie). Scores and rule windows stay per replica.
+///
+/// In Redis, each live decision is a key `tower-siem:{<namespace>}:decision:<entity>` whose
+/// TTL is the decision's remaining time (so Redis holds only live decisions), and changes are
+/// published on `tower-siem:{<namespace>}:decisions`. The namespace is a hash tag: every key of
+/// one namespace lives in one Redis Cluster slot.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_siem::store::RedisStore;
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/")
+///     .namespace("shop")
+///     .build()?;
+/// store.synced(std::time::Duration::from_secs(2)).await; // optional: wait for the first load
+/// let siem = tower_siem::Siem::builder().store(store.clone()).build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    /// Decisions to write and publish; closed when the last handle drops, which ends the task.
+    tx: Arc<mpsc::Sender<Wire>>,
+}
+
+struct Shared {
+    local: MemoryStore,
+    /// This replica's id: its own messages are not applied twice.
+    origin: String,
+    keys: Keys,
+    counters: Counters,
+    connected: AtomicBool,
+    /// Completed (re)synchronisations with Redis.
+    synced: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    received: AtomicU64,
+    loaded: AtomicU64,
+    reseeded: AtomicU64,
+    dropped: AtomicU64,
+    malformed: AtomicU64,
+    errors: AtomicU64,
+    resyncs: AtomicU64,
+}
+
+/// Counters of a [`RedisStore`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RedisStats {
+    /// Whether the store is connected to Redis now.
+    pub connected: bool,
+    /// Decisions of this replica written to Redis and published.
+    pub published: u64,
+    /// Decisions of other replicas received and applied.
+    pub received: u64,
+    /// Decisions read from Redis on (re)connecting.
+    pub loaded: u64,
+    /// Live decisions of this replica written back after Redis came back empty.
+    pub reseeded: u64,
+    /// Decisions not shared because the queue to the background task was full (they still
+    /// hold on this replica).
+    pub dropped: u64,
+    /// Messages on the channel or values under our keys that were not ours to read.
+    pub malformed: u64,
+    /// Failed connections and commands (each one, while Redis is away, is a moment this
+    /// replica decided alone).
+    pub errors: u64,
+    /// Completed synchronisations with Redis (the first connection and every reconnection).
+    pub resyncs: u64,
+}
+
+/// Errors building a [`RedisStore`].
+#[derive(Debug)]
+pub struct RedisStoreError(String);
+
+impl fmt::Display for RedisStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedisStoreError {}
+
+/// Builds a [`RedisStore`]; see [`RedisStore::builder`].
+#[derive(Clone, Debug)]
+pub struct RedisStoreBuilder {
+    url: String,
+    namespace: String,
+    capacity: u64,
+    decisions: Option<u64>,
+    idle: Duration,
+    timeout: Duration,
+    queue: usize,
+}
+
+impl RedisStoreBuilder {
+    /// The namespace of the keys and channel (default `tower-siem`): replicas of one
+    /// application share one; applications sharing a Redis use different ones.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Undecided entities held in memory (default 1,000,000), as [`MemoryStore::new`].
+    pub fn capacity(mut self, n: u64) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// Decided entities held in memory (default: the capacity), as
+    /// [`MemoryStore::with_limits`].
+    pub fn decision_capacity(mut self, n: u64) -> Self {
+        self.decisions = Some(n);
+        self
+    }
+
+    /// Time after which an undecided entity without events is forgotten (default 24 h).
+    pub fn idle(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Connection and command timeout (default 250 ms). It bounds how long the background
+    /// task waits on Redis; requests never wait on it at all.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Decisions that may wait for the background task (default 4,096); past that they are
+    /// counted in [`RedisStats::dropped`] and stay local.
+    pub fn queue(mut self, n: usize) -> Self {
+        self.queue = n;
+        self
+    }
+
+    /// Checks the URL and starts the background task (on tower-siem's own I/O runtime, so it
+    /// may be called from any context). It does not wait for Redis: the store works locally
+    /// from the start and shares decisions once connected (see [`RedisStore::synced`]).
+    pub fn build(self) -> Result<RedisStore, RedisStoreError> {
+        if self.namespace.is_empty() || self.namespace.contains(['{', '}']) {
+            return Err(RedisStoreError(format!(
+                "redis store: namespace {:?} must be non-empty and hold no braces",
+                self.namespace
+            )));
+        }
+        if self.timeout.is_zero() || self.queue == 0 {
+            return Err(RedisStoreError(
+                "redis store: timeout and queue must be above zero".to_owned(),
+            ));
+        }
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| RedisStoreError(format!("redis store: bad URL: {e}")))?;
+        let (tx, rx) = mpsc::channel(self.queue);
+        let shared = Arc::new(Shared {
+            local: MemoryStore::with_limits(
+                self.capacity,
+                self.decisions.unwrap_or(self.capacity),
+                self.idle,
+            ),
+            origin: uuid::Uuid::new_v4().simple().to_string(),
+            keys: Keys::new(&self.namespace),
+            counters: Counters::default(),
+            connected: AtomicBool::new(false),
+            synced: watch::Sender::new(0),
+        });
+        crate::sink::runtime::spawn(run(shared.clone(), client, rx, self.timeout))
+            .map_err(|e| RedisStoreError(format!("redis store: {e}")))?;
+        Ok(RedisStore {
+            shared,
+            tx: Arc::new(tx),
+        })
+    }
+}
+
+impl RedisStore {
+    /// A store on the Redis at `url` (`redis://[user:password@]host:port/db`).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            namespace: "tower-siem".to_owned(),
+            capacity: 1_000_000,
+            decisions: None,
+            idle: Duration::from_secs(24 * 3600),
+            timeout: Duration::from_millis(250),
+            queue: 4096,
+        }
+    }
+
+    /// Waits until the store has connected and loaded the fleet's decisions (or reloaded them
+    /// after a reconnection), at most `timeout`. Returns whether it has.
+    pub async fn synced(&self, timeout: Duration) -> bool {
+        let mut rx = self.shared.synced.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|&n| n > 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Waits until a synchronisation later than the ones completed now has finished (after a
+    /// reconnection), at most `timeout`.
+    /// The count is taken when this is called, not when the future is first polled.
+    pub fn resynced(&self, timeout: Duration) -> impl std::future::Future<Output = bool> + Send {
+        let mut rx = self.shared.synced.subscribe();
+        let now = *rx.borrow_and_update();
+        async move {
+            tokio::time::timeout(timeout, rx.wait_for(|&n| n > now))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        }
+    }
+
+    /// The store's counters.
+    pub fn stats(&self) -> RedisStats {
+        let c = &self.shared.counters;
+        RedisStats {
+            connected: self.shared.connected.load(Ordering::Acquire),
+            published: c.published.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            loaded: c.loaded.load(Ordering::Relaxed),
+            reseeded: c.reseeded.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            resyncs: c.resyncs.load(Ordering::Relaxed),
+        }
+    }
+
+    fn share(&self, wire: Wire) {
+        if self.tx.try_send(wire).is_err() {
+            self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("keys", &self.shared.keys.decision_prefix)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The decision fields of a state, compared before and after an update.
+fn decision(s: &EntityState) -> (i64, bool, i64) {
+    (s.blocked_until, s.manual_block, s.allow_until)
+}
+
+impl RiskStore for RedisStore {
+    fn get(&self, key: &EntityKey) -> Option<EntityState> {
+        self.shared.local.get(key)
+    }
+
+    fn update(
+        &self,
+        key: &EntityKey,
+        f: &mut dyn FnMut(Option<EntityState>) -> Option<EntityState>,
+    ) {
+        let mut changed = None;
+        self.shared.local.update(key, &mut |cur| {
+            let before = cur.as_ref().map(decision);
+            let next = f(cur);
+            if let Some(s) = &next {
+                if before != Some(decision(s)) && (s.blocked_until > 0 || s.allow_until > 0) {
+                    changed = Some(Wire::set(&self.shared.origin, key, s));
+                }
+            }
+            next
+        });
+        if let Some(wire) = changed {
+            self.share(wire);
+        }
+    }
+
+    fn remove(&self, key: &EntityKey) {
+        self.shared.local.remove(key);
+        self.share(Wire::clear(&self.shared.origin, key));
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(&EntityKey, &EntityState)) {
+        self.shared.local.for_each(f);
+    }
+
+    fn len(&self) -> u64 {
+        self.shared.local.len()
+    }
+
+    fn capacity(&self) -> u64 {
+        self.shared.local.capacity()
+    }
+
+    fn sync(&self) {
+        self.shared.local.sync();
+    }
+
+    fn net_prefixes(&self) -> NetPrefixes {
+        self.shared.local.net_prefixes()
+    }
+
+    fn decisions(&self) -> DecisionStats {
+        self.shared.local.decisions()
+    }
+}
+
+/// Key and channel names of one namespace.
+struct Keys {
+    decision_prefix: String,
+    channel: String,
+    epoch: String,
+}
+
+impl Keys {
+    fn new(namespace: &str) -> Self {
+        let base = format!("tower-siem:{{{namespace}}}");
+        Keys {
+            decision_prefix: format!("{base}:decision:"),
+            channel: format!("{base}:decisions"),
+            epoch: format!("{base}:epoch"),
+        }
+    }
+}
+
+/// One decision as written to Redis and published.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Wire {
+    /// The replica that decided.
+    origin: String,
+    /// The entity, in its display form.
+    entity: String,
+    /// `set` (a block or an allow) or `clear` (an unblock).
+    op: Op,
+    #[serde(default)]
+    blocked_until: i64,
+    #[serde(default)]
+    manual: bool,
+    #[serde(default)]
+    allow_until: i64,
+    #[serde(default)]
+    offenses: u32,
+    #[serde(default)]
+    hold: Hold,
+    /// When it was decided (ms since the epoch, the deciding engine's clock).
+    #[serde(default)]
+    at: i64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Op {
+    Set,
+    Clear,
+}
+
+impl Wire {
+    fn set(origin: &str, key: &EntityKey, s: &EntityState) -> Wire {
+        Wire {
+            origin: origin.to_owned(),
+            entity: key.to_string(),
+            op: Op::Set,
+            blocked_until: s.blocked_until,
+            manual: s.manual_block,
+            allow_until: s.allow_until,
+            offenses: s.offenses,
+            hold: s.hold,
+            at: s.last_seen.max(s.at),
+        }
+    }
+
+    fn clear(origin: &str, key: &EntityKey) -> Wire {
+        Wire {
+            origin: origin.to_owned(),
+            entity: key.to_string(),
+            op: Op::Clear,
+            blocked_until: 0,
+            manual: true,
+            allow_until: 0,
+            offenses: 0,
+            hold: Hold::default(),
+            at: jiff::Timestamp::now().as_millisecond(),
+        }
+    }
+
+    /// When the decision ends (ms): the key's TTL runs until then.
+    fn ends(&self) -> i64 {
+        self.blocked_until
+            .max(self.allow_until)
+            .max(self.hold.ends.into_iter().max().unwrap_or(0))
+    }
+
+    /// The decision applied to this replica's state of the entity. An operator's decision
+    /// (a manual block, an allow) replaces the local one; an automatic block lengthens a block
+    /// but never overrides a local allow.
+    fn merge(&self, cur: Option<EntityState>) -> EntityState {
+        let mut s = cur.unwrap_or_default();
+        if self.manual || self.allow_until > 0 {
+            s.blocked_until = self.blocked_until;
+            s.manual_block = self.manual;
+            s.allow_until = self.allow_until;
+            if self.allow_until > 0 {
+                s.score = 0.0;
+                s.contributions.clear();
+                s.at = s.at.max(self.at);
+            }
+        } else if s.allow_until <= self.at && self.blocked_until > s.blocked_until {
+            s.blocked_until = self.blocked_until;
+            s.manual_block = false;
+        }
+        s.offenses = s.offenses.max(self.offenses);
+        s.last_seen = s.last_seen.max(self.at);
+        for (mine, theirs) in s.hold.ends.iter_mut().zip(self.hold.ends) {
+            *mine = (*mine).max(theirs);
+        }
+        s
+    }
+}
+
+/// Applies a decision from Redis or another replica to the local store (never shared again).
+fn apply(shared: &Shared, wire: &Wire) -> bool {
+    let Some(key) = EntityKey::parse(&wire.entity) else {
+        shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
+        return false;
+    };
+    match wire.op {
+        Op::Clear => shared.local.remove(&key),
+        Op::Set => shared.local.update(&key, &mut |cur| Some(wire.merge(cur))),
+    }
+    true
+}
+
+fn parse(shared: &Shared, payload: &[u8]) -> Option<Wire> {
+    match serde_json::from_slice::<Wire>(payload) {
+        Ok(w) => Some(w),
+        Err(_) => {
+            shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The background task: connects, synchronises, then writes this replica's decisions and
+/// applies the others' until the store is dropped; reconnects with backoff on any error.
+async fn run(
+    shared: Arc<Shared>,
+    client: redis::Client,
+    mut rx: mpsc::Receiver<Wire>,
+    timeout: Duration,
+) {
+    let mut epoch: Option<String> = None;
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        match session(&shared, &client, &mut rx, timeout, &mut epoch).await {
+            Ok(()) => return,
+            Err(e) => {
+                let was = shared.connected.swap(false, Ordering::AcqRel);
+                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                if was {
+                    backoff = MIN_BACKOFF;
+                    tracing::warn!(error = %e, "tower-siem redis store: disconnected; deciding locally until it is back");
+                } else {
+                    tracing::debug!(error = %e, "tower-siem redis store: cannot connect");
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        if rx.is_closed() && rx.is_empty() {
+            return;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SessionError(String);
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<redis::RedisError> for SessionError {
+    fn from(e: redis::RedisError) -> Self {
+        SessionError(e.to_string())
+    }
+}
+
+async fn within<T>(
+    timeout: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, SessionError> {
+    match tokio::time::timeout(timeout, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(SessionError(format!(
+            "{what}: no answer within {timeout:?}"
+        ))),
+    }
+}
+
+/// One connection's life. `Ok` when the store was dropped; `Err` on any Redis trouble.
+async fn session(
+    shared: &Shared,
+    client: &redis::Client,
+    rx: &mut mpsc::Receiver<Wire>,
+    timeout: Duration,
+    epoch: &mut Option<String>,
+) -> Result<(), SessionError> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let mut conn = within(
+        timeout,
+        "connect",
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await?;
+    let mut pubsub = within(timeout, "connect", client.get_async_pubsub()).await?;
+    within(timeout, "subscribe", pubsub.subscribe(&shared.keys.channel)).await?;
+    let mut messages = pubsub.into_on_message();
+
+    // The epoch names one life of the Redis data set: if it changed or vanished since we last
+    // saw it, Redis lost what we wrote, and our live decisions are written back.
+    let fresh = uuid::Uuid::new_v4().simple().to_string();
+    let set: Option<String> = within(
+        timeout,
+        "epoch",
+        redis::cmd("SET")
+            .arg(&shared.keys.epoch)
+            .arg(&fresh)
+            .arg("NX")
+            .query_async(&mut conn),
+    )
+    .await?;
+    let current: Option<String> = within(
+        timeout,
+        "epoch",
+        redis::cmd("GET")
+            .arg(&shared.keys.epoch)
+            .query_async(&mut conn),
+    )
+    .await?;
+    let lost = set.is_some() && epoch.is_some()
+        || matches!((&*epoch, &current), (Some(mine), Some(now)) if mine != now);
+    *epoch = current;
+
+    load(shared, &mut conn, timeout).await?;
+    if lost {
+        reseed(shared, &mut conn, timeout).await?;
+    }
+    shared.connected.store(true, Ordering::Release);
+    shared.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+    shared.synced.send_modify(|n| *n += 1);
+    tracing::debug!(lost, "tower-siem redis store: synchronised");
+
+    loop {
+        tokio::select! {
+            out = rx.recv() => {
+                let Some(first) = out else { return Ok(()) };
+                // Everything queued goes in one pipeline.
+                let mut batch = vec![first];
+                while batch.len() < 256 {
+                    match rx.try_recv() {
+                        Ok(w) => batch.push(w),
+                        Err(_) => break,
+                    }
+                }
+                write(shared, &mut conn, timeout, &batch).await?;
+            }
+            msg = messages.next() => {
+                let Some(msg) = msg else {
+                    return Err(SessionError("subscription closed".to_owned()));
+                };
+                if let Some(wire) = parse(shared, msg.get_payload_bytes()) {
+                    if wire.origin != shared.origin && apply(shared, &wire) {
+                        shared.counters.received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes and publishes decisions of this replica.
+async fn write(
+    shared: &Shared,
+    conn: &mut redis::aio::MultiplexedConnection,
+    timeout: Duration,
+    batch: &[Wire],
+) -> Result<(), SessionError> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let mut pipe = redis::pipe();
+    for wire in batch {
+        let key = format!("{}{}", shared.keys.decision_prefix, wire.entity);
+        let json = serde_json::to_string(wire).unwrap_or_default();
+        match wire.op {
+            Op::Set => {
+                // The key lives as long as the decision (at least a second: the message
+                // carries it to replicas that are up either way).
+                let ttl = (wire.ends() - now).clamp(1_000, 366 * 24 * 3600 * 1000);
+                pipe.cmd("SET")
+                    .arg(&key)
+                    .arg(&json)
+                    .arg("PX")
+                    .arg(ttl)
+                    .ignore();
+            }
+            Op::Clear => {
+                pipe.cmd("DEL").arg(&key).ignore();
+            }
+        }
+        pipe.cmd("PUBLISH")
+            .arg(&shared.keys.channel)
+            .arg(&json)
+            .ignore();
+    }
+    within(timeout, "write", pipe.query_async::<()>(conn)).await?;
+    shared
+        .counters
+        .published
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Reads every live decision from Redis into the local store.
+async fn load(
+    shared: &Shared,
+    conn: &mut redis::aio::MultiplexedConnection,
+    timeout: Duration,
+) -> Result<(), SessionError> {
+    let pattern = format!("{}*", shared.keys.decision_prefix);
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = within(
+            timeout,
+            "scan",
+            redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(512)
+                .query_async(conn),
+        )
+        .await?;
+        if !keys.is_empty() {
+            let values: Vec<Option<Vec<u8>>> = within(
+                timeout,
+                "mget",
+                redis::cmd("MGET").arg(&keys).query_async(conn),
+            )
+            .await?;
+            for value in values.into_iter().flatten() {
+                if let Some(wire) = parse(shared, &value) {
+                    if apply(shared, &wire) {
+                        shared.counters.loaded.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// Writes this replica's live decisions back to a Redis that lost them (without replacing a
+/// decision another replica wrote back first).
+async fn reseed(
+    shared: &Shared,
+    conn: &mut redis::aio::MultiplexedConnection,
+    timeout: Duration,
+) -> Result<(), SessionError> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let mut live = Vec::new();
+    shared.local.for_each(&mut |key, s| {
+        if s.blocked_until > now || s.allow_until > now {
+            live.push(Wire::set(&shared.origin, key, s));
+        }
+    });
+    for chunk in live.chunks(256) {
+        let mut pipe = redis::pipe();
+        for wire in chunk {
+            let ttl = (wire.ends() - now).max(1_000);
+            pipe.cmd("SET")
+                .arg(format!("{}{}", shared.keys.decision_prefix, wire.entity))
+                .arg(serde_json::to_string(wire).unwrap_or_default())
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl)
+                .ignore();
+        }
+        within(timeout, "reseed", pipe.query_async::<()>(conn)).await?;
+        shared
+            .counters
+            .reseeded
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(blocked_until: i64, manual: bool, allow_until: i64, offenses: u32) -> EntityState {
+        EntityState {
+            blocked_until,
+            manual_block: manual,
+            allow_until,
+            offenses,
+            score: 50.0,
+            ..EntityState::default()
+        }
+    }
+
+    #[test]
+    fn keys_share_one_cluster_slot() {
+        let k = Keys::new("shop");
+        assert_eq!(k.decision_prefix, "tower-siem:{shop}:decision:");
+        assert_eq!(k.channel, "tower-siem:{shop}:decisions");
+        assert_eq!(k.epoch, "tower-siem:{shop}:epoch");
+    }
+
+    #[test]
+    fn an_automatic_block_lengthens_but_never_overrides_an_allow() {
+        let key = EntityKey::parse("ip:203.0.113.7").unwrap();
+        let auto = Wire::set("a", &key, &state(5_000, false, 0, 1));
+        // Lengthens a shorter local block and keeps the higher offence count.
+        let s = auto.merge(Some(state(2_000, false, 0, 3)));
+        assert_eq!((s.blocked_until, s.offenses), (5_000, 3));
+        // Does not shorten a longer one.
+        assert_eq!(
+            auto.merge(Some(state(9_000, false, 0, 0))).blocked_until,
+            9_000
+        );
+        // An operator's allow on this replica wins over it.
+        let mut allowed = state(0, false, 60_000, 0);
+        allowed.last_seen = 1_000;
+        assert_eq!(auto.merge(Some(allowed)).blocked_until, 0);
+    }
+
+    #[test]
+    fn an_operators_decision_replaces_the_local_one() {
+        let key = EntityKey::parse("user:alice").unwrap();
+        let allow = Wire::set("a", &key, &state(0, false, 60_000, 0));
+        let s = allow.merge(Some(state(90_000, true, 0, 2)));
+        assert_eq!((s.blocked_until, s.allow_until, s.score), (0, 60_000, 0.0));
+        let block = Wire::set("a", &key, &state(30_000, true, 0, 0));
+        let s = block.merge(Some(state(0, false, 60_000, 0)));
+        assert_eq!(
+            (s.blocked_until, s.manual_block, s.allow_until),
+            (30_000, true, 0)
+        );
+    }
+
+    #[test]
+    fn foreign_payloads_are_counted_not_applied() {
+        let store = RedisStore::builder("redis://127.0.0.1:1/").build().unwrap();
+        for payload in [&b"not json"[..], b"{}", b"{\"origin\":\"x\"}", &[0xff; 9]] {
+            assert!(parse(&store.shared, payload).is_none());
+        }
+        let bad_entity = Wire {
+            entity: "planet:mars".to_owned(),
+            ..Wire::clear("x", &EntityKey::parse("ip:192.0.2.1").unwrap())
+        };
+        assert!(!apply(&store.shared, &bad_entity));
+        assert_eq!(store.stats().malformed, 5);
+    }
+
+    #[test]
+    fn a_bad_url_or_namespace_is_refused() {
+        assert!(RedisStore::builder("http://x").build().is_err());
+        assert!(RedisStore::builder("redis://127.0.0.1:1/")
+            .namespace("a}b")
+            .build()
+            .is_err());
+        assert!(RedisStore::builder("redis://127.0.0.1:1/")
+            .namespace("")
+            .build()
+            .is_err());
+    }
+}

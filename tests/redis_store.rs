@@ -1,0 +1,430 @@
+//! `RedisStore` against the real Redis: decisions made on one replica reach the others' gates
+//! (by pub/sub, and by the keys a replica reads when it starts or reconnects), and Redis being
+//! down, black-holed or restarted empty never stalls a request.
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use support::proxy::Proxy;
+use support::services;
+use tower::ServiceExt;
+use tower_siem::engine::EntityKey;
+use tower_siem::store::RedisStore;
+use tower_siem::{Action, Siem, Subject};
+
+const SYNC: Duration = Duration::from_secs(5);
+
+fn redis_url() -> String {
+    services::url("TOWER_SIEM_TEST_REDIS")
+}
+
+fn redis_addr() -> SocketAddr {
+    let url = redis_url();
+    let rest = url.trim_start_matches("redis://");
+    let host = rest.split('/').next().unwrap_or(rest);
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let host = if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:6379")
+    };
+    host.replace("localhost", "127.0.0.1").parse().unwrap()
+}
+
+/// One replica: a store on `url` in `namespace`, its engine and its router.
+struct Replica {
+    store: RedisStore,
+    siem: Siem,
+    app: Router,
+}
+
+impl Replica {
+    async fn start(url: &str, namespace: &str) -> Replica {
+        let store = RedisStore::builder(url)
+            .namespace(namespace)
+            .timeout(Duration::from_millis(250))
+            .build()
+            .unwrap();
+        let siem = Siem::builder().store(store.clone()).build().unwrap();
+        let app = Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(siem.layer());
+        Replica { store, siem, app }
+    }
+
+    async fn synced(url: &str, namespace: &str) -> Replica {
+        let r = Replica::start(url, namespace).await;
+        assert!(
+            r.store.synced(SYNC).await,
+            "no sync with Redis: {:?}",
+            r.store.stats()
+        );
+        r
+    }
+
+    async fn get(&self, ip: IpAddr, user_agent: &str) -> StatusCode {
+        let req = Request::get("/")
+            .header("user-agent", user_agent)
+            .extension(ConnectInfo(SocketAddr::new(ip, 40_000)))
+            .body(Body::empty())
+            .unwrap();
+        self.app.clone().oneshot(req).await.unwrap().status()
+    }
+
+    fn action(&self, ip: IpAddr) -> Action {
+        self.siem.verdict_for(&Subject::ip(ip)).action
+    }
+
+    /// Polls until `ip`'s action is `want`; the time it took, or `None` after `limit`.
+    async fn until(&self, ip: IpAddr, want: Action, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.action(ip) == want {
+                return Some(start.elapsed());
+            }
+            // Not a sleep: tokio's timer has a 1 ms resolution, which would be the figure.
+            tokio::task::yield_now().await;
+        }
+        None
+    }
+}
+
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(203, 0, 113, last))
+}
+
+async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers at TOWER_SIEM_TEST_REDIS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn operator_decisions_reach_every_replica() {
+    let ns = services::unique("ops");
+    let url = redis_url();
+    let a = Replica::synced(&url, &ns).await;
+    let b = Replica::synced(&url, &ns).await;
+    let x = ip(10);
+    let key = EntityKey::Ip(x);
+
+    a.siem.block(&key, Duration::from_secs(600));
+    assert_eq!(a.get(x, BROWSER).await, StatusCode::FORBIDDEN);
+    assert!(
+        b.until(x, Action::Block, SYNC).await.is_some(),
+        "the block did not reach replica b: {:?}",
+        b.store.stats()
+    );
+    assert_eq!(b.get(x, BROWSER).await, StatusCode::FORBIDDEN);
+
+    // Lifted on b, lifted on a.
+    b.siem.unblock(&key);
+    assert!(a.until(x, Action::Allow, SYNC).await.is_some());
+    assert_eq!(a.get(x, BROWSER).await, StatusCode::OK);
+
+    // An allow on a lets an attack tool through b too.
+    a.siem.allow(&key, Duration::from_secs(600));
+    let deadline = Instant::now() + SYNC;
+    while b
+        .siem
+        .explain(&key)
+        .is_none_or(|o| o.verdict.action != Action::Allow)
+        || b.store.stats().received < 2
+    {
+        assert!(Instant::now() < deadline, "the allow did not reach b");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(b.get(x, "sqlmap/1.7").await, StatusCode::OK);
+    assert_eq!(b.store.stats().received, 2);
+    assert_eq!(a.store.stats().published, 2);
+    assert_eq!(b.store.stats().published, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn a_rules_block_reaches_every_replica_and_a_replica_started_later() {
+    let ns = services::unique("auto");
+    let url = redis_url();
+    let a = Replica::synced(&url, &ns).await;
+    let b = Replica::synced(&url, &ns).await;
+    let x = ip(20);
+    assert_eq!(b.get(x, BROWSER).await, StatusCode::OK);
+    // An attack tool on a: the rule blocks it there...
+    assert_eq!(a.get(x, "sqlmap/1.7").await, StatusCode::FORBIDDEN);
+    // ...and its ordinary-looking requests to b are refused as well.
+    assert!(b.until(x, Action::Block, SYNC).await.is_some());
+    assert_eq!(b.get(x, BROWSER).await, StatusCode::FORBIDDEN);
+    // Another address is untouched.
+    assert_eq!(b.get(ip(21), BROWSER).await, StatusCode::OK);
+
+    // A replica that starts now reads the live block from Redis.
+    let c = Replica::synced(&url, &ns).await;
+    assert_eq!(c.action(x), Action::Block);
+    assert_eq!(c.get(x, BROWSER).await, StatusCode::FORBIDDEN);
+    assert!(c.store.stats().loaded >= 1);
+
+    // The key has a TTL (Redis holds only live decisions) and lives at least as long as the
+    // block (longer when the offence history behind repeat-offender blocks runs on).
+    let mut conn = redis().await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("tower-siem:{{{ns}}}:decision:ip:{x}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let left = a
+        .siem
+        .explain(&EntityKey::Ip(x))
+        .unwrap()
+        .blocked_until
+        .unwrap();
+    let left = left.as_millisecond() - jiff::Timestamp::now().as_millisecond();
+    assert!(
+        ttl > 0 && ttl >= left - 5_000,
+        "ttl {ttl} ms, block {left} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn namespaces_do_not_share_decisions() {
+    let url = redis_url();
+    let a = Replica::synced(&url, &services::unique("ns_a")).await;
+    let b = Replica::synced(&url, &services::unique("ns_b")).await;
+    let x = ip(30);
+    a.siem.block(&EntityKey::Ip(x), Duration::from_secs(600));
+    // A replica of the same namespace, started after, would see it (as above); wait for a's
+    // write to land, then check b, which subscribed before it, never got it.
+    let deadline = Instant::now() + SYNC;
+    while a.store.stats().published < 1 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(b.action(x), Action::Allow);
+    assert_eq!(b.store.stats().received, 0);
+}
+
+/// Junk published on the channel, or written under our keys, is counted and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn foreign_messages_are_counted_and_ignored() {
+    let ns = services::unique("junk");
+    let url = redis_url();
+    let mut conn = redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(format!("tower-siem:{{{ns}}}:decision:ip:203.0.113.40"))
+        .arg("{not json")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let a = Replica::synced(&url, &ns).await;
+    assert_eq!(a.store.stats().malformed, 1);
+    for junk in ["", "null", "{\"entity\":\"ip:203.0.113.41\"}", "\u{0}\u{1}"] {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(format!("tower-siem:{{{ns}}}:decisions"))
+            .arg(junk)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + SYNC;
+    while a.store.stats().malformed < 5 {
+        assert!(Instant::now() < deadline, "{:?}", a.store.stats());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(a.action(ip(40)), Action::Allow);
+    assert_eq!(a.action(ip(41)), Action::Allow);
+    assert_eq!(a.get(ip(41), BROWSER).await, StatusCode::OK);
+}
+
+/// Latency from a block on one replica to the other's gate refusing the client, with the
+/// other replica under load. Prints p50/p99; every decision must arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn propagation_latency_under_load() {
+    let ns = services::unique("lat");
+    let url = redis_url();
+    let a = Replica::synced(&url, &ns).await;
+    let b = Arc::new(Replica::synced(&url, &ns).await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let load = {
+        let (b, stop, served) = (b.clone(), stop.clone(), served.clone());
+        tokio::spawn(async move {
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                i = i.wrapping_add(1);
+                let client = IpAddr::V4(Ipv4Addr::new(198, 51, (i >> 8) as u8, i as u8));
+                b.get(client, BROWSER).await;
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let mut took = Vec::new();
+    for i in 0..200u32 {
+        // Each in its own /24: three blocks in one network would block the network itself.
+        let x = IpAddr::V4(Ipv4Addr::new(100, 64, i as u8, 1));
+        let start = Instant::now();
+        a.siem.block(&EntityKey::Ip(x), Duration::from_secs(600));
+        b.until(x, Action::Block, SYNC)
+            .await
+            .unwrap_or_else(|| panic!("block {i} never reached b: {:?}", b.store.stats()));
+        took.push(start.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    took.sort();
+    let pct = |p: usize| took[(took.len() * p / 100).min(took.len() - 1)];
+    println!(
+        "redis propagation: 200 blocks, replica b serving {} requests meanwhile; p50 {:?}, p99 {:?}, max {:?}",
+        served.load(Ordering::Relaxed),
+        pct(50),
+        pct(99),
+        took[took.len() - 1]
+    );
+    assert_eq!(b.store.stats().received, 200);
+    assert!(served.load(Ordering::Relaxed) > 0);
+}
+
+/// Redis restarted empty (here: the namespace's keys gone and every connection cut): replicas
+/// notice the lost data on reconnecting and write their live decisions back, so a replica
+/// started afterwards still refuses the blocked client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn redis_restarted_empty_gets_the_live_decisions_back() {
+    let ns = services::unique("reseed");
+    let proxy = Proxy::start(redis_addr()).await;
+    let via = format!("redis://{}/", proxy.addr());
+    let a = Replica::synced(&via, &ns).await;
+    let x = ip(50);
+    a.siem.block(&EntityKey::Ip(x), Duration::from_secs(600));
+    let deadline = Instant::now() + SYNC;
+    while a.store.stats().published < 1 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    // The outage: connections cut, the data set lost.
+    proxy.refuse(true);
+    let mut conn = redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("tower-siem:{{{ns}}}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys.len() >= 2, "{keys:?}");
+    let _: i64 = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + SYNC;
+    while a.store.stats().connected {
+        assert!(Instant::now() < deadline, "a never noticed the outage");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Meanwhile a still refuses the client, from its own memory.
+    assert_eq!(a.get(x, BROWSER).await, StatusCode::FORBIDDEN);
+
+    let resynced = a.store.resynced(Duration::from_secs(15));
+    proxy.refuse(false);
+    assert!(resynced.await, "a did not reconnect: {:?}", a.store.stats());
+    assert_eq!(a.store.stats().reseeded, 1);
+
+    let c = Replica::synced(&redis_url(), &ns).await;
+    assert_eq!(c.action(x), Action::Block);
+    assert_eq!(c.get(x, BROWSER).await, StatusCode::FORBIDDEN);
+}
+
+/// A listener that accepts connections and never answers: Redis black-holed.
+async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (addr, task)
+}
+
+/// Redis stopped (nothing listens), black-holed (accepts, never answers), and cut in the
+/// middle of traffic: every request is answered within the store's timeout (it never waits
+/// on Redis at all), the replica's own decisions hold, and every failure is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn redis_trouble_never_stalls_a_request() {
+    let timeout = Duration::from_millis(250);
+    let stopped = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        drop(l);
+        a
+    };
+    let (hole, _hole) = black_hole().await;
+    let proxy = Proxy::start(redis_addr()).await;
+    let ns = services::unique("trouble");
+    let cases = [
+        ("stopped", format!("redis://{stopped}/")),
+        ("black-holed", format!("redis://{hole}/")),
+        ("cut under load", format!("redis://{}/", proxy.addr())),
+    ];
+    for (what, url) in cases {
+        let r = Replica::start(&url, &ns).await;
+        if what == "cut under load" {
+            assert!(r.store.synced(SYNC).await);
+        }
+        let mut slowest = Duration::ZERO;
+        let attacker = ip(60);
+        for i in 0..3_000u32 {
+            if what == "cut under load" && i == 1_000 {
+                proxy.refuse(true);
+            }
+            let client = IpAddr::V4(Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8));
+            let start = Instant::now();
+            let status = r.get(client, BROWSER).await;
+            slowest = slowest.max(start.elapsed());
+            assert_eq!(status, StatusCode::OK);
+            if i == 1_500 {
+                // A rule's block while Redis is away holds on this replica.
+                let start = Instant::now();
+                assert_eq!(r.get(attacker, "sqlmap/1.7").await, StatusCode::FORBIDDEN);
+                slowest = slowest.max(start.elapsed());
+                assert_eq!(r.get(attacker, BROWSER).await, StatusCode::FORBIDDEN);
+            }
+        }
+        // The failure is counted once the connection attempt has failed or timed out.
+        let deadline = Instant::now() + SYNC;
+        while r.store.stats().connected || r.store.stats().errors == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "redis {what}: {:?}",
+                r.store.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let stats = r.store.stats();
+        println!("redis {what}: slowest of 3,000 requests {slowest:?}; {stats:?}");
+        assert!(
+            slowest < timeout,
+            "redis {what}: a request waited {slowest:?} (timeout {timeout:?})"
+        );
+        proxy.refuse(false);
+    }
+}
