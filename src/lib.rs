@@ -41,7 +41,7 @@
 //! | [`identify`] | client IP from the socket peer and trusted proxies |
 //! | [`signature`] | attack signatures over path, query and user agent |
 //! | [`event`] | [`Event`], [`EventName`], [`Subject`], redaction |
-//! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default) |
+//! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default, decisions shared through Redis with feature `redis`) |
 //! | [`pipeline`], [`sink`] | bounded delivery to SQLite (feature `sqlite`, default), JSONL files, `tracing`, PostgreSQL, NATS JetStream, webhooks, or your own [`sink::Sink`] |
 //! | [`format`](mod@format) | events as native JSON, Elastic Common Schema or OCSF |
 //! | `sink::PostgresSink`, `sink::NatsSink` (features `postgres`, `nats`) | idempotent delivery to PostgreSQL and NATS JetStream |
