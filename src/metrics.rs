@@ -20,6 +20,9 @@
 //! | `tower_siem_sessions` | gauge | | sessions bound to a user |
 //! | `tower_siem_window_keys_max` | gauge | | most keys any one rule keeps a window for |
 //! | `tower_siem_window_evictions_total` | counter | | window entries evicted to stay within capacity |
+//! | `tower_siem_shared_connected` | gauge | | 1 while a sharing store (`RedisStore`) is connected, else 0 |
+//! | `tower_siem_shared_decisions_total` | counter | `way`: `published`, `received`, `loaded`, `reseeded`, `dropped`, `malformed` | decisions shared with other replicas, by way |
+//! | `tower_siem_shared_errors_total` | counter | | failed connections and commands of a sharing store (moments the replica decided alone) |
 //!
 //! The sink counters are copied from the exact accounting of
 //! [`PipelineStats`](crate::pipeline::PipelineStats) by the pipeline's own worker, each time a
@@ -176,6 +179,20 @@ pub(crate) fn engine(stats: &EngineStats) {
     gauge!("tower_siem_sessions").set(stats.sessions as f64);
     gauge!("tower_siem_window_keys_max").set(stats.max_window_keys as f64);
     counter!("tower_siem_window_evictions_total").absolute(stats.window_evictions);
+    if let Some(shared) = &stats.shared {
+        gauge!("tower_siem_shared_connected").set(f64::from(u8::from(shared.connected)));
+        for (way, n) in [
+            ("published", shared.published),
+            ("received", shared.received),
+            ("loaded", shared.loaded),
+            ("reseeded", shared.reseeded),
+            ("dropped", shared.dropped),
+            ("malformed", shared.malformed),
+        ] {
+            counter!("tower_siem_shared_decisions_total", "way" => way).absolute(n);
+        }
+        counter!("tower_siem_shared_errors_total").absolute(shared.errors);
+    }
 }
 
 /// Times a sink write; a write abandoned at the shutdown deadline is not recorded.

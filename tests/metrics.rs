@@ -214,4 +214,44 @@ async fn metrics_match_siem_stats() {
         .find(|r| r.id == "sig.scanner_ua")
         .unwrap();
     assert!(scanner.hits >= 1);
+
+    // A store that shares decisions reports its connection and counters; one whose Redis does
+    // not answer (nothing listens on the port) shows it as disconnected, with the failures.
+    #[cfg(feature = "redis")]
+    {
+        assert!(!m.keys().any(|k| k.starts_with("tower_siem_shared")));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = tower_siem::store::RedisStore::builder(format!("redis://127.0.0.1:{port}/"))
+            .build()
+            .unwrap();
+        let siem = tower_siem::Siem::builder()
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.stats().errors < 2 {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let recorded = tower_siem::metrics::record(&siem);
+        let shared = recorded
+            .engine
+            .shared
+            .expect("a RedisStore shares decisions");
+        let m = parse(&prometheus.render());
+        assert_eq!(get(&m, "tower_siem_shared_connected"), 0);
+        assert_eq!(get(&m, "tower_siem_shared_errors_total"), shared.errors);
+        assert!(shared.errors >= 2);
+        assert_eq!(
+            get(
+                &m,
+                &key("tower_siem_shared_decisions_total", &[("way", "published")])
+            ),
+            0
+        );
+    }
 }

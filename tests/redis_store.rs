@@ -420,6 +420,13 @@ async fn redis_trouble_never_stalls_a_request() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let stats = r.store.stats();
+        let via_siem = r
+            .siem
+            .stats()
+            .engine
+            .shared
+            .expect("the store shares decisions");
+        assert!(!via_siem.connected && via_siem.errors >= 1, "{via_siem:?}");
         println!("redis {what}: slowest of 3,000 requests {slowest:?}; {stats:?}");
         assert!(
             slowest < timeout,

@@ -216,6 +216,9 @@ pub struct EngineStats {
     /// Decided entities (blocked, allowed, throttled, repeat offenders) held out of reach of
     /// others' traffic, their bound, and how many were dropped to stay within it.
     pub decisions: crate::store::DecisionStats,
+    /// Decisions shared with other replicas, when the store shares them
+    /// (`store::RedisStore`).
+    pub shared: Option<crate::store::SharedStats>,
 }
 
 impl Engine {
@@ -1014,6 +1017,7 @@ impl Engine {
             session_capacity: self.sessions.capacity() as u64,
             window_evictions: self.rules.iter().map(|r| r.windows.evicted()).sum(),
             decisions: self.store.decisions(),
+            shared: self.store.shared(),
         }
     }
 }

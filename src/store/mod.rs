@@ -14,7 +14,7 @@ use crate::engine::{EntityKey, EntityState};
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisStats, RedisStore, RedisStoreBuilder, RedisStoreError};
+pub use self::redis::{RedisStore, RedisStoreBuilder, RedisStoreError};
 
 /// Storage for per-entity risk state.
 ///
@@ -57,6 +57,10 @@ pub trait RiskStore: Send + Sync + 'static {
     /// Counters of the decisions kept out of reach of eviction.
     fn decisions(&self) -> DecisionStats {
         DecisionStats::default()
+    }
+    /// Counters of the decisions shared with other replicas, for a store that shares them.
+    fn shared(&self) -> Option<SharedStats> {
+        None
     }
 }
 
@@ -103,6 +107,32 @@ pub struct DecisionStats {
     pub capacity: u64,
     /// Decisions dropped to stay within `capacity` (least severe and soonest to end first).
     pub evicted: u64,
+}
+
+/// Counters of a store that shares decisions with other replicas (`RedisStore`, feature
+/// `redis`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SharedStats {
+    /// Whether the store is connected to Redis now.
+    pub connected: bool,
+    /// Decisions of this replica written to Redis and published.
+    pub published: u64,
+    /// Decisions of other replicas received and applied.
+    pub received: u64,
+    /// Decisions read from Redis on (re)connecting.
+    pub loaded: u64,
+    /// Live decisions of this replica written back after Redis came back empty.
+    pub reseeded: u64,
+    /// Decisions not shared because the queue to the background task was full (they still
+    /// hold on this replica).
+    pub dropped: u64,
+    /// Messages on the channel or values under our keys that were not ours to read.
+    pub malformed: u64,
+    /// Failed connections and commands (each one, while Redis is away, is a moment this
+    /// replica decided alone).
+    pub errors: u64,
+    /// Completed synchronisations with Redis (the first connection and every reconnection).
+    pub resyncs: u64,
 }
 
 /// The in-process store, in two tiers.

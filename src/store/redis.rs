@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use super::{DecisionStats, MemoryStore, NetPrefixes, RiskStore};
+use super::{DecisionStats, MemoryStore, NetPrefixes, RiskStore, SharedStats};
 use crate::engine::{EntityKey, EntityState, Hold};
 
 /// A [`RiskStore`] whose decisions reach every replica: a block, an allow or an unblock made
@@ -21,7 +21,7 @@ use crate::engine::{EntityKey, EntityState, Hold};
 /// that; a decision is handed to a background task through a bounded queue, and decisions from
 /// other replicas are applied by the same task as they arrive. While Redis is unreachable the
 /// replica decides alone (fail-open: its own blocks still hold), counts the failure
-/// ([`RedisStats::errors`]), and reconnects with backoff; on reconnecting it loads the
+/// ([`SharedStats::errors`]), and reconnects with backoff; on reconnecting it loads the
 /// decisions it missed, and if Redis came back empty it writes its own live decisions back.
 ///
 /// What is shared: blocks (with the repeat-offender count behind them), allows and unblocks,
@@ -71,31 +71,6 @@ struct Counters {
     malformed: AtomicU64,
     errors: AtomicU64,
     resyncs: AtomicU64,
-}
-
-/// Counters of a [`RedisStore`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct RedisStats {
-    /// Whether the store is connected to Redis now.
-    pub connected: bool,
-    /// Decisions of this replica written to Redis and published.
-    pub published: u64,
-    /// Decisions of other replicas received and applied.
-    pub received: u64,
-    /// Decisions read from Redis on (re)connecting.
-    pub loaded: u64,
-    /// Live decisions of this replica written back after Redis came back empty.
-    pub reseeded: u64,
-    /// Decisions not shared because the queue to the background task was full (they still
-    /// hold on this replica).
-    pub dropped: u64,
-    /// Messages on the channel or values under our keys that were not ours to read.
-    pub malformed: u64,
-    /// Failed connections and commands (each one, while Redis is away, is a moment this
-    /// replica decided alone).
-    pub errors: u64,
-    /// Completed synchronisations with Redis (the first connection and every reconnection).
-    pub resyncs: u64,
 }
 
 /// Errors building a [`RedisStore`].
@@ -157,7 +132,7 @@ impl RedisStoreBuilder {
     }
 
     /// Decisions that may wait for the background task (default 4,096); past that they are
-    /// counted in [`RedisStats::dropped`] and stay local.
+    /// counted in [`SharedStats::dropped`] and stay local.
     pub fn queue(mut self, n: usize) -> Self {
         self.queue = n;
         self
@@ -239,9 +214,9 @@ impl RedisStore {
     }
 
     /// The store's counters.
-    pub fn stats(&self) -> RedisStats {
+    pub fn stats(&self) -> SharedStats {
         let c = &self.shared.counters;
-        RedisStats {
+        SharedStats {
             connected: self.shared.connected.load(Ordering::Acquire),
             published: c.published.load(Ordering::Relaxed),
             received: c.received.load(Ordering::Relaxed),
@@ -328,6 +303,10 @@ impl RiskStore for RedisStore {
 
     fn decisions(&self) -> DecisionStats {
         self.shared.local.decisions()
+    }
+
+    fn shared(&self) -> Option<SharedStats> {
+        Some(self.stats())
     }
 }
 
