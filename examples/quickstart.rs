@@ -4,6 +4,14 @@
 //! cargo run --example quickstart            # listens on 127.0.0.1:3000 (PORT overrides)
 //! ```
 //!
+//! Several replicas sharing their blocks and allows through Redis (each with its own event
+//! files, named after its port):
+//!
+//! ```text
+//! REDIS_URL=redis://127.0.0.1:6379 PORT=3001 cargo run --example quickstart
+//! REDIS_URL=redis://127.0.0.1:6379 PORT=3002 cargo run --example quickstart
+//! ```
+//!
 //! Demo users: `alice` / `wonderland`, `bob` / `builder`. `GET /` explains what to try.
 //!
 //! Every event is stored in a SQLite file in the temp directory (the startup line says
@@ -174,15 +182,51 @@ and an X-Step-Up-Required header, because the account is under attack.
 "#
 }
 
+/// The store of a replica: decisions shared through the Redis at `url`.
+#[cfg(feature = "redis")]
+async fn shared_store(
+    url: &str,
+) -> Result<tower_siem::store::RedisStore, Box<dyn std::error::Error>> {
+    let store = tower_siem::store::RedisStore::builder(url)
+        .namespace("quickstart")
+        .build()?;
+    if store.synced(Duration::from_secs(2)).await {
+        println!("decisions: shared with every replica through {url}");
+    } else {
+        println!("decisions: {url} does not answer yet; deciding alone until it does");
+    }
+    Ok(store)
+}
+
+#[cfg(not(feature = "redis"))]
+async fn shared_store(
+    _url: &str,
+) -> Result<tower_siem::store::MemoryStore, Box<dyn std::error::Error>> {
+    Err(
+        "REDIS_URL is set but this build has no `redis` feature: run with `--features redis`"
+            .into(),
+    )
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
-    let events = std::env::temp_dir().join("tower-siem-quickstart.jsonl");
-    let db = std::env::temp_dir().join("tower-siem-quickstart.db");
-    let siem = Siem::builder()
+    let redis = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    // Replicas on one machine keep their own event files.
+    let stem = match redis {
+        Some(_) => format!("tower-siem-quickstart-{port}"),
+        None => "tower-siem-quickstart".to_owned(),
+    };
+    let events = std::env::temp_dir().join(format!("{stem}.jsonl"));
+    let db = std::env::temp_dir().join(format!("{stem}.db"));
+    let mut builder = Siem::builder();
+    if let Some(url) = &redis {
+        builder = builder.store(shared_store(url).await?);
+    }
+    let siem = builder
         .sink(SqliteSink::new(&db))
         .sink(JsonlSink::new(&events))
         .sink(PrintDetections)

@@ -445,6 +445,7 @@ fn parse(shared: &Shared, payload: &[u8]) -> Option<Wire> {
     }
 }
 
+const EPOCH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -539,6 +540,10 @@ async fn session(
             .arg(&shared.keys.epoch)
             .arg(&fresh)
             .arg("NX")
+            // Bounded like every key: if it lapses, the next reconnection writes live
+            // decisions back (with NX: nothing newer is replaced).
+            .arg("PX")
+            .arg(EPOCH_TTL_MS)
             .query_async(&mut conn),
     )
     .await?;
