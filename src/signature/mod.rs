@@ -1285,11 +1285,62 @@ mod tests {
             "q=List%3CObject%3E",
             "q=%3Cdiv%3E+vs+%3Cspan%3E",
             "q=JavaScript%3A+The+Good+Parts",
+            "q=sudo+apt+update+%26%26+sudo+apt+upgrade",
+            "q=ps+aux+%7C+grep+java",
+            "q=git+log+--oneline+%7C+head",
+            "q=how+to+use+grep+%7C+sort",
+            "q=for+i+in+%24(seq+1+10)",
+            "q=.%2Fconfigure+%26%26+make",
+            "q=%24(document).ready",
+            "q=echo+%24PATH",
+            "q=data%3Aimage%2Fpng%3Bbase64",
         ] {
             assert!(
                 verdicts("/search", Some(q))
                     .iter()
                     .all(|(_, strong)| !strong),
+                "{q}: {:?}",
+                verdicts("/search", Some(q))
+            );
+        }
+    }
+
+    /// Command injections the patterns alone did not see, recognised by the shell tokeniser.
+    #[test]
+    fn shell_tokeniser_catches_reshaped_commands() {
+        for q in [
+            "host=%3Bread%3B",
+            "host=%5Cnnetstat+-a",
+            "host=id%00",
+            "host=127.0.0.1+%7C+id",
+            "host=127.0.0.1+%7C+i%5Cd",
+            "host=%3B%24(printf+%27id%27)",
+            "host=%7C+t%27y%27pe+c%3A%5Cwindows%5Cwin.ini",
+            "host=%22%29%7Cid",
+            "host=a%29%3Bid%3B%23",
+        ] {
+            assert_strong("cmdi", "/ping", Some(q));
+        }
+        assert_strong("cmdi", "/ping/127.0.0.1%3Bw%27h%27o%27am%27i", None);
+    }
+
+    /// Text with the shell's punctuation that is not a command line at all.
+    #[test]
+    fn shell_punctuation_in_text_is_nothing() {
+        for q in [
+            "q=tom+%26+jerry",
+            "q=R%26D+department",
+            "q=rock%7Cpop",
+            "q=5+%7C+3",
+            "q=echo+chamber",
+            "q=cat+videos",
+            "q=set+up+my+account",
+            "q=ping+pong+table",
+            "q=%245+coffee",
+            "q=dog+%26+cat",
+        ] {
+            assert!(
+                verdicts("/search", Some(q)).is_empty(),
                 "{q}: {:?}",
                 verdicts("/search", Some(q))
             );
