@@ -267,6 +267,8 @@ const NEWLINE: u16 = 512;
 const AMP: u16 = 1024;
 /// A `=` or `?` in the word: a URL or a query string, where `&` joins parameters.
 const QUERYISH: u16 = 2048;
+/// The substitution is a backquote (also Markdown's code span).
+const BACKQUOTE: u16 = 4096;
 
 #[derive(Clone, Copy, Debug)]
 struct Tok {
@@ -522,7 +524,7 @@ impl<'a> Lexer<'a> {
                     self.emit(T::Close, i, i + 1, 0);
                 } else {
                     self.push_frame(Frame::Backquote);
-                    self.emit(T::Subst, i, i + 1, 0);
+                    self.emit(T::Subst, i, i + 1, BACKQUOTE);
                 }
                 self.i += 1;
             }
@@ -709,7 +711,7 @@ impl<'a> Lexer<'a> {
             b'`' => {
                 self.end_word(i);
                 self.push_frame(Frame::Backquote);
-                self.emit(T::Subst, i, i + 1, 0);
+                self.emit(T::Subst, i, i + 1, BACKQUOTE);
                 self.i += 1;
             }
             _ => {
@@ -846,6 +848,9 @@ enum Place {
     LeadAfterWord,
     /// After two words or more.
     Free,
+    /// A substitution with words of text after it (`` `ls -la` shows hidden files ``,
+    /// `linux-headers-$(uname -r) package`): weak at most.
+    Text,
 }
 
 /// Lexes `value` from `from` (0 for a bare argument, or just past the quote that closes an
@@ -882,6 +887,8 @@ fn judge_context(value: &[u8], from: usize, breakout: bool) -> Option<Finding> {
                     break;
                 } else if i > 0 && toks[i - 1].t == T::Stray {
                     Place::BreakOut
+                } else if tok.t == T::Subst && text_follows(toks, i) {
+                    Place::Text
                 } else if words == 0 {
                     Place::Lead
                 } else if words == 1 {
@@ -932,6 +939,28 @@ fn judge_context(value: &[u8], from: usize, breakout: bool) -> Option<Finding> {
         })
 }
 
+/// Whether two words or more follow the substitution opened at `toks[i]` once it is closed:
+/// a substitution inside text.
+fn text_follows(toks: &[Tok], i: usize) -> bool {
+    let mut depth = 0usize;
+    let mut words = 0usize;
+    for t in &toks[i..] {
+        match t.t {
+            T::Subst | T::Paren => depth += 1,
+            T::Close => depth = depth.saturating_sub(1),
+            T::Word if depth == 0 => {
+                words += 1;
+                if words >= 2 {
+                    return true;
+                }
+            }
+            T::Sep if depth == 0 => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Judges the command after the separator (or substitution) `toks[i]` standing at `place`.
 /// `truncated` means the lexer stopped before the end of the value.
 fn judge_command(
@@ -951,8 +980,14 @@ fn judge_command(
         return None;
     }
     let mut end = w.end;
-    let (mut args, mut shell, mut ends) = (false, w.flags & BRACE_ARGS != 0, false);
-    let mut unmistakable = cmd & RECON != 0 || w.flags & (BINPATH | SPLIT) != 0;
+    let (mut args, mut ends) = (false, false);
+    // Shell-looking arguments; `numbers` also counts numbers for a command that takes them.
+    let (mut shellish, mut numbers) = (w.flags & BRACE_ARGS != 0, false);
+    // A substitution amid words of text is someone writing about a command
+    // (`apt install linux-headers-$(uname -r)`): only a split command word is unmistakable.
+    let amid_text = sep.t == T::Subst && words_before_text(place);
+    let mut unmistakable =
+        w.flags & SPLIT != 0 || (!amid_text && (cmd & RECON != 0 || w.flags & BINPATH != 0));
     let mut k = j + 1;
     loop {
         let Some(a) = toks.get(k) else {
@@ -965,9 +1000,8 @@ fn judge_command(
         match a.t {
             T::Word => {
                 args = true;
-                if a.flags & SHELLISH != 0 || (a.flags & NUMBER != 0 && cmd & NUMERIC != 0) {
-                    shell = true;
-                }
+                shellish |= a.flags & SHELLISH != 0;
+                numbers |= a.flags & NUMBER != 0 && cmd & NUMERIC != 0;
                 if k == j + 1
                     && ((cmd & CMD != 0 && a.flags & SWITCH != 0)
                         || (cmd & NET != 0 && a.flags & NETSUB != 0))
@@ -975,7 +1009,7 @@ fn judge_command(
                     unmistakable = true;
                 }
             }
-            T::Redir => shell = true,
+            T::Redir => shellish = true,
             T::Sep | T::Subst | T::Close | T::Nul => {
                 ends = true;
                 break;
@@ -986,9 +1020,16 @@ fn judge_command(
         k += 1;
     }
     args |= w.flags & BRACE_ARGS != 0;
+    let shell = shellish || numbers;
     let bare = cmd & BARE != 0;
     let wordy = cmd & WORDY != 0;
-    let level = if unmistakable {
+    let level = if place == Place::Text {
+        if bare || shell || unmistakable || cmd & RECON != 0 || w.flags & BINPATH != 0 {
+            Level::Weak
+        } else {
+            Level::None
+        }
+    } else if unmistakable {
         Level::Strong
     } else {
         match place {
@@ -996,10 +1037,12 @@ fn judge_command(
             Place::BreakOut if ends => Level::Weak,
             Place::Lead | Place::LeadAfterToken => {
                 // An everyday word with plain arguments after a newline or `&` (or after a
-                // datum that is not an address) could be text: `Note:\nset the clock`.
-                let guarded = wordy
+                // datum that is not an address) could be text: `Note:\nset the clock`; so
+                // could a Markdown code span with plain arguments: `` `cd app` ``.
+                let guarded = (wordy
                     && (place == Place::LeadAfterToken
-                        || (args && sep.flags & (NEWLINE | AMP) != 0));
+                        || (args && sep.flags & (NEWLINE | AMP) != 0)))
+                    || (args && sep.flags & BACKQUOTE != 0);
                 if shell || (!guarded && (bare || args)) {
                     Level::Strong
                 } else if bare || args || (ends && toks.get(k).is_some()) {
@@ -1008,13 +1051,19 @@ fn judge_command(
                     Level::None
                 }
             }
-            Place::LeadAfterWord if shell => Level::Strong,
+            // Numbers are not enough after a word: `work; sleep 8 hours`.
+            Place::LeadAfterWord if shellish => Level::Strong,
             Place::LeadAfterWord | Place::Free if bare && !args && !wordy && ends => Level::Weak,
             Place::Free if shell => Level::Weak,
             _ => Level::None,
         }
     };
     (level > Level::None).then_some((level, sep.start, end))
+}
+
+/// Whether `place` comes after words of text.
+fn words_before_text(place: Place) -> bool {
+    matches!(place, Place::Free | Place::Text)
 }
 
 #[cfg(test)]
@@ -1202,6 +1251,12 @@ mod tests {
             "x|set",
             "x;cat videos",
             "Note:\nset the clock",
+            "`ls -la` shows hidden files",
+            "use `ls -la` to list files",
+            "`cd app`",
+            "sudo apt install linux-headers-$(uname -r)",
+            "`/bin/sh` vs `/bin/bash` difference",
+            "`uname -r` prints the kernel",
         ] {
             let f = detect(v.as_bytes());
             assert!(f.is_some_and(|f| !f.strong), "{v:?} -> {f:?}");
@@ -1248,6 +1303,8 @@ mod tests {
             "C:\\new folder",
             "line one\nline two",
             "game, set & match",
+            "eat; sleep 8 hours",
+            "work & sleep 8 hours",
             "read & write",
         ] {
             assert_eq!(detect(v.as_bytes()), None, "{v:?}");
