@@ -155,7 +155,7 @@ pub(crate) fn detect(value: &[u8]) -> Option<Finding> {
 
 /// A reconnaissance or attack tool: no person types it after a separator by accident.
 const RECON: u8 = 1;
-/// Meaningful without arguments (`id`, `ls`, `pwd`, a shell).
+/// Meaningful without arguments (`id`, `ls`, `pwd`).
 const BARE: u8 = 2;
 /// Needs arguments to do anything (`cat`, `sleep`, `curl`).
 const ARGS: u8 = 4;
@@ -176,9 +176,11 @@ fn command(w: &[u8]) -> u8 {
         | b"powershell" | b"pwsh" | b"wmic" | b"getent" | b"netsh" | b"mkfifo" | b"socat"
         | b"ncat" | b"netcat" | b"mshta" | b"rundll32" | b"regsvr32" | b"cscript" | b"wscript"
         | b"nltest" | b"quser" | b"qwinsta" | b"jrunscript" => RECON,
-        b"id" | b"ls" | b"pwd" | b"env" | b"ps" | b"hostname" | b"sh" | b"bash" | b"zsh"
-        | b"ksh" | b"dash" | b"csh" | b"tcsh" | b"uptime" | b"ver" | b"ifup" | b"lsof" | b"arp"
-        | b"logname" | b"sudo" | b"su" => BARE,
+        b"id" | b"ls" | b"pwd" | b"env" | b"ps" | b"hostname" | b"uptime" | b"ver" | b"ifup"
+        | b"lsof" | b"arp" | b"logname" => BARE,
+        // A shell alone is what people write about (`curl | bash`); it runs something with
+        // an option or a script.
+        b"sh" | b"bash" | b"zsh" | b"ksh" | b"dash" | b"csh" | b"tcsh" | b"sudo" | b"su" => ARGS,
         b"set" | b"read" | b"dir" | b"who" | b"date" | b"time" | b"vol" | b"users" | b"groups"
         | b"history" | b"path" => BARE | WORDY,
         b"echo" | b"cat" | b"more" | b"less" | b"head" | b"tail" | b"find" | b"touch" | b"type"
@@ -1285,6 +1287,8 @@ mod tests {
             "costs $5; worth it",
             "**bold** | table | row",
             "how to use grep | sort",
+            "curl | bash",
+            "wget -qO- | sh",
             "git log --oneline | head",
             "ps aux | grep java",
             "sudo apt update && sudo apt upgrade",
