@@ -34,16 +34,28 @@
 //!   text;
 //! - *free text*: after two words or more (`cd app; ls -la` in a search box).
 //!
-//! A known command after a break-out or in the lead is strong, unless the value reads as a
-//! list of words (`fields=name|id`, `rock|pop`: weak at most) or the command is a word that
-//! needs arguments and has none (`data:image/png;base64`, `dog & cat`: nothing). In free text
-//! only an unmistakable command is strong: a recon command, a path to a binary, a command word
-//! split by quotes or escapes, `cmd /c`, `net user`; a known command with shell-looking
-//! arguments (an option, a path, a variable) is weak there, and anything else is nothing, so
-//! that `tom & jerry`, `R&D`, `5 | 3`, `sudo apt update && sudo apt upgrade` and
-//! `how to use grep | sort` pass. `$IFS` used as a space, a redirection to `/dev/tcp/`, and a
-//! NUL byte right after the value's first word when that word is a command are strong
-//! wherever they are.
+//! A known command after a break-out or in the lead is strong, with these exceptions, all
+//! for what a person writes:
+//!
+//! - after a word that could be one of a list (`fields=name|id`, `tags=linux;ls`), or a `&`
+//!   after a URL or query string, only shell-looking arguments (an option, a path, a
+//!   variable, a URL, a drive) make it strong; a short probe alone is weak, anything else
+//!   nothing (`rock|pop`, `dog & cat`, `eat; sleep 8 hours`);
+//! - a command that needs arguments and has none is nothing (`data:image/png;base64`,
+//!   `curl | bash`: a shell alone needs arguments too);
+//! - an everyday word (`set`, `cat`, `sleep`) with plain arguments after a newline or a `&`,
+//!   or after a datum that is not an address, and a Markdown code span with plain arguments
+//!   (`` `cd app` ``), are weak.
+//!
+//! In free text only an unmistakable command is strong: a recon command, a path to a binary,
+//! a command word split by quotes or escapes, `cmd /c`, `net user`; a known command with
+//! shell-looking arguments, or a short probe alone, is weak there, and anything else is
+//! nothing, so that `tom & jerry`, `R&D`, `5 | 3`, `sudo apt update && sudo apt upgrade` and
+//! `how to use grep | sort` pass. A substitution amid text (`` `ls -la` shows hidden
+//! files ``, `apt install linux-headers-$(uname -r)`) is someone writing about a command:
+//! weak at most, unless its command word is split. `$IFS` used as a space, a redirection to
+//! `/dev/tcp/` or `/dev/udp/`, and a NUL byte right after the value's first word when that
+//! word is a command are strong wherever they stand (in a value the pre-check lets through).
 //!
 //! Everything is bounded: the lexer moves forward on every step, keeps at most
 //! [`MAX_TOKENS`] tokens and a nesting stack of [`MAX_DEPTH`] frames in arrays on the stack,
@@ -744,8 +756,7 @@ fn classify(w: &WordBuf) -> (u8, u16) {
         || text.starts_with(b"../")
         || w.dollar
         || contains(text, b"://")
-        || (first.is_ascii_alphabetic() && second == Some(b':') && text.get(2) != Some(&b'/'))
-        || (first.is_ascii_alphabetic() && text.get(1..3) == Some(b":/"))
+        || (first.is_ascii_alphabetic() && second == Some(b':'))
     {
         flags |= SHELLISH;
     }
@@ -1249,6 +1260,7 @@ mod tests {
             "name|id",
             "name;id",
             "some words | ls",
+            "linux;ls",
             "/a?b=1&id",
             "x|set",
             "x;cat videos",
@@ -1353,6 +1365,67 @@ mod tests {
         }
         let f = detect(b"127.0.0.1;id").expect("found");
         assert_eq!((f.start, f.end), (9, 12));
+    }
+
+    #[test]
+    #[ignore]
+    fn cost_per_benign_value() {
+        let mut values = Vec::new();
+        for file in ["man.txt", "quotes.txt", "searches.hand.txt", "words.txt"] {
+            values.extend(
+                read(&format!("benign/{file}"))
+                    .lines()
+                    .map(|l| l.as_bytes().to_vec()),
+            );
+        }
+        for line in read("benign/urls.hand.txt").lines() {
+            values.extend(query_values(line));
+        }
+        let rounds = 50;
+        let t = std::time::Instant::now();
+        let mut hits = 0usize;
+        for _ in 0..rounds {
+            for v in &values {
+                // `detect` runs the pre-check itself
+                if detect(std::hint::black_box(v.as_slice())).is_some() {
+                    hits += 1;
+                }
+            }
+        }
+        let ns = t.elapsed().as_nanos() as f64 / (rounds * values.len()) as f64;
+        let worth: Vec<&[u8]> = values
+            .iter()
+            .map(|v| v.as_slice())
+            .filter(|v| worth_tokenising(v))
+            .collect();
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            for v in &values {
+                std::hint::black_box(worth_tokenising(std::hint::black_box(v.as_slice())));
+            }
+        }
+        let ns_worth = t.elapsed().as_nanos() as f64 / (rounds * values.len()) as f64;
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            for v in &worth {
+                std::hint::black_box(detect(std::hint::black_box(v)));
+            }
+        }
+        let ns_detect = t.elapsed().as_nanos() as f64 / (rounds * worth.len().max(1)) as f64;
+        let hostile = ";$(".repeat(2730);
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(detect(std::hint::black_box(hostile.as_bytes())));
+        }
+        let ns_hostile = t.elapsed().as_nanos() as f64 / rounds as f64;
+        println!(
+            "{} benign values, {} worth tokenising; mean {ns:.0} ns per value \
+             (worth_tokenising alone {ns_worth:.0} ns, detect on a worthy value {ns_detect:.0} ns; \
+             hits {}); 8 KiB of `;$(` {ns_hostile:.0} ns",
+            values.len(),
+            worth.len(),
+            hits / rounds
+        );
     }
 
     #[test]
