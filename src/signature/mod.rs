@@ -1318,6 +1318,10 @@ mod tests {
             "host=%7C+t%27y%27pe+c%3A%5Cwindows%5Cwin.ini",
             "host=%22%29%7Cid",
             "host=a%29%3Bid%3B%23",
+            "host=x%7Cid",
+            "host=%26ping+-n+3+127.0.0.1%26",
+            "host=a%3Bwh%22%22oami",
+            "host=127.0.0.1%0D%0Aid",
         ] {
             assert_strong("cmdi", "/ping", Some(q));
         }
