@@ -10,9 +10,10 @@
 //!
 //! The lexer knows what a shell does with a word before running it, which is what an attacker
 //! uses to hide one: quotes and backslashes inside a word are removed (`w'h'o'am'i`, `wh""oami`,
-//! `w\ho\am\i` are all `whoami`), `$@`, `$*`, `$1`..`$9` and `$()` expand to nothing, `$IFS`
-//! and `${IFS}` split words like a space, `$(...)` and backquotes hold a command of their own,
-//! and `{cat,/etc/passwd}` is a command with its argument.
+//! `w\ho\am\i` are all `whoami`), and so are the carets of `cmd` (`who^ami`); `$@`, `$*`,
+//! `$1`..`$9` and `$()` expand to nothing, `$IFS` and `${IFS}` split words like a space,
+//! `$(...)` and backquotes hold a command of their own, and `{cat,/etc/passwd}` is a command
+//! with its argument.
 //!
 //! # Separators and command words
 //!
@@ -201,7 +202,7 @@ fn command(w: &[u8]) -> u8 {
         b"sleep" | b"ping" | b"kill" | b"timeout" => ARGS | WORDY | NUMERIC,
         b"nc" | b"telnet" | b"ping6" | b"usleep" => ARGS | NUMERIC,
         b"net" => ARGS | WORDY | NET,
-        b"cmd" => ARGS | CMD,
+        b"cmd" | b"%comspec%" => ARGS | CMD,
         b"printf" | b"curl" | b"wget" | b"python" | b"python2" | b"python3" | b"perl" | b"ruby"
         | b"php" | b"node" | b"lua" | b"chmod" | b"chown" | b"rm" | b"cp" | b"mv" | b"grep"
         | b"egrep" | b"awk" | b"gawk" | b"sed" | b"base64" | b"xxd" | b"od" | b"tftp" | b"ftp"
@@ -258,7 +259,8 @@ enum T {
 // Word flags.
 /// Quotes, escapes or empty expansions inside the word (`w'h'o'am'i`, `c\at`, `who$@ami`).
 const SPLIT: u16 = 1;
-/// An argument a shell user writes: an option, a path, a variable, a URL, a drive.
+/// An argument a shell user writes: an option, a path, a variable (`$HOME`, `%SYSTEMROOT%`),
+/// a URL, a drive.
 const SHELLISH: u16 = 2;
 /// Digits and dots only (`5`, `127.0.0.1`).
 const NUMBER: u16 = 4;
@@ -588,6 +590,16 @@ impl<'a> Lexer<'a> {
                 self.push_frame(Frame::Double);
                 self.i += 1;
             }
+            // Windows `cmd` escapes the next character with a caret (`who^ami`).
+            b'^' if self
+                .at(i + 1)
+                .is_some_and(|c| !is_blank(c) && c != b'\n' && c != 0) =>
+            {
+                self.word.begin(i);
+                self.word.escapes = self.word.escapes.saturating_add(1);
+                self.word.push(i, self.b[i + 1]);
+                self.i += 2;
+            }
             b'\\' => match self.at(i + 1) {
                 None => {
                     self.word.plain = true;
@@ -756,6 +768,7 @@ fn classify(w: &WordBuf) -> (u8, u16) {
         || text.starts_with(b"../")
         || w.dollar
         || contains(text, b"://")
+        || (first == b'%' && text[1..].contains(&b'%'))
         || (first.is_ascii_alphabetic() && second == Some(b':'))
     {
         flags |= SHELLISH;
@@ -1219,6 +1232,9 @@ mod tests {
             ";wh$()oami",
             "some text; c'a't /etc/hosts",
             "127.0.0.1 | i\\d",
+            "x & who^ami",
+            "| type %SYSTEMROOT%\\win.ini",
+            "& %COMSPEC% /c dir",
             // $IFS for a space
             ";cat${IFS}/etc/passwd",
             ";cat$IFS/etc/passwd",
@@ -1319,6 +1335,8 @@ mod tests {
             "C:\\new folder",
             "line one\nline two",
             "game, set & match",
+            "x^2; y^2",
+            "2^10 & 3^4",
             "eat; sleep 8 hours",
             "work & sleep 8 hours",
             "read & write",
@@ -1432,7 +1450,7 @@ mod tests {
     fn adversarial_inputs_do_not_panic() {
         // deterministic xorshift over bytes biased towards shell punctuation
         let mut s: u64 = 0x2545_f491_4f6c_dd1d;
-        let alphabet = b";|&`$(){}'\"\\#<>\n\r\t \0/?*@IFSidlscatwhoami-.,0123456789n\xa0\xff";
+        let alphabet = b";|&`$(){}'\"\\#<>\n\r\t \0/?*@IFSidlscatwhoami-.,0123456789n^%\xa0\xff";
         let mut buf = Vec::new();
         for round in 0..20_000 {
             s ^= s << 13;
