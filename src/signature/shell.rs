@@ -30,10 +30,11 @@
 //!
 //! - a *break-out*: a closing quote or a closing parenthesis right before the separator
 //!   (`';id;'`, `")|id`, `a);id;#`);
-//! - the *lead* of the value: the separator comes first or after the value's first word
-//!   (`127.0.0.1;id`, `x|id`, `&ping -n 3 127.0.0.1&`, `$(sleep 5)`): the value was data, not
-//!   text;
-//! - *free text*: after two words or more (`cd app; ls -la` in a search box).
+//! - the *lead* of the value: the separator comes first, after the value's first word, or
+//!   after words that are all data (`127.0.0.1;id`, `x|id`, `&ping -n 3 127.0.0.1&`,
+//!   `$(sleep 5)`, `127.0.0.1 -c 4; id`): the value was data, not text;
+//! - *free text*: after two words or more, one of them text or a command (`cd app; ls -la`
+//!   in a search box).
 //!
 //! A known command after a break-out or in the lead is strong, with these exceptions, all
 //! for what a person writes:
@@ -285,6 +286,9 @@ const AMP: u16 = 1024;
 const QUERYISH: u16 = 2048;
 /// The substitution is a backquote (also Markdown's code span).
 const BACKQUOTE: u16 = 4096;
+/// Data rather than a word of text: a number, an option, a path, or no run of three letters
+/// (`127.0.0.1`, `-c`, `4`).
+const DATA: u16 = 8192;
 
 #[derive(Clone, Copy, Debug)]
 struct Tok {
@@ -787,6 +791,9 @@ fn classify(w: &WordBuf) -> (u8, u16) {
     if text.iter().any(|&c| c == b'=' || c == b'?') {
         flags |= QUERYISH;
     }
+    if flags & (SHELLISH | NUMBER) != 0 || !has_letter_run(text, 3) {
+        flags |= DATA;
+    }
     if matches!(text, b"/c" | b"/k" | b"/r") {
         flags |= SWITCH;
     }
@@ -829,6 +836,18 @@ fn classify(w: &WordBuf) -> (u8, u16) {
     (command(name), flags)
 }
 
+/// Whether `text` has `run` ASCII letters in a row.
+fn has_letter_run(text: &[u8], run: usize) -> bool {
+    let mut n = 0;
+    for &c in text {
+        n = if c.is_ascii_alphabetic() { n + 1 } else { 0 };
+        if n >= run {
+            return true;
+        }
+    }
+    false
+}
+
 /// `/???/`, `/b??/`, `/*/`: a directory spelled with wildcards.
 fn is_glob_path(dir: &[u8]) -> bool {
     let first = dir
@@ -867,12 +886,13 @@ enum Place {
     BreakOut,
     /// First in the value, or after a number or an address (`127.0.0.1;id`).
     Lead,
-    /// After the value's first word, some other datum (`x|id`, `/index.html|id`).
+    /// After the value's first word, some other datum (`x|id`, `/index.html|id`), or after
+    /// words that are all data (`127.0.0.1 -c 4; id`).
     LeadAfterToken,
     /// After the value's first word when that word could be one of a list (`name|id`), or
     /// a `&` after a URL or query string (`/a?b=1&id`).
     LeadAfterWord,
-    /// After two words or more.
+    /// After two words or more, not all of them data.
     Free,
     /// A substitution with words of text after it (`` `ls -la` shows hidden files ``,
     /// `linux-headers-$(uname -r) package`): weak at most.
@@ -895,6 +915,8 @@ fn judge_context(value: &[u8], from: usize, breakout: bool) -> Option<Finding> {
     let mut best: Option<(Level, usize, usize)> = None;
     let mut words = 0usize;
     let mut first_word: Option<Tok> = None;
+    // Whether every word so far is data, none a command (`127.0.0.1 -c 4`).
+    let mut all_data = true;
     let lead_at = toks.iter().position(|t| t.t != T::Stray).unwrap_or(0);
     for (i, tok) in toks.iter().enumerate() {
         let found = match tok.t {
@@ -903,6 +925,7 @@ fn judge_context(value: &[u8], from: usize, breakout: bool) -> Option<Finding> {
                     first_word = Some(*tok);
                 }
                 words += 1;
+                all_data &= tok.flags & DATA != 0 && tok.cmd == 0;
                 None
             }
             T::Sep | T::Subst => {
@@ -926,6 +949,9 @@ fn judge_context(value: &[u8], from: usize, breakout: bool) -> Option<Finding> {
                     } else {
                         Place::LeadAfterToken
                     }
+                } else if all_data {
+                    // Arguments the attacker added before the separator, not text.
+                    Place::LeadAfterToken
                 } else {
                     Place::Free
                 };
@@ -1202,6 +1228,8 @@ mod tests {
             "a;cat /etc/passwd",
             "127.0.0.1 | id",
             "127.0.0.1 && id",
+            "127.0.0.1 -c 4; id",
+            "-n 1 127.0.0.1 | id",
             "127.0.0.1\r\nid",
             "127.0.0.1\nid",
             "/index.html|id|",
@@ -1277,6 +1305,7 @@ mod tests {
             "name;id",
             "some words | ls",
             "linux;ls",
+            "ls -la; pwd",
             "/a?b=1&id",
             "x|set",
             "x;cat videos",
