@@ -49,8 +49,9 @@
 //!   or after a datum that is not an address, and a Markdown code span with plain arguments
 //!   (`` `cd app` ``), are weak.
 //!
-//! In free text only an unmistakable command is strong: a recon command, a path to a binary,
-//! a command word split by quotes or escapes, `cmd /c`, `net user`; a known command with
+//! In free text only an unmistakable command is strong: a recon command (not when words of
+//! text follow it: `router settings; ifconfig shows no address` is nothing), a path to a
+//! binary, a command word split by quotes or escapes, `cmd /c`, `net user`; a known command with
 //! shell-looking arguments, or a short probe alone, is weak there, and anything else is
 //! nothing, so that `tom & jerry`, `R&D`, `5 | 3`, `sudo apt update && sudo apt upgrade` and
 //! `how to use grep | sort` pass. A substitution amid text (`` `ls -la` shows hidden
@@ -1038,8 +1039,10 @@ fn judge_command(
     // A substitution amid words of text is someone writing about a command
     // (`apt install linux-headers-$(uname -r)`): only a split command word is unmistakable.
     let amid_text = sep.t == T::Subst && words_before_text(place);
-    let mut unmistakable =
-        w.flags & SPLIT != 0 || (!amid_text && (cmd & RECON != 0 || w.flags & BINPATH != 0));
+    let mut unmistakable = w.flags & SPLIT != 0 || (!amid_text && w.flags & BINPATH != 0);
+    let recon = !amid_text && cmd & RECON != 0;
+    // An argument that is a word of text (`ifconfig shows no address`).
+    let mut prose = false;
     let mut k = j + 1;
     loop {
         let Some(a) = toks.get(k) else {
@@ -1053,6 +1056,7 @@ fn judge_command(
             T::Word => {
                 args = true;
                 shellish |= a.flags & SHELLISH != 0;
+                prose |= a.flags & (LISTWORD | SHELLISH) == LISTWORD;
                 numbers |= a.flags & NUMBER != 0 && cmd & NUMERIC != 0;
                 if k == j + 1
                     && ((cmd & CMD != 0 && a.flags & SWITCH != 0)
@@ -1072,6 +1076,9 @@ fn judge_command(
         k += 1;
     }
     args |= w.flags & BRACE_ARGS != 0;
+    // A recon command is unmistakable, unless it is followed by words of text after text:
+    // someone describing what it printed.
+    unmistakable |= recon && !(place == Place::Free && prose && !shellish);
     let shell = shellish || numbers;
     let bare = cmd & BARE != 0;
     let wordy = cmd & WORDY != 0;
@@ -1245,6 +1252,8 @@ mod tests {
             "x; /usr/bin/env",
             "one two; ../../bin/sh",
             "my text; whoami",
+            "my text; uname -a",
+            "text text; nslookup x.example.com",
             "a b & ipconfig /all",
             "a b & systeminfo",
             "a b & net user",
@@ -1367,6 +1376,7 @@ mod tests {
             "x^2; y^2",
             "2^10 & 3^4",
             "eat; sleep 8 hours",
+            "router settings; ifconfig shows no address",
             "work & sleep 8 hours",
             "read & write",
         ] {
