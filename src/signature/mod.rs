@@ -25,12 +25,22 @@
 //! # Tokenisers
 //!
 //! A pack may also judge values by their grammar ([`Pack::tokeniser`]): the built-in `sqli`
-//! pack lexes each decoded query value and path segment as SQL, the `xss` pack as HTML, each in
-//! every context the value could land in, and judges the tokens (see [`Tokeniser`]). An
-//! attacker who reshapes a payload (comments for spaces, case, encodings, a newer event
-//! handler) leaves its tokens as they were. Values are judged one at a time, at most 64 of a
+//! pack lexes each decoded query value and path segment as SQL, the `xss` pack as HTML, the
+//! `cmdi` pack as a shell command line, each in every context the value could land in, and
+//! judges the tokens (see [`Tokeniser`]). An attacker who reshapes a payload (comments for
+//! spaces, case, encodings, a newer event handler, quotes inside a command word, `$IFS` for a
+//! space) leaves its tokens as they were. Values are judged one at a time, at most 64 of a
 //! request and 8 KiB of each, and only when a cheap pre-check finds the bytes an injection
 //! needs.
+//!
+//! The shell tokeniser reads a command separator (`;`, `|`, `&`, `&&`, `||`, a newline, a
+//! command substitution) followed by a command word. It is strong where the value was data
+//! rather than text: the separator first in the value or after its first word
+//! (`127.0.0.1;id`, `x|id`), or right after a closing quote or parenthesis (`';id;'`); and,
+//! anywhere, for a command no one types by accident (a path to a binary, `whoami`, a command
+//! word split by quotes or escapes, `$IFS` for a space). After words of text (`cd app; ls -la`)
+//! or a word of a list (`fields=name|id`) it is weak at most, and `tom & jerry` or `R&D` are
+//! nothing.
 //!
 //! # Strong and weak hits
 //!
@@ -58,6 +68,7 @@
 
 pub(crate) mod decode;
 mod packs;
+pub(crate) mod shell;
 pub(crate) mod sqli;
 pub(crate) mod xss;
 
@@ -136,9 +147,9 @@ pub struct Pack {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weak: Vec<String>,
     /// A grammar that also judges each query value and path segment: the input is lexed as
-    /// SQL or HTML and the tokens are judged, so that an injection is recognised by its
-    /// structure rather than by a pattern an attacker can reshape around. `None` for packs
-    /// of patterns alone.
+    /// SQL, HTML or a shell command line and the tokens are judged, so that an injection is
+    /// recognised by its structure rather than by a pattern an attacker can reshape around.
+    /// `None` for packs of patterns alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokeniser: Option<Tokeniser>,
 }
@@ -149,8 +160,9 @@ pub struct Pack {
 /// every context it could land in (as it is, after an open quote, inside a tag's attribute)
 /// and judged by the tokens it makes: a closing quote followed by a boolean comparison, a
 /// `UNION SELECT`, a stacked statement; a tag that runs script, an event-handler attribute,
-/// a `javascript:` URL. Text a person could type (`select * from users` in a search box, a
-/// harmless `<b>`) is at most a [weak](Hit::weak) hit.
+/// a `javascript:` URL; a command separator followed by a command word. Text a person could
+/// type (`select * from users` or `cd app; ls -la` in a search box, a harmless `<b>`) is at
+/// most a [weak](Hit::weak) hit.
 ///
 /// ```
 /// # use tower_siem::signature::{Inspector, Pack, Field, Tokeniser};
@@ -163,6 +175,14 @@ pub struct Pack {
 /// assert_eq!(&*hits[0].pack, "sql");
 /// assert!(!hits[0].weak);
 /// assert!(inspector.inspect("/items", Some("q=o%27neill+and+sons"), None).is_empty());
+///
+/// let pack: Pack = serde_json::from_str(
+///     r#"{"id": "shell", "fields": ["query"], "tokeniser": "shell"}"#,
+/// ).unwrap();
+/// let inspector = Inspector::new(vec![pack]).unwrap();
+/// let hits = inspector.inspect("/ping", Some("host=127.0.0.1%3Bw%27h%27o%27am%27i"), None);
+/// assert!(!hits[0].weak);
+/// assert!(inspector.inspect("/search", Some("q=tom+%26+jerry"), None).is_empty());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -173,6 +193,10 @@ pub enum Tokeniser {
     /// HTML: tags, attributes and their values, as element text and as the rest of an
     /// unquoted, single- or double-quoted attribute value.
     Html,
+    /// POSIX shell (and the operators Windows `cmd` shares with it): words after quote
+    /// removal, command separators, substitutions and redirections, as a bare argument and
+    /// as the rest of a single- or double-quoted string.
+    Shell,
 }
 
 impl Tokeniser {
@@ -180,6 +204,7 @@ impl Tokeniser {
         match self {
             // `detect` runs its own pre-check first.
             Tokeniser::Sql => sqli::detect(value).map(|f| (f.start, f.end, f.strong)),
+            Tokeniser::Shell => shell::detect(value).map(|f| (f.start, f.end, f.strong)),
             Tokeniser::Html => xss::worth_tokenising(value)
                 .then(|| xss::detect(value))
                 .flatten()
@@ -1275,11 +1300,66 @@ mod tests {
             "q=JavaScript%3A+The+Good+Parts",
             "q=%3Cscript%3E+tag+placement",
             "q=where+to+put+the+%3Cscript%3E+tag",
+            "q=sudo+apt+update+%26%26+sudo+apt+upgrade",
+            "q=ps+aux+%7C+grep+java",
+            "q=git+log+--oneline+%7C+head",
+            "q=how+to+use+grep+%7C+sort",
+            "q=for+i+in+%24(seq+1+10)",
+            "q=.%2Fconfigure+%26%26+make",
+            "q=%24(document).ready",
+            "q=echo+%24PATH",
+            "q=data%3Aimage%2Fpng%3Bbase64",
         ] {
             assert!(
                 verdicts("/search", Some(q))
                     .iter()
                     .all(|(_, strong)| !strong),
+                "{q}: {:?}",
+                verdicts("/search", Some(q))
+            );
+        }
+    }
+
+    /// Command injections the patterns alone did not see, recognised by the shell tokeniser.
+    #[test]
+    fn shell_tokeniser_catches_reshaped_commands() {
+        for q in [
+            "host=%3Bread%3B",
+            "host=%5Cnnetstat+-a",
+            "host=id%00",
+            "host=127.0.0.1+%7C+id",
+            "host=127.0.0.1+%7C+i%5Cd",
+            "host=%3B%24(printf+%27id%27)",
+            "host=%7C+t%27y%27pe+c%3A%5Cwindows%5Cwin.ini",
+            "host=%22%29%7Cid",
+            "host=a%29%3Bid%3B%23",
+            "host=x%7Cid",
+            "host=%26ping+-n+3+127.0.0.1%26",
+            "host=a%3Bwh%22%22oami",
+            "host=127.0.0.1%0D%0Aid",
+        ] {
+            assert_strong("cmdi", "/ping", Some(q));
+        }
+        assert_strong("cmdi", "/ping/127.0.0.1%3Bw%27h%27o%27am%27i", None);
+    }
+
+    /// Text with the shell's punctuation that is not a command line at all.
+    #[test]
+    fn shell_punctuation_in_text_is_nothing() {
+        for q in [
+            "q=tom+%26+jerry",
+            "q=R%26D+department",
+            "q=rock%7Cpop",
+            "q=5+%7C+3",
+            "q=echo+chamber",
+            "q=cat+videos",
+            "q=set+up+my+account",
+            "q=ping+pong+table",
+            "q=%245+coffee",
+            "q=dog+%26+cat",
+        ] {
+            assert!(
+                verdicts("/search", Some(q)).is_empty(),
                 "{q}: {:?}",
                 verdicts("/search", Some(q))
             );

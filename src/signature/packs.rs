@@ -340,7 +340,7 @@ fn cmdi() -> Pack {
         patterns,
         literals: Vec::new(),
         weak,
-        tokeniser: None,
+        tokeniser: Some(Tokeniser::Shell),
     }
 }
 
