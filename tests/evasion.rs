@@ -153,7 +153,7 @@ const HELDOUT_FLOOR: &[(Class, f64)] = &[
     (Class::Sqli, 99.5),
     (Class::Xss, 99.5),
     (Class::Traversal, 96.0),
-    (Class::Cmdi, 80.0),
+    (Class::Cmdi, 92.0),
 ];
 
 const ISSUE: &str = include_str!("corpus/evasion/issue.hand.txt");
