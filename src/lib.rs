@@ -41,6 +41,7 @@
 //! | [`identify`] | client IP from the socket peer and trusted proxies |
 //! | [`signature`] | attack signatures over path, query and user agent |
 //! | [`event`] | [`Event`], [`EventName`], [`Subject`], redaction |
+//! | `detect` (features `nats`, `redis`) | the fleet detector: the rules over every replica's events, from JetStream, blocks written back through Redis |
 //! | [`store`] | where entity risk lives ([`store::RiskStore`]; in-process by default, decisions shared through Redis with feature `redis`) |
 //! | [`pipeline`], [`sink`] | bounded delivery to SQLite (feature `sqlite`, default), JSONL files, `tracing`, PostgreSQL, NATS JetStream, webhooks, or your own [`sink::Sink`] |
 //! | [`format`](mod@format) | events as native JSON, Elastic Common Schema or OCSF |
@@ -72,6 +73,9 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(all(feature = "nats", feature = "redis"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "nats", feature = "redis"))))]
+pub mod detect;
 pub mod engine;
 pub mod event;
 pub mod format;

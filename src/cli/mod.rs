@@ -6,10 +6,13 @@
 //! | `tower-siem events [--db FILE] [--ip IP] [--user U] [--name N] [--since 10m] …` | query the SQLite event store: a table or JSON lines |
 //! | `tower-siem triage FILE…` | replay access logs through the rules: who would have been stepped up or blocked ([`triage`]) |
 //! | `tower-siem generate --lines N --seed S --out access.log --truth truth.json` | a labelled synthetic access log (see the `generate` module docs) |
+//! | `tower-siem detect --nats URL --redis URL [--namespace NS] …` | the fleet detector (with features `nats` and `redis`): the rules over every replica's events, blocks shared through Redis |
 //!
 //! The binary is a few lines calling [`run`]; every command lives in its own module here so it
 //! can be tested without spawning a process.
 
+#[cfg(all(feature = "nats", feature = "redis"))]
+mod detect;
 mod events;
 mod generate;
 mod rules;
@@ -43,6 +46,10 @@ enum Command {
     Triage(triage::TriageArgs),
     /// Write a labelled synthetic access log (one simulated day) and its ground truth.
     Generate(generate::GenerateArgs),
+    /// Run the fleet detector: read every replica's events from NATS JetStream, run the rules
+    /// over the whole fleet, share the blocks through Redis.
+    #[cfg(all(feature = "nats", feature = "redis"))]
+    Detect(detect::DetectArgs),
 }
 
 /// Parses the process arguments and runs the command; the exit code to return from `main`.
@@ -53,5 +60,7 @@ pub fn run() -> ExitCode {
         Command::Events(args) => events::run(args),
         Command::Triage(args) => triage::run(args),
         Command::Generate(args) => generate::run(args),
+        #[cfg(all(feature = "nats", feature = "redis"))]
+        Command::Detect(args) => detect::run(args),
     }
 }

@@ -59,10 +59,14 @@ struct Shared {
     connected: AtomicBool,
     /// Completed (re)synchronisations with Redis.
     synced: watch::Sender<u64>,
+    /// Decisions written so far (the `published` counter, watchable).
+    written: watch::Sender<u64>,
 }
 
 #[derive(Default)]
 struct Counters {
+    /// Decisions handed to the background task.
+    queued: AtomicU64,
     published: AtomicU64,
     received: AtomicU64,
     loaded: AtomicU64,
@@ -167,6 +171,7 @@ impl RedisStoreBuilder {
             counters: Counters::default(),
             connected: AtomicBool::new(false),
             synced: watch::Sender::new(0),
+            written: watch::Sender::new(0),
         });
         crate::sink::runtime::spawn(run(shared.clone(), client, rx, self.timeout))
             .map_err(|e| RedisStoreError(format!("redis store: {e}")))?;
@@ -229,9 +234,27 @@ impl RedisStore {
         }
     }
 
+    /// Waits until every decision handed to the background task before this call has been
+    /// written to Redis, at most `timeout`. Returns whether it has. (A fleet detector
+    /// acknowledges the events behind its decisions only then.)
+    pub fn flush(&self, timeout: Duration) -> impl std::future::Future<Output = bool> + Send {
+        let target = self.shared.counters.queued.load(Ordering::Acquire);
+        let mut rx = self.shared.written.subscribe();
+        async move {
+            tokio::time::timeout(timeout, rx.wait_for(|&n| n >= target))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        }
+    }
+
     fn share(&self, wire: Wire) {
-        if self.tx.try_send(wire).is_err() {
-            self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(wire) {
+            Ok(()) => {
+                self.shared.counters.queued.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(_) => {
+                self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -459,8 +482,10 @@ async fn run(
 ) {
     let mut epoch: Option<String> = None;
     let mut backoff = MIN_BACKOFF;
+    // Decisions taken from the queue whose write failed: written first on reconnecting.
+    let mut pending: Vec<Wire> = Vec::new();
     loop {
-        match session(&shared, &client, &mut rx, timeout, &mut epoch).await {
+        match session(&shared, &client, &mut rx, &mut pending, timeout, &mut epoch).await {
             Ok(()) => return,
             Err(e) => {
                 let was = shared.connected.swap(false, Ordering::AcqRel);
@@ -514,6 +539,7 @@ async fn session(
     shared: &Shared,
     client: &redis::Client,
     rx: &mut mpsc::Receiver<Wire>,
+    pending: &mut Vec<Wire>,
     timeout: Duration,
     epoch: &mut Option<String>,
 ) -> Result<(), SessionError> {
@@ -563,6 +589,10 @@ async fn session(
     if lost {
         reseed(shared, &mut conn, timeout).await?;
     }
+    if !pending.is_empty() {
+        write(shared, &mut conn, timeout, pending).await?;
+        pending.clear();
+    }
     shared.connected.store(true, Ordering::Release);
     shared.counters.resyncs.fetch_add(1, Ordering::Relaxed);
     shared.synced.send_modify(|n| *n += 1);
@@ -572,15 +602,16 @@ async fn session(
         tokio::select! {
             out = rx.recv() => {
                 let Some(first) = out else { return Ok(()) };
-                // Everything queued goes in one pipeline.
-                let mut batch = vec![first];
-                while batch.len() < 256 {
+                // Everything queued goes in one pipeline; kept until it is written.
+                pending.push(first);
+                while pending.len() < 256 {
                     match rx.try_recv() {
-                        Ok(w) => batch.push(w),
+                        Ok(w) => pending.push(w),
                         Err(_) => break,
                     }
                 }
-                write(shared, &mut conn, timeout, &batch).await?;
+                write(shared, &mut conn, timeout, pending).await?;
+                pending.clear();
             }
             msg = messages.next() => {
                 let Some(msg) = msg else {
@@ -630,10 +661,12 @@ async fn write(
             .ignore();
     }
     within(timeout, "write", pipe.query_async::<()>(conn)).await?;
-    shared
+    let total = shared
         .counters
         .published
-        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        .fetch_add(batch.len() as u64, Ordering::AcqRel)
+        + batch.len() as u64;
+    shared.written.send_replace(total);
     Ok(())
 }
 

@@ -1,0 +1,340 @@
+//! The fleet detector (features `nats` and `redis`): the rules run again, in the background,
+//! over the events of every replica.
+//!
+//! Each replica's [`NatsSink`](crate::sink::NatsSink) publishes its events to a JetStream
+//! stream. A [`FleetDetector`] reads that stream with a durable consumer and feeds every event
+//! to an engine of its own, whose store is a [`RedisStore`] in the replicas' namespace. So it
+//! sees what no single replica sees (a credential-stuffing run spread round-robin over three
+//! replicas, a password guessed from many networks), and its blocks are written to Redis, from
+//! where every replica's gate applies them.
+//!
+//! Delivery: an event is acknowledged only after the decisions it led to are written to Redis,
+//! so a detector that stops (or crashes) is given the unacknowledged events again when it
+//! starts, and never the acknowledged ones. Events seen twice (redelivered before their
+//! acknowledgement landed) are recognised by their id and counted once.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
+use futures_util::StreamExt;
+
+use crate::engine::RuleSet;
+use crate::store::RedisStore;
+use crate::{Event, Siem};
+
+/// Reads the replicas' events from JetStream and runs the rules over the whole fleet; see the
+/// [module docs](self).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_siem::detect::FleetDetector;
+/// use tower_siem::store::RedisStore;
+///
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/").namespace("shop").build()?;
+/// let detector = FleetDetector::builder("nats://127.0.0.1:4222", store)
+///     .stream("SIEM_EVENTS")
+///     .consumer("tower-siem-detect")
+///     .build()?;
+/// detector.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// # Ok(()) }
+/// ```
+pub struct FleetDetector {
+    siem: Siem,
+    store: RedisStore,
+    config: Config,
+    counters: Arc<Counters>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    url: String,
+    stream: String,
+    subject_prefix: String,
+    consumer: String,
+    batch: usize,
+    store_timeout: Duration,
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    applied: AtomicU64,
+    duplicates: AtomicU64,
+    malformed: AtomicU64,
+    acked: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// Counters of a [`FleetDetector`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DetectorStats {
+    /// Messages read from the stream.
+    pub received: u64,
+    /// Events run through the rules.
+    pub applied: u64,
+    /// Events seen before (redelivered), not run again.
+    pub duplicates: u64,
+    /// Messages that were not a native-format event (acknowledged, so not read again).
+    pub malformed: u64,
+    /// Messages acknowledged (after their decisions were written to Redis).
+    pub acked: u64,
+    /// Failed reads, acknowledgements or writes (the run goes on after each).
+    pub errors: u64,
+}
+
+/// Errors of a [`FleetDetector`].
+#[derive(Debug)]
+pub struct DetectError(String);
+
+impl fmt::Display for DetectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DetectError {}
+
+/// Builds a [`FleetDetector`]; see [`FleetDetector::builder`].
+pub struct FleetDetectorBuilder {
+    store: RedisStore,
+    rules: RuleSet,
+    config: Config,
+}
+
+impl FleetDetectorBuilder {
+    /// The JetStream stream the replicas' `NatsSink` writes to (default `SIEM_EVENTS`). It is
+    /// created, as the sink would, when absent.
+    pub fn stream(mut self, name: impl Into<String>) -> Self {
+        self.config.stream = name.into();
+        self
+    }
+
+    /// The replicas' subject prefix (default `siem.events`), for creating the stream.
+    pub fn subject_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.subject_prefix = prefix.into();
+        self
+    }
+
+    /// The durable consumer's name (default `tower-siem-detect`): a detector restarted with
+    /// the same name resumes after the last event it acknowledged.
+    pub fn consumer(mut self, name: impl Into<String>) -> Self {
+        self.config.consumer = name.into();
+        self
+    }
+
+    /// The rules to run (default: the built-in pack, as the replicas run it).
+    pub fn rules(mut self, rules: RuleSet) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Events read and acknowledged at a time (default 256).
+    pub fn batch(mut self, n: usize) -> Self {
+        self.config.batch = n.max(1);
+        self
+    }
+
+    /// How long a batch waits for its decisions to be written to Redis before it is left
+    /// unacknowledged, to be read again (default 5 s).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store_timeout = timeout;
+        self
+    }
+
+    /// Builds the detector's engine. Nothing connects until [`FleetDetector::run`].
+    pub fn build(self) -> Result<FleetDetector, DetectError> {
+        if self.config.consumer.is_empty()
+            || self
+                .config
+                .consumer
+                .contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>'))
+        {
+            return Err(DetectError(format!(
+                "detector: consumer name {:?} must be non-empty, without spaces, `.`, `*` or `>`",
+                self.config.consumer
+            )));
+        }
+        let siem = Siem::builder()
+            .rules(self.rules)
+            .store(self.store.clone())
+            .build()
+            .map_err(|e| DetectError(format!("detector: {e}")))?;
+        Ok(FleetDetector {
+            siem,
+            store: self.store,
+            config: self.config,
+            counters: Arc::default(),
+        })
+    }
+}
+
+/// Event ids remembered to recognise a redelivered event.
+const SEEN: u64 = 200_000;
+
+impl FleetDetector {
+    /// A detector reading JetStream at `nats_url` and sharing its decisions through `store`
+    /// (a [`RedisStore`] in the replicas' namespace).
+    pub fn builder(nats_url: impl Into<String>, store: RedisStore) -> FleetDetectorBuilder {
+        FleetDetectorBuilder {
+            store,
+            rules: RuleSet::default(),
+            config: Config {
+                url: nats_url.into(),
+                stream: "SIEM_EVENTS".to_owned(),
+                subject_prefix: "siem.events".to_owned(),
+                consumer: "tower-siem-detect".to_owned(),
+                batch: 256,
+                store_timeout: Duration::from_secs(5),
+            },
+        }
+    }
+
+    /// The detector's engine: its offenders, explanations and rule counters.
+    pub fn siem(&self) -> &Siem {
+        &self.siem
+    }
+
+    /// The detector's counters.
+    pub fn stats(&self) -> DetectorStats {
+        let c = &self.counters;
+        DetectorStats {
+            received: c.received.load(Ordering::Relaxed),
+            applied: c.applied.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
+            acked: c.acked.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Reads and judges events until `shutdown` completes (then returns `Ok`). Errors only when
+    /// it cannot start (NATS unreachable, the stream or consumer cannot be set up); once
+    /// running, failures are counted and retried.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), DetectError> {
+        let c = &self.config;
+        let client = async_nats::ConnectOptions::new()
+            .name("tower-siem-detect")
+            .connection_timeout(Duration::from_secs(5))
+            .max_reconnects(None)
+            .connect(c.url.as_str())
+            .await
+            .map_err(|e| {
+                DetectError(format!(
+                    "detector: cannot connect to NATS at {}: {e}",
+                    c.url
+                ))
+            })?;
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: c.stream.clone(),
+                subjects: vec![format!("{}.>", c.subject_prefix)],
+                storage: jetstream::stream::StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| DetectError(format!("detector: stream {:?}: {e}", c.stream)))?;
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(
+                &c.consumer,
+                pull::Config {
+                    durable_name: Some(c.consumer.clone()),
+                    // Acknowledging the last event of a batch acknowledges the batch.
+                    ack_policy: AckPolicy::All,
+                    ack_wait: Duration::from_secs(30),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| DetectError(format!("detector: consumer {:?}: {e}", c.consumer)))?;
+        let seen: moka::sync::Cache<uuid::Uuid, (), ahash::RandomState> =
+            moka::sync::Cache::builder()
+                .max_capacity(SEEN)
+                .build_with_hasher(ahash::RandomState::new());
+
+        tokio::pin!(shutdown);
+        loop {
+            let batch = tokio::select! {
+                biased;
+                () = &mut shutdown => return Ok(()),
+                b = consumer
+                    .batch()
+                    .max_messages(c.batch)
+                    .expires(Duration::from_millis(500))
+                    .messages() => b,
+            };
+            let mut batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    self.trouble(&format!("cannot read the stream: {e}")).await;
+                    continue;
+                }
+            };
+            let mut last = None;
+            let mut n = 0u64;
+            while let Some(message) = batch.next().await {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(e) => {
+                        self.trouble(&format!("cannot read the stream: {e}")).await;
+                        break;
+                    }
+                };
+                self.counters.received.fetch_add(1, Ordering::Relaxed);
+                self.judge(&message.payload, &seen);
+                n += 1;
+                last = Some(message);
+            }
+            let Some(last) = last else { continue };
+            if !self.store.flush(c.store_timeout).await {
+                // Left unacknowledged: read again after `ack_wait`, and recognised by id.
+                self.trouble("decisions not written to Redis in time").await;
+                continue;
+            }
+            match last.double_ack().await {
+                Ok(()) => {
+                    self.counters.acked.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(e) => self.trouble(&format!("cannot acknowledge: {e}")).await,
+            }
+        }
+    }
+
+    /// Runs one message through the rules.
+    fn judge(&self, payload: &[u8], seen: &moka::sync::Cache<uuid::Uuid, (), ahash::RandomState>) {
+        let Ok(event) = serde_json::from_slice::<Event>(payload) else {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if seen.contains_key(&event.id) {
+            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        seen.insert(event.id, ());
+        // Events arrive as the replicas recorded them (user ids already in stored form):
+        // straight to the engine, as observed.
+        self.siem.engine().ingest_only(&event);
+        self.counters.applied.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn trouble(&self, what: &str) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("tower-siem detector: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+impl fmt::Debug for FleetDetector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetDetector")
+            .field("stream", &self.config.stream)
+            .field("consumer", &self.config.consumer)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
