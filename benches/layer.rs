@@ -166,7 +166,40 @@ fn layer_overhead(c: &mut Criterion) {
     g.bench_function("layered_jsonl_sink", |b| {
         b.iter_custom(|iters| run(&rt, &mut sinked, &pool, iters))
     });
+
+    // The same layer on a `RedisStore` connected to a real Redis (its gate reads memory only),
+    // when `TOWER_SIEM_TEST_REDIS` names one.
+    #[cfg(feature = "redis")]
+    let shared = match std::env::var("TOWER_SIEM_TEST_REDIS") {
+        Ok(url) => {
+            let store = tower_siem::store::RedisStore::builder(url)
+                .namespace(format!("bench-{}", std::process::id()))
+                .build()
+                .expect("redis store");
+            assert!(
+                rt.block_on(store.synced(Duration::from_secs(5))),
+                "Redis does not answer: {:?}",
+                store.stats()
+            );
+            let siem = Siem::builder().store(store).build().expect("default pack");
+            seed(&siem, &pool);
+            let mut svc = tower::Layer::layer(&siem.layer(), tower::service_fn(hello));
+            g.bench_function("layered_redis_store", |b| {
+                b.iter_custom(|iters| run(&rt, &mut svc, &pool, iters))
+            });
+            Some(siem)
+        }
+        Err(_) => {
+            eprintln!("layer/layered_redis_store skipped: set TOWER_SIEM_TEST_REDIS");
+            None
+        }
+    };
     g.finish();
+    #[cfg(feature = "redis")]
+    if let Some(siem) = shared {
+        let stats = siem.stats().engine.shared.expect("a sharing store");
+        assert!(stats.connected && stats.errors == 0, "{stats:?}");
+    }
 
     // Nothing may have been denied: this measures the allow path.
     for siem in [&plain, &with_sink] {

@@ -435,3 +435,89 @@ async fn redis_trouble_never_stalls_a_request() {
         proxy.refuse(false);
     }
 }
+
+/// Memory on both sides stays bounded under 1,000,000 distinct clients, each of which leaves
+/// state (a weakly tagged search): the replica's near-cache holds at most its capacity, and
+/// Redis holds one key per live decision (plus the namespace's epoch), each with a TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn memory_is_bounded_on_both_sides() {
+    let ns = services::unique("bounded");
+    let store = RedisStore::builder(redis_url())
+        .namespace(&ns)
+        .capacity(50_000)
+        .decision_capacity(20_000)
+        .build()
+        .unwrap();
+    assert!(store.synced(SYNC).await);
+    let siem = Siem::builder().store(store.clone()).build().unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(siem.layer());
+    let mut blocked = 0;
+    for i in 0..1_000_000u32 {
+        // Each client in its own /24, so no network is escalated.
+        let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0001 + (i << 8)));
+        let attacker = i % 100 == 0;
+        let req = Request::get("/?q=cd+app%3B+ls+-la")
+            .header("user-agent", if attacker { "sqlmap/1.7" } else { BROWSER })
+            .extension(ConnectInfo(SocketAddr::new(ip, 40_000)))
+            .body(Body::empty())
+            .unwrap();
+        let status = app.clone().oneshot(req).await.unwrap().status();
+        blocked += usize::from(status == StatusCode::FORBIDDEN);
+    }
+    assert_eq!(blocked, 10_000);
+    assert!(store.flush(SYNC).await);
+    siem.engine().store().sync();
+    let stats = siem.stats().engine;
+    println!(
+        "redis store under 1,000,000 clients: {} entities held (capacity {}), {} decisions; rss {}",
+        stats.entities,
+        stats.entity_capacity,
+        stats.decisions.held,
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l[6..].trim().to_owned()))
+            .unwrap_or_default()
+    );
+    assert!(
+        stats.entities > 50_000 / 2,
+        "the flood left no state: {stats:?}"
+    );
+    assert!(stats.entities <= stats.entity_capacity, "{stats:?}");
+    assert_eq!(stats.decisions.held, 10_000);
+
+    let mut conn = redis().await;
+    let mut cursor = 0u64;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("tower-siem:{{{ns}}}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    println!("redis keys in the namespace: {}", keys.len());
+    assert_eq!(keys.len(), 10_001, "one per block and the epoch");
+    for key in &keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+}
