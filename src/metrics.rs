@@ -21,7 +21,7 @@
 //! | `tower_siem_window_keys_max` | gauge | | most keys any one rule keeps a window for |
 //! | `tower_siem_window_evictions_total` | counter | | window entries evicted to stay within capacity |
 //! | `tower_siem_shared_connected` | gauge | | 1 while a sharing store (`RedisStore`) is connected, else 0 |
-//! | `tower_siem_shared_decisions_total` | counter | `way`: `published`, `received`, `loaded`, `reseeded`, `dropped`, `malformed` | decisions shared with other replicas, by way |
+//! | `tower_siem_shared_decisions_total` | counter | `way`: `published`, `received`, `loaded`, `reseeded`, `dropped`, `malformed`, `lifted` | decisions shared with other replicas, by way |
 //! | `tower_siem_shared_errors_total` | counter | | failed connections and commands of a sharing store (moments the replica decided alone) |
 //!
 //! The sink counters are copied from the exact accounting of
@@ -188,6 +188,7 @@ pub(crate) fn engine(stats: &EngineStats) {
             ("reseeded", shared.reseeded),
             ("dropped", shared.dropped),
             ("malformed", shared.malformed),
+            ("lifted", shared.lifted),
         ] {
             counter!("tower_siem_shared_decisions_total", "way" => way).absolute(n);
         }

@@ -521,3 +521,39 @@ async fn memory_is_bounded_on_both_sides() {
         assert!(ttl > 0, "{key} has no TTL ({ttl})");
     }
 }
+
+/// An unblock made while a replica was cut off from Redis (it never heard the message) is
+/// applied when that replica reconnects: the block's key is gone, so the block is lifted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn an_unblock_missed_while_disconnected_is_applied_on_reconnecting() {
+    let ns = services::unique("missed");
+    let proxy = Proxy::start(redis_addr()).await;
+    let a = Replica::synced(&redis_url(), &ns).await;
+    let b = Replica::synced(&format!("redis://{}/", proxy.addr()), &ns).await;
+    let (x, y) = (ip(70), ip(71));
+    a.siem.block(&EntityKey::Ip(x), Duration::from_secs(600));
+    a.siem.block(&EntityKey::Ip(y), Duration::from_secs(600));
+    assert!(b.until(x, Action::Block, SYNC).await.is_some());
+    assert!(b.until(y, Action::Block, SYNC).await.is_some());
+
+    proxy.refuse(true);
+    let deadline = Instant::now() + SYNC;
+    while b.store.stats().connected {
+        assert!(Instant::now() < deadline, "b never noticed the outage");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    a.siem.unblock(&EntityKey::Ip(x));
+    assert!(a.store.flush(SYNC).await);
+    // b did not hear it.
+    assert_eq!(b.action(x), Action::Block);
+
+    let resynced = b.store.resynced(Duration::from_secs(15));
+    proxy.refuse(false);
+    assert!(resynced.await, "{:?}", b.store.stats());
+    assert_eq!(b.action(x), Action::Allow);
+    assert_eq!(b.get(x, BROWSER).await, StatusCode::OK);
+    // The block that still stands is kept.
+    assert_eq!(b.action(y), Action::Block);
+    assert_eq!(b.store.stats().lifted, 1);
+}

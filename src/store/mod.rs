@@ -133,6 +133,9 @@ pub struct SharedStats {
     pub errors: u64,
     /// Completed synchronisations with Redis (the first connection and every reconnection).
     pub resyncs: u64,
+    /// Decisions of other replicas lifted on reconnecting because they were gone from Redis
+    /// (an unblock missed while disconnected).
+    pub lifted: u64,
 }
 
 /// The in-process store, in two tiers.

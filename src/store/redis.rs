@@ -22,7 +22,11 @@ use crate::engine::{EntityKey, EntityState, Hold};
 /// other replicas are applied by the same task as they arrive. While Redis is unreachable the
 /// replica decides alone (fail-open: its own blocks still hold), counts the failure
 /// ([`SharedStats::errors`]), and reconnects with backoff; on reconnecting it loads the
-/// decisions it missed, and if Redis came back empty it writes its own live decisions back.
+/// decisions it missed, lifts those of other replicas that were lifted meanwhile (their key is
+/// gone), and if Redis came back empty it writes its own live decisions back.
+///
+/// Redis is trusted: whoever can write to the namespace's keys or channel can block or allow
+/// any client on every replica. Give the replicas a Redis user (ACL) of their own.
 ///
 /// What is shared: blocks (with the repeat-offender count behind them), allows and unblocks,
 /// for every entity kind (addresses, networks, users, sessions and devices; session and device
@@ -61,10 +65,16 @@ struct Shared {
     synced: watch::Sender<u64>,
     /// Decisions written so far (the `published` counter, watchable).
     written: watch::Sender<u64>,
+    /// Entities whose live decision came from another replica: on reconnecting, those whose
+    /// key is gone from Redis were lifted (an unblock missed while disconnected) and are lifted
+    /// here too. At most `remote_cap`.
+    remote: parking_lot::Mutex<std::collections::HashSet<EntityKey, ahash::RandomState>>,
+    remote_cap: usize,
 }
 
 #[derive(Default)]
 struct Counters {
+    lifted: AtomicU64,
     /// Decisions handed to the background task.
     queued: AtomicU64,
     published: AtomicU64,
@@ -146,9 +156,15 @@ impl RedisStoreBuilder {
     /// may be called from any context). It does not wait for Redis: the store works locally
     /// from the start and shares decisions once connected (see [`RedisStore::synced`]).
     pub fn build(self) -> Result<RedisStore, RedisStoreError> {
-        if self.namespace.is_empty() || self.namespace.contains(['{', '}']) {
+        if self.namespace.is_empty()
+            || self.namespace.len() > 64
+            || !self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
             return Err(RedisStoreError(format!(
-                "redis store: namespace {:?} must be non-empty and hold no braces",
+                "redis store: namespace {:?} must be 1 to 64 letters, digits, `_`, `-` or `.`",
                 self.namespace
             )));
         }
@@ -172,6 +188,9 @@ impl RedisStoreBuilder {
             connected: AtomicBool::new(false),
             synced: watch::Sender::new(0),
             written: watch::Sender::new(0),
+            remote: Default::default(),
+            remote_cap: usize::try_from(self.decisions.unwrap_or(self.capacity))
+                .unwrap_or(usize::MAX),
         });
         crate::sink::runtime::spawn(run(shared.clone(), client, rx, self.timeout))
             .map_err(|e| RedisStoreError(format!("redis store: {e}")))?;
@@ -231,6 +250,7 @@ impl RedisStore {
             malformed: c.malformed.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
             resyncs: c.resyncs.load(Ordering::Relaxed),
+            lifted: c.lifted.load(Ordering::Relaxed),
         }
     }
 
@@ -295,12 +315,14 @@ impl RiskStore for RedisStore {
             next
         });
         if let Some(wire) = changed {
+            self.shared.remote.lock().remove(key);
             self.share(wire);
         }
     }
 
     fn remove(&self, key: &EntityKey) {
         self.shared.local.remove(key);
+        self.shared.remote.lock().remove(key);
         self.share(Wire::clear(&self.shared.origin, key));
     }
 
@@ -452,10 +474,37 @@ fn apply(shared: &Shared, wire: &Wire) -> bool {
         return false;
     };
     match wire.op {
-        Op::Clear => shared.local.remove(&key),
-        Op::Set => shared.local.update(&key, &mut |cur| Some(wire.merge(cur))),
+        Op::Clear => {
+            shared.local.remove(&key);
+            shared.remote.lock().remove(&key);
+        }
+        Op::Set => {
+            shared.local.update(&key, &mut |cur| Some(wire.merge(cur)));
+            let mut remote = shared.remote.lock();
+            if remote.len() < shared.remote_cap {
+                remote.insert(key);
+            }
+        }
     }
     true
+}
+
+/// After a reconnection: the decisions received from other replicas whose key is no longer in
+/// Redis were lifted while this replica was away (an unblock it missed) or have ended; they
+/// are removed here too.
+fn reconcile(shared: &Shared, present: &std::collections::HashSet<String>) {
+    let gone: Vec<EntityKey> = shared
+        .remote
+        .lock()
+        .iter()
+        .filter(|k| !present.contains(&k.to_string()))
+        .cloned()
+        .collect();
+    for key in gone {
+        shared.local.remove(&key);
+        shared.remote.lock().remove(&key);
+        shared.counters.lifted.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn parse(shared: &Shared, payload: &[u8]) -> Option<Wire> {
@@ -585,9 +634,11 @@ async fn session(
         || matches!((&*epoch, &current), (Some(mine), Some(now)) if mine != now);
     *epoch = current;
 
-    load(shared, &mut conn, timeout).await?;
+    let present = load(shared, &mut conn, timeout).await?;
     if lost {
         reseed(shared, &mut conn, timeout).await?;
+    } else {
+        reconcile(shared, &present);
     }
     if !pending.is_empty() {
         write(shared, &mut conn, timeout, pending).await?;
@@ -670,16 +721,18 @@ async fn write(
     Ok(())
 }
 
-/// Reads every live decision from Redis into the local store.
+/// Reads every live decision from Redis into the local store; the entities found.
 async fn load(
     shared: &Shared,
     conn: &mut redis::aio::MultiplexedConnection,
     timeout: Duration,
-) -> Result<(), SessionError> {
+) -> Result<std::collections::HashSet<String>, SessionError> {
     let pattern = format!("{}*", shared.keys.decision_prefix);
     let mut cursor: u64 = 0;
+    let mut present = std::collections::HashSet::new();
     loop {
-        let (next, keys): (u64, Vec<String>) = within(
+        // Keys as bytes: a key that is not UTF-8 is skipped as malformed, not an error.
+        let (next, keys): (u64, Vec<Vec<u8>>) = within(
             timeout,
             "scan",
             redis::cmd("SCAN")
@@ -702,12 +755,13 @@ async fn load(
                 if let Some(wire) = parse(shared, &value) {
                     if apply(shared, &wire) {
                         shared.counters.loaded.fetch_add(1, Ordering::Relaxed);
+                        present.insert(wire.entity);
                     }
                 }
             }
         }
         if next == 0 {
-            return Ok(());
+            return Ok(present);
         }
         cursor = next;
     }
