@@ -10,7 +10,7 @@
 //! # Normalisation
 //!
 //! The path and query are canonicalised before matching, in bounded, linear passes (see
-//! [`decode`]): percent escapes (and `%uXXXX`) decoded up to three layers, `+` as a space in the
+//! `decode`): percent escapes (and `%uXXXX`) decoded up to three layers, `+` as a space in the
 //! query, HTML character references, full-width, overlong and look-alike forms folded to
 //! ASCII, non-ASCII spaces to a space, backslashes turned into `/`, and repeated slashes of the
 //! path collapsed. The `User-Agent` is matched as sent. When a field contains nothing to
@@ -383,7 +383,7 @@ impl CleanSet {
     }
 }
 
-/// A canonical view of a field's text (see [`decode`]). The main view is matched by every
+/// A canonical view of a field's text (see the `decode` module). The main view is matched by every
 /// pack; the others only by the packs they concern, so that removing quotes for the shell
 /// cannot make a SQL or markup pattern match text the application never sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
