@@ -100,7 +100,7 @@ impl fmt::Display for RedisStoreError {
 impl std::error::Error for RedisStoreError {}
 
 /// Builds a [`RedisStore`]; see [`RedisStore::builder`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RedisStoreBuilder {
     url: String,
     namespace: String,
@@ -109,9 +109,20 @@ pub struct RedisStoreBuilder {
     idle: Duration,
     timeout: Duration,
     queue: usize,
+    #[cfg(feature = "redis-tls")]
+    root_certificate: Option<Vec<u8>>,
 }
 
 impl RedisStoreBuilder {
+    /// For a `rediss://` URL: trust the certificate authority in `pem` (a private CA) instead
+    /// of the system's roots (feature `redis-tls`).
+    #[cfg(feature = "redis-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-tls")))]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificate = Some(pem.into());
+        self
+    }
+
     /// The namespace of the keys and channel (default `tower-siem`): replicas of one
     /// application share one; applications sharing a Redis use different ones.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
@@ -173,8 +184,7 @@ impl RedisStoreBuilder {
                 "redis store: timeout and queue must be above zero".to_owned(),
             ));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| RedisStoreError(format!("redis store: bad URL: {e}")))?;
+        let client = self.client()?;
         let (tx, rx) = mpsc::channel(self.queue);
         let shared = Arc::new(Shared {
             local: MemoryStore::with_limits(
@@ -201,8 +211,64 @@ impl RedisStoreBuilder {
     }
 }
 
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("url", &without_password(&self.url))
+            .field("namespace", &self.namespace)
+            .field("capacity", &self.capacity)
+            .field("decisions", &self.decisions)
+            .field("timeout", &self.timeout)
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL with the password of its user part masked.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl RedisStoreBuilder {
+    fn client(&self) -> Result<redis::Client, RedisStoreError> {
+        let bad = |e: redis::RedisError| {
+            RedisStoreError(format!(
+                "redis store: cannot use the URL: {e}{}",
+                if self.url.starts_with("rediss:") && cfg!(not(feature = "redis-tls")) {
+                    " (rediss:// needs the `redis-tls` feature)"
+                } else {
+                    ""
+                }
+            ))
+        };
+        #[cfg(feature = "redis-tls")]
+        if let Some(root) = &self.root_certificate {
+            return redis::Client::build_with_tls(
+                self.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root.clone()),
+                },
+            )
+            .map_err(bad);
+        }
+        redis::Client::open(self.url.as_str()).map_err(bad)
+    }
+}
+
 impl RedisStore {
-    /// A store on the Redis at `url` (`redis://[user:password@]host:port/db`).
+    /// A store on the Redis at `url`: `redis://[user:password@]host:port/db`, or `rediss://…`
+    /// for TLS (feature `redis-tls`). A user and password are sent with `AUTH` (an ACL user).
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
             url: url.into(),
@@ -212,6 +278,8 @@ impl RedisStore {
             idle: Duration::from_secs(24 * 3600),
             timeout: Duration::from_millis(250),
             queue: 4096,
+            #[cfg(feature = "redis-tls")]
+            root_certificate: None,
         }
     }
 
@@ -815,6 +883,24 @@ mod tests {
             score: 50.0,
             ..EntityState::default()
         }
+    }
+
+    #[test]
+    fn a_password_never_shows_in_debug_output() {
+        let b = RedisStore::builder("redis://siem:s3cr3t-pw@cache.internal:6380/2");
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+        assert!(
+            shown.contains("redis://siem:***@cache.internal:6380/2"),
+            "{shown}"
+        );
+        assert_eq!(without_password("redis://:pw@h/"), "redis://:***@h/");
+        assert_eq!(without_password("redis://h:6379/"), "redis://h:6379/");
+        let err = RedisStore::builder("redis://u:s3cr3t-pw@[bad/")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr3t-pw"), "{err}");
     }
 
     #[test]
