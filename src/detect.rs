@@ -5,8 +5,10 @@
 //! stream. A [`FleetDetector`] reads that stream with a durable consumer and feeds every event
 //! to an engine of its own, whose store is a [`RedisStore`] in the replicas' namespace. So it
 //! sees what no single replica sees (a credential-stuffing run spread round-robin over three
-//! replicas, a password guessed from many networks), and its blocks are written to Redis, from
-//! where every replica's gate applies them.
+//! replicas, a password guessed from many networks), and its decisions are written to Redis,
+//! from where every replica's gate applies them: its blocks always, and its step-ups and
+//! throttles when its store shares scores
+//! ([`RedisStoreBuilder::share_scores`](crate::store::RedisStoreBuilder::share_scores)).
 //!
 //! Delivery: an event is acknowledged only after the decisions it led to are written to Redis,
 //! so a detector that stops (or crashes) is given the unacknowledged events again when it
@@ -34,7 +36,10 @@ use crate::{Event, Siem};
 /// use tower_siem::detect::FleetDetector;
 /// use tower_siem::store::RedisStore;
 ///
-/// let store = RedisStore::builder("redis://127.0.0.1:6379/").namespace("shop").build()?;
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/")
+///     .namespace("shop")
+///     .share_scores(true) // its step-ups and throttles too, not only its blocks
+///     .build()?;
 /// let detector = FleetDetector::builder("nats://127.0.0.1:4222", store)
 ///     .stream("SIEM_EVENTS")
 ///     .consumer("tower-siem-detect")

@@ -59,7 +59,11 @@ impl Fleet {
     }
 
     async fn detector(&self, consumer: &str) -> (Arc<FleetDetector>, Stop) {
-        let store = self.store();
+        let store = RedisStore::builder(services::url("TOWER_SIEM_TEST_REDIS"))
+            .namespace(&self.namespace)
+            .share_scores(true)
+            .build()
+            .unwrap();
         assert!(store.synced(WAIT).await);
         let detector = Arc::new(
             FleetDetector::builder(services::url("TOWER_SIEM_TEST_NATS"), store)
@@ -166,6 +170,55 @@ async fn the_detector_blocks_a_credential_stuffing_run_spread_over_three_replica
         (stats.applied, stats.duplicates, stats.malformed),
         (24, 0, 0)
     );
+    stop.now().await;
+}
+
+/// An account tried once from each of six networks, two per replica: no replica sees enough
+/// networks to act; the detector does, and the step-up it decides (a user is never blocked)
+/// reaches every replica through the shared score.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs NATS and Redis: set TOWER_SIEM_TEST_NATS and TOWER_SIEM_TEST_REDIS"]
+async fn an_account_attacked_from_many_networks_is_stepped_up_on_every_replica() {
+    let fleet = Fleet::new("networks");
+    let replicas = [
+        fleet.replica().await,
+        fleet.replica().await,
+        fleet.replica().await,
+    ];
+    let victim = Subject::user("victim");
+    for i in 0..6u8 {
+        let (siem, _) = &replicas[usize::from(i) % 3];
+        siem.fire(
+            Event::new("auth.failure")
+                .user("victim")
+                .ip(IpAddr::from([198, 18, i, 7])),
+        );
+    }
+    for (siem, _) in &replicas {
+        assert!(siem.flush_async(WAIT).await);
+        assert_eq!(siem.verdict_for(&victim).action, Action::Allow);
+    }
+    let (detector, stop) = fleet.detector("networks").await;
+    until("the detector to read the 6 events", WAIT, || {
+        detector.stats().acked >= 6
+    })
+    .await;
+    assert_eq!(detector.siem().verdict_for(&victim).action, Action::StepUp);
+    for (siem, _) in &replicas {
+        until("the step-up to reach a replica", WAIT, || {
+            siem.verdict_for(&victim).action == Action::StepUp
+        })
+        .await;
+        let why = siem
+            .explain(&tower_siem::engine::EntityKey::User("victim".into()))
+            .unwrap();
+        assert!(
+            why.contributions
+                .iter()
+                .any(|c| &*c.rule == "auth.distributed" && c.sample.is_none()),
+            "{why:?}"
+        );
+    }
     stop.now().await;
 }
 

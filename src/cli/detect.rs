@@ -107,6 +107,7 @@ async fn detect(args: DetectArgs, rules: RuleSet) -> ExitCode {
     let redis = setting(args.redis, "TOWER_SIEM_REDIS", "redis://127.0.0.1:6379/");
     let store = match RedisStore::builder(&redis)
         .namespace(&args.namespace)
+        .share_scores(true)
         .build()
     {
         Ok(s) => s,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use super::{DecisionStats, MemoryStore, NetPrefixes, RiskStore, SharedStats};
-use crate::engine::{EntityKey, EntityState, Hold};
+use crate::engine::{Contribution, EntityKey, EntityState, Hold};
 
 /// A [`RiskStore`] whose decisions reach every replica: a block, an allow or an unblock made
 /// on one process (by a rule or by an operator) is written to Redis and published to the
@@ -56,6 +56,8 @@ pub struct RedisStore {
 
 struct Shared {
     local: MemoryStore,
+    /// Whether score rises are shared too (a fleet detector's store), not only decisions.
+    share_scores: bool,
     /// This replica's id: its own messages are not applied twice.
     origin: String,
     keys: Keys,
@@ -109,11 +111,23 @@ pub struct RedisStoreBuilder {
     idle: Duration,
     timeout: Duration,
     queue: usize,
+    share_scores: bool,
     #[cfg(feature = "redis-tls")]
     root_certificate: Option<Vec<u8>>,
 }
 
 impl RedisStoreBuilder {
+    /// Shares every rise of an entity's score as well as its decisions (default off): the
+    /// store of a [fleet detector](crate::detect::FleetDetector), whose step-ups and throttles
+    /// (an account attacked from many networks) should reach every replica, not only its
+    /// blocks. A replica that receives a higher score takes it (and the rules behind it,
+    /// without samples); it never lowers its own. On a replica's own store it would send a
+    /// message for every rule hit.
+    pub fn share_scores(mut self, on: bool) -> Self {
+        self.share_scores = on;
+        self
+    }
+
     /// For a `rediss://` URL: trust the certificate authority in `pem` (a private CA) instead
     /// of the system's roots (feature `redis-tls`).
     #[cfg(feature = "redis-tls")]
@@ -187,6 +201,7 @@ impl RedisStoreBuilder {
         let client = self.client()?;
         let (tx, rx) = mpsc::channel(self.queue);
         let shared = Arc::new(Shared {
+            share_scores: self.share_scores,
             local: MemoryStore::with_limits(
                 self.capacity,
                 self.decisions.unwrap_or(self.capacity),
@@ -278,6 +293,7 @@ impl RedisStore {
             idle: Duration::from_secs(24 * 3600),
             timeout: Duration::from_millis(250),
             queue: 4096,
+            share_scores: false,
             #[cfg(feature = "redis-tls")]
             root_certificate: None,
         }
@@ -372,12 +388,17 @@ impl RiskStore for RedisStore {
         f: &mut dyn FnMut(Option<EntityState>) -> Option<EntityState>,
     ) {
         let mut changed = None;
+        let scores = self.shared.share_scores;
         self.shared.local.update(key, &mut |cur| {
             let before = cur.as_ref().map(decision);
+            let before_score = cur.as_ref().map_or(0.0, |s| s.score);
             let next = f(cur);
             if let Some(s) = &next {
-                if before != Some(decision(s)) && (s.blocked_until > 0 || s.allow_until > 0) {
-                    changed = Some(Wire::set(&self.shared.origin, key, s));
+                let decided =
+                    before != Some(decision(s)) && (s.blocked_until > 0 || s.allow_until > 0);
+                let rose = scores && s.score > before_score;
+                if decided || rose {
+                    changed = Some(Wire::set(&self.shared.origin, key, s, scores));
                 }
             }
             next
@@ -463,7 +484,16 @@ struct Wire {
     /// When it was decided (ms since the epoch, the deciding engine's clock).
     #[serde(default)]
     at: i64,
+    /// The entity's score at `at`, from a store that shares scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+    /// The rules behind `score` (without samples).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    contributions: Vec<Contribution>,
 }
+
+/// How long Redis keeps an entity whose only shared state is a score (it decays meanwhile).
+const SCORE_TTL_MS: i64 = 3600 * 1000;
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -473,8 +503,20 @@ enum Op {
 }
 
 impl Wire {
-    fn set(origin: &str, key: &EntityKey, s: &EntityState) -> Wire {
+    fn set(origin: &str, key: &EntityKey, s: &EntityState, with_score: bool) -> Wire {
         Wire {
+            score: with_score.then_some(s.score),
+            contributions: if with_score {
+                s.contributions
+                    .iter()
+                    .map(|c| Contribution {
+                        sample: None,
+                        ..c.clone()
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             origin: origin.to_owned(),
             entity: key.to_string(),
             op: Op::Set,
@@ -498,14 +540,27 @@ impl Wire {
             offenses: 0,
             hold: Hold::default(),
             at: jiff::Timestamp::now().as_millisecond(),
+            score: None,
+            contributions: Vec::new(),
         }
+    }
+
+    /// Whether it carries a block or an allow still running at its own time.
+    fn decides(&self) -> bool {
+        self.blocked_until > self.at || self.allow_until > self.at
     }
 
     /// When the decision ends (ms): the key's TTL runs until then.
     fn ends(&self) -> i64 {
+        let score = if self.score.is_some_and(|s| s > 0.0) {
+            self.at.saturating_add(SCORE_TTL_MS)
+        } else {
+            0
+        };
         self.blocked_until
             .max(self.allow_until)
             .max(self.hold.ends.into_iter().max().unwrap_or(0))
+            .max(score)
     }
 
     /// The decision applied to this replica's state of the entity. An operator's decision
@@ -525,6 +580,15 @@ impl Wire {
         } else if s.allow_until <= self.at && self.blocked_until > s.blocked_until {
             s.blocked_until = self.blocked_until;
             s.manual_block = false;
+        }
+        if let Some(score) = self.score {
+            // A higher score is taken with the rules behind it; a lower one changes nothing
+            // (this replica's own evidence stands). Never during an allow.
+            if score > s.score && s.allow_until <= self.at {
+                s.score = score;
+                s.at = s.at.max(self.at);
+                s.contributions = self.contributions.clone();
+            }
         }
         s.offenses = s.offenses.max(self.offenses);
         s.last_seen = s.last_seen.max(self.at);
@@ -548,8 +612,9 @@ fn apply(shared: &Shared, wire: &Wire) -> bool {
         }
         Op::Set => {
             shared.local.update(&key, &mut |cur| Some(wire.merge(cur)));
+            // Tracked for lifting on reconnect only when it decides something.
             let mut remote = shared.remote.lock();
-            if remote.len() < shared.remote_cap {
+            if wire.decides() && remote.len() < shared.remote_cap {
                 remote.insert(key);
             }
         }
@@ -846,7 +911,7 @@ async fn reseed(
     let mut live = Vec::new();
     shared.local.for_each(&mut |key, s| {
         if s.blocked_until > now || s.allow_until > now {
-            live.push(Wire::set(&shared.origin, key, s));
+            live.push(Wire::set(&shared.origin, key, s, false));
         }
     });
     for chunk in live.chunks(256) {
@@ -914,7 +979,7 @@ mod tests {
     #[test]
     fn an_automatic_block_lengthens_but_never_overrides_an_allow() {
         let key = EntityKey::parse("ip:203.0.113.7").unwrap();
-        let auto = Wire::set("a", &key, &state(5_000, false, 0, 1));
+        let auto = Wire::set("a", &key, &state(5_000, false, 0, 1), false);
         // Lengthens a shorter local block and keeps the higher offence count.
         let s = auto.merge(Some(state(2_000, false, 0, 3)));
         assert_eq!((s.blocked_until, s.offenses), (5_000, 3));
@@ -932,15 +997,48 @@ mod tests {
     #[test]
     fn an_operators_decision_replaces_the_local_one() {
         let key = EntityKey::parse("user:alice").unwrap();
-        let allow = Wire::set("a", &key, &state(0, false, 60_000, 0));
+        let allow = Wire::set("a", &key, &state(0, false, 60_000, 0), false);
         let s = allow.merge(Some(state(90_000, true, 0, 2)));
         assert_eq!((s.blocked_until, s.allow_until, s.score), (0, 60_000, 0.0));
-        let block = Wire::set("a", &key, &state(30_000, true, 0, 0));
+        let block = Wire::set("a", &key, &state(30_000, true, 0, 0), false);
         let s = block.merge(Some(state(0, false, 60_000, 0)));
         assert_eq!(
             (s.blocked_until, s.manual_block, s.allow_until),
             (30_000, true, 0)
         );
+    }
+
+    #[test]
+    fn a_shared_score_is_taken_only_when_higher() {
+        let key = EntityKey::parse("user:victim").unwrap();
+        let mut theirs = state(0, false, 0, 0);
+        theirs.score = 35.0;
+        theirs.at = 1_000;
+        theirs.contributions.push(Contribution {
+            rule: "auth.distributed".into(),
+            score: 35.0,
+            hits: 1,
+            sample: Some("203.0.113.9".into()),
+            weak: false,
+        });
+        let wire = Wire::set("detector", &key, &theirs, true);
+        assert_eq!(wire.contributions[0].sample, None, "samples stay home");
+        let mut low = state(0, false, 0, 0);
+        low.score = 5.0;
+        let s = wire.merge(Some(low));
+        assert_eq!(
+            (s.score, &*s.contributions[0].rule),
+            (35.0, "auth.distributed")
+        );
+        let mut high = state(0, false, 0, 0);
+        high.score = 80.0;
+        assert_eq!(wire.merge(Some(high)).score, 80.0);
+        // Never during an allow.
+        let mut allowed = state(0, false, 60_000, 0);
+        allowed.score = 0.0;
+        assert_eq!(wire.merge(Some(allowed)).score, 0.0);
+        // Without score sharing the wire carries none.
+        assert_eq!(Wire::set("r", &key, &theirs, false).score, None);
     }
 
     #[test]
