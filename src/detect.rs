@@ -177,6 +177,11 @@ impl FleetDetectorBuilder {
     }
 }
 
+/// How long a batch waits for more events already on their way before it is acknowledged.
+const GATHER: Duration = Duration::from_millis(2);
+/// How long one pull request waits for events (a stop takes at most this long).
+const PULL: Duration = Duration::from_millis(500);
+
 /// Event ids remembered to recognise a redelivered event.
 const SEEN: u64 = 200_000;
 
@@ -264,14 +269,12 @@ impl FleetDetector {
 
         tokio::pin!(shutdown);
         loop {
+            // One pull at a time, each ending within `PULL`: when the detector stops, no
+            // pull is left at the server to swallow events meant for its successor.
             let batch = tokio::select! {
                 biased;
                 () = &mut shutdown => return Ok(()),
-                b = consumer
-                    .batch()
-                    .max_messages(c.batch)
-                    .expires(Duration::from_millis(500))
-                    .messages() => b,
+                b = consumer.batch().max_messages(c.batch).expires(PULL).messages() => b,
             };
             let mut batch = match batch {
                 Ok(b) => b,
@@ -282,31 +285,50 @@ impl FleetDetector {
             };
             let mut last = None;
             let mut n = 0u64;
-            while let Some(message) = batch.next().await {
-                let message = match message {
-                    Ok(m) => m,
-                    Err(e) => {
+            loop {
+                // Events already on their way join the batch; when none comes within
+                // `GATHER`, what was judged is acknowledged (after its decisions are written).
+                let next = match tokio::time::timeout(GATHER, batch.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        if let Some(m) = last.take() {
+                            self.acknowledge(&m, std::mem::take(&mut n)).await;
+                        }
+                        batch.next().await
+                    }
+                };
+                match next {
+                    Some(Ok(m)) => {
+                        self.counters.received.fetch_add(1, Ordering::Relaxed);
+                        self.judge(&m.payload, &seen);
+                        n += 1;
+                        last = Some(m);
+                    }
+                    Some(Err(e)) => {
                         self.trouble(&format!("cannot read the stream: {e}")).await;
                         break;
                     }
-                };
-                self.counters.received.fetch_add(1, Ordering::Relaxed);
-                self.judge(&message.payload, &seen);
-                n += 1;
-                last = Some(message);
-            }
-            let Some(last) = last else { continue };
-            if !self.store.flush(c.store_timeout).await {
-                // Left unacknowledged: read again after `ack_wait`, and recognised by id.
-                self.trouble("decisions not written to Redis in time").await;
-                continue;
-            }
-            match last.double_ack().await {
-                Ok(()) => {
-                    self.counters.acked.fetch_add(n, Ordering::Relaxed);
+                    None => break,
                 }
-                Err(e) => self.trouble(&format!("cannot acknowledge: {e}")).await,
             }
+            if let Some(m) = last {
+                self.acknowledge(&m, n).await;
+            }
+        }
+    }
+
+    /// Acknowledges `n` events up to `last` once the decisions they led to are written.
+    async fn acknowledge(&self, last: &jetstream::Message, n: u64) {
+        if !self.store.flush(self.config.store_timeout).await {
+            // Left unacknowledged: read again after `ack_wait`, and recognised by id.
+            self.trouble("decisions not written to Redis in time").await;
+            return;
+        }
+        match last.double_ack().await {
+            Ok(()) => {
+                self.counters.acked.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => self.trouble(&format!("cannot acknowledge: {e}")).await,
         }
     }
 

@@ -365,3 +365,76 @@ async fn the_detect_command_blocks_and_exits_cleanly() {
         "{text}"
     );
 }
+
+/// Same totals as one process: a password-guessing run on one account from one address,
+/// spread round-robin over three replicas, is stepped up and blocked at the same attempts as
+/// the same run against one process, when each attempt comes after the previous one's
+/// decisions have propagated (replica → JetStream → detector → Redis → every replica). The
+/// replicas alone, each seeing a third of the run, stay far behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs NATS and Redis: set TOWER_SIEM_TEST_NATS and TOWER_SIEM_TEST_REDIS"]
+async fn a_run_spread_over_three_replicas_is_judged_as_by_one_process() {
+    let user = Subject::user("target");
+    let ip: IpAddr = "203.0.113.50".parse().unwrap();
+    let client = Subject::ip(ip);
+    let attempts = 24;
+    // The reference: one process.
+    let one = Siem::builder().build().unwrap();
+    let mut reference = (None, None);
+    for k in 1..=attempts {
+        one.fire(Event::new("auth.failure").user("target").ip(ip));
+        if reference.0.is_none() && one.verdict_for(&user).action >= Action::StepUp {
+            reference.0 = Some(k);
+        }
+        if reference.1.is_none() && one.verdict_for(&client).action == Action::Block {
+            reference.1 = Some(k);
+        }
+    }
+    let (Some(step_up_at), Some(block_at)) = reference else {
+        panic!("one process never acted: {reference:?}");
+    };
+
+    let fleet = Fleet::new("totals");
+    let replicas = [
+        fleet.replica().await,
+        fleet.replica().await,
+        fleet.replica().await,
+    ];
+    let (detector, stop) = fleet.detector("totals").await;
+    let mut fleet_at = (None, None);
+    for k in 1..=attempts {
+        let (siem, _) = &replicas[(k - 1) % 3];
+        siem.fire(Event::new("auth.failure").user("target").ip(ip));
+        assert!(siem.flush_async(WAIT).await);
+        until("the detector to judge the attempt", WAIT, || {
+            detector.stats().acked >= k as u64
+        })
+        .await;
+        let published = detector.siem().stats().engine.shared.unwrap().published;
+        for (_, store) in &replicas {
+            until(
+                "the detector's decisions to reach the replicas",
+                WAIT,
+                || store.stats().received >= published,
+            )
+            .await;
+        }
+        let everywhere = |want: Action, who: &Subject| {
+            replicas
+                .iter()
+                .all(|(s, _)| s.verdict_for(who).action >= want)
+        };
+        if fleet_at.0.is_none() && everywhere(Action::StepUp, &user) {
+            fleet_at.0 = Some(k);
+        }
+        if fleet_at.1.is_none() && everywhere(Action::Block, &client) {
+            fleet_at.1 = Some(k);
+        }
+    }
+    println!(
+        "one process: step-up at attempt {step_up_at}, block at {block_at}; three replicas with \
+         the detector: {fleet_at:?}"
+    );
+    assert_eq!(fleet_at, (Some(step_up_at), Some(block_at)));
+    stop.now().await;
+}
