@@ -23,6 +23,7 @@
 //! | `tower_siem_shared_connected` | gauge | | 1 while a sharing store (`RedisStore`) is connected, else 0 |
 //! | `tower_siem_shared_decisions_total` | counter | `way`: `published`, `received`, `loaded`, `reseeded`, `dropped`, `malformed`, `lifted` | decisions shared with other replicas, by way |
 //! | `tower_siem_shared_errors_total` | counter | | failed connections and commands of a sharing store (moments the replica decided alone) |
+//! | `tower_siem_shared_lookups_alone_total` | counter | `mode`: `open`, `closed` | gate lookups made while Redis was away: answered from memory (fail-open) or refused (fail-closed) |
 //!
 //! The sink counters are copied from the exact accounting of
 //! [`PipelineStats`](crate::pipeline::PipelineStats) by the pipeline's own worker, each time a
@@ -193,6 +194,10 @@ pub(crate) fn engine(stats: &EngineStats) {
             counter!("tower_siem_shared_decisions_total", "way" => way).absolute(n);
         }
         counter!("tower_siem_shared_errors_total").absolute(shared.errors);
+        counter!("tower_siem_shared_lookups_alone_total", "mode" => "open")
+            .absolute(shared.failed_open);
+        counter!("tower_siem_shared_lookups_alone_total", "mode" => "closed")
+            .absolute(shared.failed_closed);
     }
 }
 

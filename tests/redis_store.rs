@@ -427,6 +427,11 @@ async fn redis_trouble_never_stalls_a_request() {
             .shared
             .expect("the store shares decisions");
         assert!(!via_siem.connected && via_siem.errors >= 1, "{via_siem:?}");
+        // Fail-open: the lookups made while Redis was away were answered from memory.
+        assert!(
+            via_siem.failed_open >= 1 && via_siem.failed_closed == 0,
+            "{via_siem:?}"
+        );
         println!("redis {what}: slowest of 3,000 requests {slowest:?}; {stats:?}");
         assert!(
             slowest < timeout,
@@ -556,4 +561,47 @@ async fn an_unblock_missed_while_disconnected_is_applied_on_reconnecting() {
     // The block that still stands is kept.
     assert_eq!(b.action(y), Action::Block);
     assert_eq!(b.store.stats().lifted, 1);
+}
+
+/// With `fail_closed`, every client is refused while Redis is away, and let in again once it
+/// is back; each refusal is counted. (Fail-open, the default, is the test above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn fail_closed_refuses_everyone_while_redis_is_away() {
+    let ns = services::unique("closed");
+    let proxy = Proxy::start(redis_addr()).await;
+    let store = RedisStore::builder(format!("redis://{}/", proxy.addr()))
+        .namespace(&ns)
+        .fail_closed(true)
+        .build()
+        .unwrap();
+    assert!(store.synced(SYNC).await);
+    let siem = Siem::builder().store(store.clone()).build().unwrap();
+    let r = Replica {
+        store,
+        app: Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(siem.layer()),
+        siem,
+    };
+    assert_eq!(r.get(ip(80), BROWSER).await, StatusCode::OK);
+    assert_eq!(r.store.stats().failed_closed, 0);
+
+    proxy.refuse(true);
+    let deadline = Instant::now() + SYNC;
+    while r.store.stats().connected {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(r.get(ip(81), BROWSER).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.siem.verdict_for(&Subject::user("alice")).action,
+        Action::Block
+    );
+    assert!(r.store.stats().failed_closed >= 1);
+
+    let resynced = r.store.resynced(Duration::from_secs(15));
+    proxy.refuse(false);
+    assert!(resynced.await);
+    assert_eq!(r.get(ip(81), BROWSER).await, StatusCode::OK);
 }

@@ -136,6 +136,11 @@ pub struct SharedStats {
     /// Decisions of other replicas lifted on reconnecting because they were gone from Redis
     /// (an unblock missed while disconnected).
     pub lifted: u64,
+    /// Gate lookups answered from this replica's memory alone while Redis was away
+    /// (fail-open, the default).
+    pub failed_open: u64,
+    /// Gate lookups answered "blocked" because Redis was away (with `fail_closed`).
+    pub failed_closed: u64,
 }
 
 /// The in-process store, in two tiers.

@@ -58,6 +58,8 @@ struct Shared {
     local: MemoryStore,
     /// Whether score rises are shared too (a fleet detector's store), not only decisions.
     share_scores: bool,
+    /// Whether every lookup answers "blocked" while Redis is away.
+    fail_closed: bool,
     /// This replica's id: its own messages are not applied twice.
     origin: String,
     keys: Keys,
@@ -77,6 +79,8 @@ struct Shared {
 #[derive(Default)]
 struct Counters {
     lifted: AtomicU64,
+    failed_open: AtomicU64,
+    failed_closed: AtomicU64,
     /// Decisions handed to the background task.
     queued: AtomicU64,
     published: AtomicU64,
@@ -112,6 +116,7 @@ pub struct RedisStoreBuilder {
     timeout: Duration,
     queue: usize,
     share_scores: bool,
+    fail_closed: bool,
     #[cfg(feature = "redis-tls")]
     root_certificate: Option<Vec<u8>>,
 }
@@ -125,6 +130,17 @@ impl RedisStoreBuilder {
     /// message for every rule hit.
     pub fn share_scores(mut self, on: bool) -> Self {
         self.share_scores = on;
+        self
+    }
+
+    /// While Redis is away (before the first connection, and from a failure until the
+    /// reconnection), refuse every client (default off: fail-open, each replica deciding alone
+    /// with what it holds). For applications that would rather turn everyone away than let a
+    /// client blocked elsewhere in: every entity looked up (addresses, and the users and
+    /// sessions an application checks) reads as blocked for a second at a time. Counted in
+    /// [`SharedStats::failed_closed`].
+    pub fn fail_closed(mut self, on: bool) -> Self {
+        self.fail_closed = on;
         self
     }
 
@@ -202,6 +218,7 @@ impl RedisStoreBuilder {
         let (tx, rx) = mpsc::channel(self.queue);
         let shared = Arc::new(Shared {
             share_scores: self.share_scores,
+            fail_closed: self.fail_closed,
             local: MemoryStore::with_limits(
                 self.capacity,
                 self.decisions.unwrap_or(self.capacity),
@@ -294,6 +311,7 @@ impl RedisStore {
             timeout: Duration::from_millis(250),
             queue: 4096,
             share_scores: false,
+            fail_closed: false,
             #[cfg(feature = "redis-tls")]
             root_certificate: None,
         }
@@ -335,6 +353,8 @@ impl RedisStore {
             errors: c.errors.load(Ordering::Relaxed),
             resyncs: c.resyncs.load(Ordering::Relaxed),
             lifted: c.lifted.load(Ordering::Relaxed),
+            failed_open: c.failed_open.load(Ordering::Relaxed),
+            failed_closed: c.failed_closed.load(Ordering::Relaxed),
         }
     }
 
@@ -379,6 +399,21 @@ fn decision(s: &EntityState) -> (i64, bool, i64) {
 
 impl RiskStore for RedisStore {
     fn get(&self, key: &EntityKey) -> Option<EntityState> {
+        if !self.shared.connected.load(Ordering::Relaxed) {
+            let c = &self.shared.counters;
+            if self.shared.fail_closed {
+                c.failed_closed.fetch_add(1, Ordering::Relaxed);
+                let now = jiff::Timestamp::now().as_millisecond();
+                return Some(EntityState {
+                    blocked_until: now + 1_000,
+                    manual_block: true,
+                    last_seen: now,
+                    at: now,
+                    ..EntityState::default()
+                });
+            }
+            c.failed_open.fetch_add(1, Ordering::Relaxed);
+        }
         self.shared.local.get(key)
     }
 
