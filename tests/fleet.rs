@@ -438,3 +438,41 @@ async fn a_run_spread_over_three_replicas_is_judged_as_by_one_process() {
     assert_eq!(fleet_at, (Some(step_up_at), Some(block_at)));
     stop.now().await;
 }
+
+/// The same run as fast as the attacker can send (one attempt a millisecond): how many
+/// attempts get through before every replica blocks the address. Printed for the record
+/// (the detector's decision needs the replicas' pipeline batch, up to 100 ms, to arrive);
+/// asserted only that every replica ends up blocking it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs NATS and Redis: set TOWER_SIEM_TEST_NATS and TOWER_SIEM_TEST_REDIS"]
+async fn report_a_fast_run_over_three_replicas() {
+    let ip: IpAddr = "203.0.113.51".parse().unwrap();
+    let client = Subject::ip(ip);
+    let fleet = Fleet::new("fast");
+    let replicas = [
+        fleet.replica().await,
+        fleet.replica().await,
+        fleet.replica().await,
+    ];
+    let (_detector, stop) = fleet.detector("fast").await;
+    let start = Instant::now();
+    let mut blocked_everywhere = None;
+    for k in 1..=2_000usize {
+        let (siem, _) = &replicas[(k - 1) % 3];
+        siem.fire(Event::new("auth.failure").user("target").ip(ip));
+        if replicas
+            .iter()
+            .all(|(s, _)| s.verdict_for(&client).action == Action::Block)
+        {
+            blocked_everywhere = Some((k, start.elapsed()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    println!(
+        "a fast run over three replicas (one process blocks at attempt 13): blocked on every \
+         replica at {blocked_everywhere:?}"
+    );
+    assert!(blocked_everywhere.is_some());
+    stop.now().await;
+}
