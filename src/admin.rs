@@ -30,7 +30,9 @@
 //! entity or path.
 //!
 //! Every block, unblock and allow is itself recorded as an event (`admin.block`,
-//! `admin.unblock`, `admin.allow`) with attributes `entity`, `for` (block and allow),
+//! `admin.unblock`, `admin.allow`) about the entity (its subject: the address, user, session
+//! or device, in stored form; none for a network) with attributes `entity` (its display
+//! form; a hashed id in it is masked by the redactor like any token), `for` (block and allow),
 //! `client` (the admin request's socket address, when the server provides axum's
 //! `ConnectInfo<SocketAddr>` or a [`PeerAddr`](crate::PeerAddr)) and `operator`: the token's
 //! [fingerprint](token_fingerprint), never the token. No built-in rule reads these names.
@@ -55,7 +57,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Dur, EntityKey, Offender};
-use crate::event::Event;
+use crate::event::{Event, Subject};
 use crate::{PeerAddr, Siem};
 
 /// The shortest token [`Siem::admin_router`] accepts, in bytes.
@@ -314,9 +316,19 @@ impl Admin {
         }
     }
 
-    /// Records an admin action as an event.
+    /// Records an admin action as an event about the entity (its subject, in stored form).
     fn record(&self, name: &'static str, key: &EntityKey, dur: Option<Dur>, caller: Caller) {
-        let mut event = Event::new(name).attr("entity", self.siem.normalize(key).to_string());
+        let key = self.siem.normalize(key);
+        let subject = match &key {
+            EntityKey::Ip(ip) => Subject::ip(*ip),
+            EntityKey::User(u) => Subject::user(&**u),
+            EntityKey::Session(s) => Subject::default().with_session(&**s),
+            EntityKey::Device(d) => Subject::default().with_device(&**d),
+            EntityKey::Net(_) => Subject::default(),
+        };
+        let mut event = Event::new(name)
+            .subject(subject)
+            .attr("entity", key.to_string());
         if let Some(d) = dur {
             event = event.attr("for", d.to_string());
         }
@@ -324,7 +336,8 @@ impl Admin {
             event = event.attr("client", addr.to_string());
         }
         event = event.attr("operator", &*self.operator);
-        self.siem.fire(event);
+        // The user id is in stored form already: not hashed a second time.
+        self.siem.fire_prepared(event);
     }
 }
 
