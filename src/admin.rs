@@ -197,8 +197,34 @@ struct Caller {
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "error": message.into() });
-    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+    ApiError::new(status, message).into_response()
+}
+
+/// An answer other than success: its status and `{"error": message}`.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message });
+        (
+            self.status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(body),
+        )
+            .into_response()
+    }
 }
 
 fn ok(body: impl Serialize) -> Response {
@@ -341,9 +367,9 @@ impl Admin {
     }
 }
 
-fn parse_entity(path: Result<Path<String>, PathRejection>) -> Result<EntityKey, Response> {
+fn parse_entity(path: Result<Path<String>, PathRejection>) -> Result<EntityKey, ApiError> {
     let bad = || {
-        error(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "not an entity: expected ip:203.0.113.7, user:alice, session:…, device:… or \
              net:203.0.113.0%2F24",
@@ -371,17 +397,17 @@ struct ForBody {
 }
 
 /// The `{"for": "10m"}` body of a block or allow, within [`MIN_DURATION`] and [`MAX_DURATION`].
-fn parse_for(body: Result<Bytes, BytesRejection>) -> Result<Dur, Response> {
-    let body = body.map_err(|r| error(r.status(), r.body_text()))?;
+fn parse_for(body: Result<Bytes, BytesRejection>) -> Result<Dur, ApiError> {
+    let body = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let parsed: ForBody = serde_json::from_slice(&body).map_err(|e| {
-        error(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("expected a JSON body such as {{\"for\": \"10m\"}}: {e}"),
         )
     })?;
     let d = parsed.dur;
     if d.0 < MIN_DURATION || d.0 > MAX_DURATION {
-        return Err(error(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("duration {d} out of range: from 1s to 365d"),
         ));
@@ -398,14 +424,17 @@ async fn stats(State(admin): State<Admin>) -> Response {
     ok(admin.siem.stats())
 }
 
-async fn entity(State(admin): State<Admin>, path: Result<Path<String>, PathRejection>) -> Response {
-    let key = match parse_entity(path) {
-        Ok(k) => k,
-        Err(res) => return res,
-    };
+async fn entity(
+    State(admin): State<Admin>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let key = parse_entity(path)?;
     match admin.siem.explain(&key) {
-        Some(o) => ok(admin.view(&o)),
-        None => error(StatusCode::NOT_FOUND, "nothing is known about this entity"),
+        Some(o) => Ok(ok(admin.view(&o))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "nothing is known about this entity",
+        )),
     }
 }
 
@@ -414,28 +443,23 @@ async fn block(
     Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let (key, dur) = match parse_entity(path).and_then(|k| Ok((k, parse_for(body)?))) {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+) -> Result<Response, ApiError> {
+    let key = parse_entity(path)?;
+    let dur = parse_for(body)?;
     admin.siem.block(&key, dur.0);
     admin.record("admin.block", &key, Some(dur), caller);
-    admin.explain(&key)
+    Ok(admin.explain(&key))
 }
 
 async fn unblock(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let key = match parse_entity(path) {
-        Ok(k) => k,
-        Err(res) => return res,
-    };
+) -> Result<Response, ApiError> {
+    let key = parse_entity(path)?;
     admin.siem.unblock(&key);
     admin.record("admin.unblock", &key, None, caller);
-    admin.explain(&key)
+    Ok(admin.explain(&key))
 }
 
 async fn allow(
@@ -443,14 +467,12 @@ async fn allow(
     Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let (key, dur) = match parse_entity(path).and_then(|k| Ok((k, parse_for(body)?))) {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+) -> Result<Response, ApiError> {
+    let key = parse_entity(path)?;
+    let dur = parse_for(body)?;
     admin.siem.allow(&key, dur.0);
     admin.record("admin.allow", &key, Some(dur), caller);
-    admin.explain(&key)
+    Ok(admin.explain(&key))
 }
 
 #[cfg(test)]
