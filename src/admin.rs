@@ -34,7 +34,7 @@
 //! or device, in stored form; none for a network) with attributes `entity` (its display
 //! form; a hashed id in it is masked by the redactor like any token), `for` (block and allow),
 //! `client` (the admin request's socket address, when the server provides axum's
-//! `ConnectInfo<SocketAddr>` or a [`PeerAddr`](crate::PeerAddr)) and `operator`: the token's
+//! `ConnectInfo<SocketAddr>` or a [`PeerAddr`]) and `operator`: the token's
 //! [fingerprint](token_fingerprint), never the token. No built-in rule reads these names.
 //!
 //! An entity is named in its display form, percent-encoded in the path; a user is given as
@@ -116,9 +116,13 @@ impl Siem {
     /// mount it after the layer (`.layer(siem.layer()).nest("/_siem", …)`) to keep it out of
     /// the SIEM's sight.
     ///
+    /// The router has its state already: nest it into the application's after that one's
+    /// `.with_state(…)`, or with `nest_service`.
+    ///
     /// # Errors
     /// A token shorter than [`MIN_TOKEN_LEN`] bytes, or with whitespace, control characters or
     /// non-ASCII text.
+    #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
     pub fn admin_router(&self, token: impl Into<String>) -> Result<Router, AdminError> {
         let token = token.into();
         check_token(&token)?;
