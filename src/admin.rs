@@ -112,9 +112,10 @@ impl Siem {
     /// module for its endpoints.
     ///
     /// Mounted behind [`Siem::layer`], admin requests are gated like any other (a blocked
-    /// address cannot reach the API) and their 401s and 404s count towards the probing rules;
-    /// mount it after the layer (`.layer(siem.layer()).nest("/_siem", …)`) to keep it out of
-    /// the SIEM's sight.
+    /// address cannot reach the API) and scored: its 404s (one per unknown entity looked up)
+    /// count towards the probing rule like any others, so an operator could step up or block
+    /// their own address. Mount it after the layer (`.layer(siem.layer()).nest("/_siem", …)`)
+    /// to keep it out of the SIEM's sight.
     ///
     /// The router has its state already: nest it into the application's after that one's
     /// `.with_state(…)`, or with `nest_service`.
