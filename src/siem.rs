@@ -447,7 +447,9 @@ impl Siem {
         self.inner.engine.allow(&self.normalize(entity), until, now);
     }
 
-    fn normalize(&self, entity: &EntityKey) -> EntityKey {
+    /// The entity as the engine keys it: an address masked to its prefix, a user id hashed
+    /// when the redactor hashes them.
+    pub(crate) fn normalize(&self, entity: &EntityKey) -> EntityKey {
         match entity {
             EntityKey::Ip(ip) => EntityKey::Ip(self.inner.engine.ip_key(*ip)),
             EntityKey::Net(net) => EntityKey::Net(net.trunc()),

@@ -1,0 +1,550 @@
+//! The admin API (feature `dashboard`): JSON endpoints over a [`Siem`] behind a bearer token,
+//! as an axum [`Router`] the application mounts where it chooses.
+//!
+//! ```
+//! use axum::Router;
+//! use tower_siem::Siem;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let siem = Siem::builder().build()?;
+//! let token = "a long random token, from a secret store".replace(' ', "-");
+//! let app: Router = Router::new()
+//!     // … the application's routes, then `.layer(siem.layer())` …
+//!     .nest("/_siem", siem.admin_router(token)?);
+//! # Ok(()) }
+//! ```
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `GET /api/offenders` | entities stepped up, throttled or blocked now, highest score first |
+//! | `GET /api/entities/{entity}` | one entity (`ip:203.0.113.7`, `user:alice`, `net:203.0.113.0%2F24`); 404 when unknown |
+//! | `POST /api/entities/{entity}/block` | blocks it for `{"for": "10m"}` (1 s to 365 d) |
+//! | `POST /api/entities/{entity}/unblock` | lifts its block and clears its score |
+//! | `POST /api/entities/{entity}/allow` | allow-lists it for `{"for": "1h"}` (1 s to 365 d) |
+//! | `GET /api/stats` | [`Siem::stats`] |
+//!
+//! Every route, the unknown ones included, wants `Authorization: Bearer <token>`; the token
+//! is compared in constant time, and a missing or wrong one gets `401` with
+//! `WWW-Authenticate: Bearer`. Answers are JSON (`Cache-Control: no-store`), errors
+//! `{"error": "…"}`: 400 for an entity or duration that does not parse, 404 for an unknown
+//! entity or path.
+//!
+//! Every block, unblock and allow is itself recorded as an event (`admin.block`,
+//! `admin.unblock`, `admin.allow`) about the entity (its subject: the address, user, session
+//! or device, in stored form; none for a network) with attributes `entity` (its display
+//! form; a hashed id in it is masked by the redactor like any token), `for` (block and allow),
+//! `client` (the admin request's socket address, when the server provides axum's
+//! `ConnectInfo<SocketAddr>` or a [`PeerAddr`]) and `operator`: the token's
+//! [fingerprint](token_fingerprint), never the token. No built-in rule reads these names.
+//!
+//! An entity is named in its display form, percent-encoded in the path; a user is given as
+//! the application names it, even when the SIEM stores user ids hashed.
+
+use std::fmt;
+use std::hash::Hasher;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Dur, EntityKey, Offender};
+use crate::event::{Event, Subject};
+use crate::{PeerAddr, Siem};
+
+/// The shortest token [`Siem::admin_router`] accepts, in bytes.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The shortest block or allow the API sets.
+pub const MIN_DURATION: Duration = Duration::from_secs(1);
+
+/// The longest block or allow the API sets (365 days).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// Why [`Siem::admin_router`] refused its token. The message never holds the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// Shorter than [`MIN_TOKEN_LEN`] bytes.
+    TokenTooShort {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// It holds whitespace (a stray newline from a file, say).
+    TokenWhitespace,
+    /// It holds a byte that cannot be sent in an `Authorization` header as is (a control
+    /// character or non-ASCII text).
+    TokenNotVisibleAscii,
+}
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminError::TokenTooShort { len } => write!(
+                f,
+                "admin token too short: {len} bytes, at least {MIN_TOKEN_LEN} required (use a \
+                 random one, such as the output of `openssl rand -hex 32`)"
+            ),
+            AdminError::TokenWhitespace => f.write_str(
+                "admin token holds whitespace (a trailing newline read from a file?); remove it",
+            ),
+            AdminError::TokenNotVisibleAscii => f.write_str(
+                "admin token holds a control character or non-ASCII text; use visible ASCII \
+                 only",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+impl Siem {
+    /// The admin API as an axum [`Router`], to mount where the application chooses:
+    /// `app.nest("/_siem", siem.admin_router(token)?)`. See the [`admin`](crate::admin)
+    /// module for its endpoints.
+    ///
+    /// Mounted behind [`Siem::layer`], admin requests are gated like any other (a blocked
+    /// address cannot reach the API) and scored: its 404s (one per unknown entity looked up)
+    /// count towards the probing rule like any others, so an operator could step up or block
+    /// their own address. Mount it after the layer (`.layer(siem.layer()).nest("/_siem", …)`)
+    /// to keep it out of the SIEM's sight.
+    ///
+    /// The router has its state already: nest it into the application's after that one's
+    /// `.with_state(…)`, or with `nest_service`.
+    ///
+    /// # Errors
+    /// A token shorter than [`MIN_TOKEN_LEN`] bytes, or with whitespace, control characters or
+    /// non-ASCII text.
+    #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+    pub fn admin_router(&self, token: impl Into<String>) -> Result<Router, AdminError> {
+        let token = token.into();
+        check_token(&token)?;
+        let admin = Admin {
+            siem: self.clone(),
+            operator: token_fingerprint(&token).into(),
+            token: token.into_bytes().into(),
+        };
+        Ok(Router::new()
+            .route("/api/offenders", get(offenders))
+            .route("/api/stats", get(stats))
+            .route("/api/entities/{entity}", get(entity))
+            .route("/api/entities/{entity}/block", post(block))
+            .route("/api/entities/{entity}/unblock", post(unblock))
+            .route("/api/entities/{entity}/allow", post(allow))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(middleware::from_fn_with_state(admin.clone(), authorize))
+            .with_state(admin))
+    }
+}
+
+fn check_token(token: &str) -> Result<(), AdminError> {
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(AdminError::TokenTooShort { len: token.len() });
+    }
+    if token.chars().any(char::is_whitespace) {
+        return Err(AdminError::TokenWhitespace);
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AdminError::TokenNotVisibleAscii);
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` are equal, in time that depends on `a`'s length only: every byte of
+/// `a` is compared whatever the content, and lengths that differ give `false` without an
+/// early exit. `a` is the secret, `b` what a client sent.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (i, &x) in a.iter().enumerate() {
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// Names a token without revealing it: the first 8 hex digits of its SipHash-2-4 under a
+/// fixed key. Admin events carry it as `operator`, so that actions taken with different
+/// tokens can be told apart.
+///
+/// ```
+/// let fp = tower_siem::admin::token_fingerprint("correct-horse-battery-staple");
+/// assert_eq!(fp.len(), 8);
+/// assert!(fp.bytes().all(|b| b.is_ascii_hexdigit()));
+/// ```
+pub fn token_fingerprint(token: &str) -> String {
+    // "tower-siem admin" in ASCII: a fixed key, so a fingerprint means the same everywhere.
+    let mut h =
+        siphasher::sip::SipHasher24::new_with_keys(0x746f_7765_722d_7369, 0x656d_2061_646d_696e);
+    h.write(token.as_bytes());
+    format!("{:08x}", h.finish() >> 32)
+}
+
+#[derive(Clone)]
+struct Admin {
+    siem: Siem,
+    token: Arc<[u8]>,
+    operator: Arc<str>,
+}
+
+/// Who made an admin request, set by [`authorize`] for the handlers.
+#[derive(Clone, Copy)]
+struct Caller {
+    client: Option<SocketAddr>,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    ApiError::new(status, message).into_response()
+}
+
+/// An answer other than success: its status and `{"error": message}`.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message });
+        (
+            self.status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(body),
+        )
+            .into_response()
+    }
+}
+
+fn ok(body: impl Serialize) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+fn unauthorized() -> Response {
+    let mut res = error(
+        StatusCode::UNAUTHORIZED,
+        "missing or invalid bearer token (send `Authorization: Bearer <token>`)",
+    );
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tower-siem\""),
+    );
+    res
+}
+
+/// The token of an `Authorization: Bearer <token>` header value, if it has that form.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    const SCHEME: &[u8] = b"bearer";
+    if value.len() <= SCHEME.len()
+        || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME)
+        || value[SCHEME.len()] != b' '
+    {
+        return None;
+    }
+    let rest = &value[SCHEME.len()..];
+    let start = rest.iter().position(|&b| b != b' ')?;
+    let end = rest.iter().rposition(|&b| b != b' ' && b != b'\t')? + 1;
+    Some(&rest[start..end])
+}
+
+async fn authorize(State(admin): State<Admin>, mut req: Request, next: Next) -> Response {
+    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+    let authorized = match (values.next(), values.next()) {
+        (Some(v), None) => bearer(v.as_bytes()).is_some_and(|t| constant_time_eq(&admin.token, t)),
+        // None, or two headers: which one counts would be a guess.
+        _ => false,
+    };
+    if !authorized {
+        return unauthorized();
+    }
+    let ext = req.extensions();
+    let client = ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| ext.get::<PeerAddr>().map(|p| p.0));
+    req.extensions_mut().insert(Caller { client });
+    next.run(req).await
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such admin endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this admin endpoint",
+    )
+}
+
+/// An offender as the API shows it: the [`Offender`] fields, and where it stands now.
+#[derive(Serialize)]
+struct View<'a> {
+    #[serde(flatten)]
+    offender: &'a Offender,
+    /// `blocked`, `allowed` (allow-listed) or `scored`.
+    state: &'static str,
+    /// Milliseconds left of the block, or of the allow-listing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_left_ms: Option<i64>,
+}
+
+impl Admin {
+    fn view<'a>(&self, offender: &'a Offender) -> View<'a> {
+        let now = self.siem.now_millis();
+        if let Some(until) = offender.blocked_until {
+            return View {
+                offender,
+                state: "blocked",
+                time_left_ms: Some((until.as_millisecond() - now).max(0)),
+            };
+        }
+        // The offender's entity is in stored form already (masked address, hashed user).
+        let allow_until = self
+            .siem
+            .engine()
+            .store()
+            .get(&offender.entity)
+            .map_or(0, |s| s.allow_until);
+        if allow_until > now {
+            return View {
+                offender,
+                state: "allowed",
+                time_left_ms: Some(allow_until - now),
+            };
+        }
+        View {
+            offender,
+            state: "scored",
+            time_left_ms: None,
+        }
+    }
+
+    /// The entity's explanation, or `{"entity": …, "state": "none"}` when nothing is held.
+    fn explain(&self, key: &EntityKey) -> Response {
+        match self.siem.explain(key) {
+            Some(o) => ok(self.view(&o)),
+            None => ok(serde_json::json!({
+                "entity": self.siem.normalize(key),
+                "state": "none",
+            })),
+        }
+    }
+
+    /// Records an admin action as an event about the entity (its subject, in stored form).
+    fn record(&self, name: &'static str, key: &EntityKey, dur: Option<Dur>, caller: Caller) {
+        let key = self.siem.normalize(key);
+        let subject = match &key {
+            EntityKey::Ip(ip) => Subject::ip(*ip),
+            EntityKey::User(u) => Subject::user(&**u),
+            EntityKey::Session(s) => Subject::default().with_session(&**s),
+            EntityKey::Device(d) => Subject::default().with_device(&**d),
+            EntityKey::Net(_) => Subject::default(),
+        };
+        let mut event = Event::new(name)
+            .subject(subject)
+            .attr("entity", key.to_string());
+        if let Some(d) = dur {
+            event = event.attr("for", d.to_string());
+        }
+        if let Some(addr) = caller.client {
+            event = event.attr("client", addr.to_string());
+        }
+        event = event.attr("operator", &*self.operator);
+        // The user id is in stored form already: not hashed a second time.
+        self.siem.fire_prepared(event);
+    }
+}
+
+fn parse_entity(path: Result<Path<String>, PathRejection>) -> Result<EntityKey, ApiError> {
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not an entity: expected ip:203.0.113.7, user:alice, session:…, device:… or \
+             net:203.0.113.0%2F24",
+        )
+    };
+    let Ok(Path(text)) = path else {
+        return Err(bad());
+    };
+    match EntityKey::parse(&text) {
+        Some(EntityKey::User(v) | EntityKey::Session(v) | EntityKey::Device(v))
+            if v.trim().is_empty() =>
+        {
+            Err(bad())
+        }
+        Some(key) => Ok(key),
+        None => Err(bad()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForBody {
+    #[serde(rename = "for")]
+    dur: Dur,
+}
+
+/// The `{"for": "10m"}` body of a block or allow, within [`MIN_DURATION`] and [`MAX_DURATION`].
+fn parse_for(body: Result<Bytes, BytesRejection>) -> Result<Dur, ApiError> {
+    let body = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    let parsed: ForBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON body such as {{\"for\": \"10m\"}}: {e}"),
+        )
+    })?;
+    let d = parsed.dur;
+    if d.0 < MIN_DURATION || d.0 > MAX_DURATION {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("duration {d} out of range: from 1s to 365d"),
+        ));
+    }
+    Ok(d)
+}
+
+async fn offenders(State(admin): State<Admin>) -> Response {
+    let all = admin.siem.offenders();
+    ok(all.iter().map(|o| admin.view(o)).collect::<Vec<_>>())
+}
+
+async fn stats(State(admin): State<Admin>) -> Response {
+    ok(admin.siem.stats())
+}
+
+async fn entity(
+    State(admin): State<Admin>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let key = parse_entity(path)?;
+    match admin.siem.explain(&key) {
+        Some(o) => Ok(ok(admin.view(&o))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "nothing is known about this entity",
+        )),
+    }
+}
+
+async fn block(
+    State(admin): State<Admin>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let key = parse_entity(path)?;
+    let dur = parse_for(body)?;
+    admin.siem.block(&key, dur.0);
+    admin.record("admin.block", &key, Some(dur), caller);
+    Ok(admin.explain(&key))
+}
+
+async fn unblock(
+    State(admin): State<Admin>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let key = parse_entity(path)?;
+    admin.siem.unblock(&key);
+    admin.record("admin.unblock", &key, None, caller);
+    Ok(admin.explain(&key))
+}
+
+async fn allow(
+    State(admin): State<Admin>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let key = parse_entity(path)?;
+    let dur = parse_for(body)?;
+    admin.siem.allow(&key, dur.0);
+    admin.record("admin.allow", &key, Some(dur), caller);
+    Ok(admin.explain(&key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"0123456789abcdef", b"0123456789abcdef"));
+        assert!(!constant_time_eq(b"0123456789abcdef", b"0123456789abcdeF"));
+        assert!(!constant_time_eq(b"0123456789abcdef", b"1123456789abcdef"));
+        // Different lengths, a prefix either way.
+        assert!(!constant_time_eq(b"0123456789abcdef", b"0123456789abcde"));
+        assert!(!constant_time_eq(b"0123456789abcde", b"0123456789abcdef"));
+        // Trailing NULs must not pass for missing bytes.
+        assert!(!constant_time_eq(b"abc\0", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abc\0"));
+        // Empty.
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(!constant_time_eq(b"a", b""));
+    }
+
+    #[test]
+    fn tokens_are_checked() {
+        assert_eq!(
+            check_token("short"),
+            Err(AdminError::TokenTooShort { len: 5 })
+        );
+        assert_eq!(
+            check_token("0123456789abcdef\n"),
+            Err(AdminError::TokenWhitespace)
+        );
+        assert_eq!(
+            check_token("0123456789 abcdef"),
+            Err(AdminError::TokenWhitespace)
+        );
+        assert_eq!(
+            check_token("0123456789abcdef\u{7f}"),
+            Err(AdminError::TokenNotVisibleAscii)
+        );
+        assert_eq!(
+            check_token("0123456789abcdéf"),
+            Err(AdminError::TokenNotVisibleAscii)
+        );
+        assert_eq!(check_token("0123456789abcdef"), Ok(()));
+        // The message names the length, never the token.
+        let msg = check_token("hunter2").unwrap_err().to_string();
+        assert!(msg.contains("7 bytes") && !msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn bearer_values_are_parsed() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer   abc  "), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"BEARER abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Bearer"), None);
+        assert_eq!(bearer(b"Bearer "), None);
+        assert_eq!(bearer(b"Bearerabc"), None);
+        assert_eq!(bearer(b"Basic abc"), None);
+    }
+
+    #[test]
+    fn fingerprints_are_short_stable_and_distinct() {
+        let a = token_fingerprint("0123456789abcdef");
+        assert_eq!(a, token_fingerprint("0123456789abcdef"));
+        assert_ne!(a, token_fingerprint("0123456789abcdeg"));
+        assert_eq!(a.len(), 8);
+    }
+}
