@@ -4,6 +4,9 @@
 //! cargo run --example quickstart            # listens on 127.0.0.1:3000 (PORT overrides)
 //! ```
 //!
+//! The admin API is mounted at `/_siem` (see the startup line for the token; set
+//! `TOWER_SIEM_ADMIN_TOKEN` to choose it).
+//!
 //! Several replicas sharing their blocks and allows through Redis (each with its own event
 //! files, named after its port):
 //!
@@ -237,6 +240,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         siem: siem.clone(),
         sessions: Arc::default(),
     };
+    let admin_token = std::env::var("TOWER_SIEM_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let app = Router::new()
         .route("/", get(index))
         .route("/login", post(login))
@@ -246,7 +253,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(state)
         // The demo's offender list stays reachable even from a blocked client; a real app
         // would put it behind authentication.
-        .layer(siem.layer().session_cookie("sid").exclude("/offenders"));
+        .layer(siem.layer().session_cookie("sid").exclude("/offenders"))
+        // The admin API, outside the layer, behind its token.
+        .nest("/_siem", siem.admin_router(admin_token.clone())?);
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("tower-siem quickstart on http://127.0.0.1:{port}/");
@@ -260,6 +269,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         db.display()
     );
     println!("try:    curl localhost:{port}/");
+    println!(
+        "admin:  curl -H 'Authorization: Bearer {admin_token}' localhost:{port}/_siem/api/offenders"
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
