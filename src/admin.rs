@@ -135,6 +135,7 @@ impl Siem {
         Ok(Router::new()
             .route("/api/offenders", get(offenders))
             .route("/api/stats", get(stats))
+            .route("/metrics", get(prometheus))
             .route("/api/entities/{entity}", get(entity))
             .route("/api/entities/{entity}/block", post(block))
             .route("/api/entities/{entity}/unblock", post(unblock))
@@ -427,6 +428,180 @@ async fn offenders(State(admin): State<Admin>) -> Response {
 
 async fn stats(State(admin): State<Admin>) -> Response {
     ok(admin.siem.stats())
+}
+
+async fn prometheus(State(admin): State<Admin>) -> Response {
+    let text = exposition(&admin.siem.stats());
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+/// [`Siem::stats`] in the Prometheus text format, under the names the `metrics` feature uses
+/// for the same figures (so a dashboard reads either).
+pub fn exposition(stats: &crate::SiemStats) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(4096);
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    let label = |pairs: &[(&str, &str)]| {
+        let body: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                format!("{k}=\"{v}\"")
+            })
+            .collect();
+        format!("{{{}}}", body.join(","))
+    };
+    let e = &stats.engine;
+    family(
+        "tower_siem_engine_events_total",
+        "counter",
+        "Events the engine has seen.",
+        &[(String::new(), e.events)],
+    );
+    let mut hits = Vec::new();
+    for r in &e.rules {
+        hits.push((label(&[("rule", &r.id), ("shadow", "false")]), r.hits));
+        hits.push((label(&[("rule", &r.id), ("shadow", "true")]), r.shadow_hits));
+    }
+    family(
+        "tower_siem_rule_hits_total",
+        "counter",
+        "Times each rule fired (in shadow mode: would have).",
+        &hits,
+    );
+    for (name, kind, help, v) in [
+        ("tower_siem_entities", "gauge", "Entities with risk state in the store.", e.entities),
+        ("tower_siem_entity_capacity", "gauge", "The store's capacity.", e.entity_capacity),
+        ("tower_siem_sessions", "gauge", "Sessions bound to a user.", e.sessions),
+        ("tower_siem_window_keys_max", "gauge", "Most keys any one rule keeps a window for.", e.max_window_keys),
+        ("tower_siem_window_evictions_total", "counter", "Window entries evicted to stay within capacity.", e.window_evictions),
+        ("tower_siem_decisions_held", "gauge", "Entities blocked, allow-listed, throttled or with an offence history, out of reach of eviction.", e.decisions.held),
+        ("tower_siem_decisions_capacity", "gauge", "The most decisions the store holds.", e.decisions.capacity),
+        ("tower_siem_decisions_evicted_total", "counter", "Decisions dropped to stay within that bound.", e.decisions.evicted),
+    ] {
+        family(name, kind, help, &[(String::new(), v)]);
+    }
+    let sinks = &stats.pipeline.sinks;
+    let per_sink = |f: &dyn Fn(&crate::pipeline::SinkStats) -> u64| -> Vec<(String, u64)> {
+        sinks
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (label(&[("sink", &s.name), ("index", &i.to_string())]), f(s)))
+            .collect()
+    };
+    family(
+        "tower_siem_sink_events_emitted_total",
+        "counter",
+        "Events handed to the sink's queue.",
+        &per_sink(&|s| s.emitted),
+    );
+    family(
+        "tower_siem_sink_events_delivered_total",
+        "counter",
+        "Events the sink accepted.",
+        &per_sink(&|s| s.delivered),
+    );
+    family(
+        "tower_siem_sink_events_buffered",
+        "gauge",
+        "Events queued or in flight.",
+        &per_sink(&|s| s.buffered),
+    );
+    family(
+        "tower_siem_sink_retries_total",
+        "counter",
+        "Batch retries.",
+        &per_sink(&|s| s.retries),
+    );
+    family(
+        "tower_siem_sink_write_errors_total",
+        "counter",
+        "Failed writes and flushes.",
+        &per_sink(&|s| s.write_errors),
+    );
+    let mut dropped = Vec::new();
+    for (i, s) in sinks.iter().enumerate() {
+        let index = i.to_string();
+        for (reason, v) in [
+            ("queue_full", s.dropped.queue_full),
+            ("sink_error", s.dropped.sink_error),
+            ("shutdown", s.dropped.shutdown),
+            ("spool_full", s.dropped.spool_full),
+            ("corrupt", s.dropped.corrupt),
+        ] {
+            dropped.push((
+                label(&[("sink", &s.name), ("index", &index), ("reason", reason)]),
+                v,
+            ));
+        }
+    }
+    family(
+        "tower_siem_sink_events_dropped_total",
+        "counter",
+        "Events lost, by cause.",
+        &dropped,
+    );
+    if let Some(shared) = &e.shared {
+        family(
+            "tower_siem_shared_connected",
+            "gauge",
+            "1 while the sharing store is connected to Redis.",
+            &[(String::new(), u64::from(shared.connected))],
+        );
+        let ways: Vec<(String, u64)> = [
+            ("published", shared.published),
+            ("received", shared.received),
+            ("loaded", shared.loaded),
+            ("reseeded", shared.reseeded),
+            ("dropped", shared.dropped),
+            ("malformed", shared.malformed),
+            ("lifted", shared.lifted),
+        ]
+        .iter()
+        .map(|(w, v)| (label(&[("way", w)]), *v))
+        .collect();
+        family(
+            "tower_siem_shared_decisions_total",
+            "counter",
+            "Decisions shared with other replicas, by way.",
+            &ways,
+        );
+        family(
+            "tower_siem_shared_errors_total",
+            "counter",
+            "Failed connections and commands of the sharing store.",
+            &[(String::new(), shared.errors)],
+        );
+        family(
+            "tower_siem_shared_lookups_alone_total",
+            "counter",
+            "Gate lookups made while Redis was away.",
+            &[
+                (label(&[("mode", "open")]), shared.failed_open),
+                (label(&[("mode", "closed")]), shared.failed_closed),
+            ],
+        );
+    }
+    out
 }
 
 async fn entity(

@@ -611,3 +611,90 @@ async fn users_are_named_as_the_application_names_them_when_ids_are_hashed() {
         "{json}"
     );
 }
+
+/// `GET /metrics`: `Siem::stats()` in the Prometheus text format, behind the same token.
+#[tokio::test]
+async fn metrics_are_the_stats_in_prometheus_text() {
+    let collect = Arc::new(Collect::default());
+    let siem = Siem::builder()
+        .sink(SharedSink(collect.clone()))
+        .build()
+        .unwrap();
+    let router = admin(&siem);
+    assert_unauthorized(&router, request("GET", "/metrics", None, None)).await;
+
+    // An attack tool, so a rule has hits, and an event through the sink.
+    let gate = Router::new()
+        .route("/", axum::routing::get(|| async { "ok" }))
+        .layer(siem.layer());
+    let req = Request::get("/")
+        .header("user-agent", "sqlmap/1.7")
+        .extension(ConnectInfo(SocketAddr::new(ATTACKER.parse().unwrap(), 1)))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        gate.oneshot(req).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(siem.flush_async(LONG).await);
+
+    let bearer = format!("Bearer {TOKEN}");
+    let res = call(&router, request("GET", "/metrics", Some(&bearer), None)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = body_text(res).await;
+    let value = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing:\n{text}"))
+    };
+    let stats = siem.stats();
+    assert_eq!(value("tower_siem_engine_events_total"), stats.engine.events);
+    let scanner = stats
+        .engine
+        .rules
+        .iter()
+        .find(|r| r.id == "sig.scanner_ua")
+        .unwrap();
+    assert!(scanner.hits >= 1);
+    assert_eq!(
+        value("tower_siem_rule_hits_total{rule=\"sig.scanner_ua\",shadow=\"false\"}"),
+        scanner.hits
+    );
+    assert_eq!(value("tower_siem_decisions_held"), 1);
+    let sink = &stats.pipeline.sinks[0];
+    assert!(sink.delivered >= 1);
+    assert_eq!(
+        value("tower_siem_sink_events_delivered_total{sink=\"collect\",index=\"0\"}"),
+        sink.delivered
+    );
+    assert_eq!(
+        value("tower_siem_sink_events_dropped_total{sink=\"collect\",index=\"0\",reason=\"queue_full\"}"),
+        0
+    );
+    // Every sample line belongs to a family announced with its type.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "{name} has no TYPE line"
+        );
+    }
+    assert!(!text.contains(TOKEN));
+}
+
+/// Shares one collector between the test and the pipeline.
+struct SharedSink(Arc<Collect>);
+
+impl Sink for SharedSink {
+    fn name(&self) -> &str {
+        "collect"
+    }
+
+    fn write<'a>(&'a self, batch: &'a [SharedEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
+        self.0.write(batch)
+    }
+}
