@@ -6,11 +6,13 @@
 //! | `tower-siem events [--db FILE] [--ip IP] [--user U] [--name N] [--since 10m] …` | query the SQLite event store: a table or JSON lines |
 //! | `tower-siem triage FILE…` | replay access logs through the rules: who would have been stepped up or blocked ([`triage`]) |
 //! | `tower-siem generate --lines N --seed S --out access.log --truth truth.json` | a labelled synthetic access log (see the `generate` module docs) |
+//! | `tower-siem offenders`, `explain E`, `block E --for 1h`, `unblock E`, `allow E --for 7d` | a running application's admin API (`$TOWER_SIEM_URL`, `$TOWER_SIEM_ADMIN_TOKEN`): a table or JSON |
 //! | `tower-siem detect --nats URL --redis URL [--namespace NS] …` | the fleet detector (with features `nats` and `redis`): the rules over every replica's events, blocks shared through Redis |
 //!
 //! The binary is a few lines calling [`run`]; every command lives in its own module here so it
 //! can be tested without spawning a process.
 
+mod admin;
 #[cfg(all(feature = "nats", feature = "redis"))]
 mod detect;
 mod events;
@@ -46,6 +48,17 @@ enum Command {
     Triage(triage::TriageArgs),
     /// Write a labelled synthetic access log (one simulated day) and its ground truth.
     Generate(generate::GenerateArgs),
+    /// Who is stepped up, throttled or blocked now, from a running application's admin API.
+    Offenders(admin::Target),
+    /// One entity (ip:…, net:…/24, user:…) from the admin API: its verdict and the rules
+    /// behind it.
+    Explain(admin::EntityArgs),
+    /// Block an entity through the admin API.
+    Block(admin::ForArgs),
+    /// Lift an entity's block (and clear its score) through the admin API.
+    Unblock(admin::EntityArgs),
+    /// Allow-list an entity through the admin API: no action against it, no score.
+    Allow(admin::ForArgs),
     /// Run the fleet detector: read every replica's events from NATS JetStream, run the rules
     /// over the whole fleet, share the blocks through Redis.
     #[cfg(all(feature = "nats", feature = "redis"))]
@@ -60,6 +73,11 @@ pub fn run() -> ExitCode {
         Command::Events(args) => events::run(args),
         Command::Triage(args) => triage::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Offenders(t) => admin::run(admin::Request::Offenders(t)),
+        Command::Explain(a) => admin::run(admin::Request::Explain(a)),
+        Command::Block(a) => admin::run(admin::Request::Block(a)),
+        Command::Unblock(a) => admin::run(admin::Request::Unblock(a)),
+        Command::Allow(a) => admin::run(admin::Request::Allow(a)),
         #[cfg(all(feature = "nats", feature = "redis"))]
         Command::Detect(args) => detect::run(args),
     }
