@@ -372,3 +372,38 @@ async fn a_neighbour_of_one_blocked_address_is_not_blocked() {
     }
     assert_eq!(app.get("198.51.100.77", "/").await.status(), StatusCode::OK);
 }
+
+/// A password guesser cannot reset its count by churn: three failed logins on one account,
+/// then 50,000 failures on other accounts from other addresses (far more keys than the rules'
+/// windows hold), then the fourth: the brute-force rule still fires on it.
+#[test]
+fn a_flood_of_other_keys_does_not_reset_a_guessers_window() {
+    let siem = tower_siem::Siem::builder()
+        .window_capacity(2_000)
+        .build()
+        .unwrap();
+    let attacker = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 66));
+    for _ in 0..3 {
+        siem.fire(Event::new("auth.failure").user("alice").ip(attacker));
+    }
+    for i in 0..50_000u32 {
+        let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        siem.fire(Event::new("auth.failure").user(format!("other{i}")).ip(ip));
+    }
+    let evictions = siem.stats().engine.window_evictions;
+    assert!(
+        evictions > 40_000,
+        "the flood evicted only {evictions} windows"
+    );
+    siem.fire(Event::new("auth.failure").user("alice").ip(attacker));
+    let alice = siem
+        .explain(&EntityKey::User("alice".into()))
+        .expect("the fourth failure scored alice");
+    assert!(
+        alice
+            .contributions
+            .iter()
+            .any(|c| &*c.rule == "auth.bruteforce.user"),
+        "{alice:?}"
+    );
+}

@@ -71,6 +71,18 @@ enum State {
     },
 }
 
+impl window::Weight for State {
+    fn weight(&self) -> usize {
+        match self {
+            State::Recent(r) => r.weight(),
+            State::Distinct(d) => d.weight(),
+            State::Novelty { known, recent } => {
+                known.weight() + recent.as_ref().map_or(0, window::Weight::weight)
+            }
+        }
+    }
+}
+
 struct Compiled {
     id: Arc<str>,
     kind: RuleKind,
@@ -271,7 +283,13 @@ impl Engine {
                     } else {
                         config.window_capacity
                     },
-                ),
+                )
+                // A key's events protect its window while they can still count: for the
+                // rule's window (a novelty rule's known values, for good).
+                .with_horizon(match r.kind {
+                    RuleKind::Novelty => i64::MAX,
+                    _ => r.window.map(|w| w.millis()).unwrap_or(0),
+                }),
                 hits: AtomicU64::new(0),
                 shadow_hits: AtomicU64::new(0),
             };

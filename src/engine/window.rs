@@ -12,14 +12,33 @@ const EVICTION_SAMPLE: usize = 8;
 /// A concurrent map that never holds more than its capacity.
 ///
 /// Sixteen shards, each a mutex around a small hash map with capacity `cap / 16`. When a shard is
-/// full, an insert evicts the least recently touched of a sample of its entries: an approximation
-/// of LRU that keeps active keys (an attacker who keeps trying stays tracked) while a flood of
-/// one-off keys only displaces other one-off keys.
+/// full, an insert evicts one of a sample of its entries: the one holding the least evidence
+/// ([`Weight`]) among those touched within the map's horizon, then the least recently touched.
+/// A flood of one-off keys therefore displaces other one-off keys and stale entries, not the
+/// window of a key that has been piling up events (an attacker cannot reset its own count of
+/// failed logins by sending requests from many other addresses).
 pub(crate) struct BoundedMap<K, V> {
     shards: Box<[Mutex<Shard<K, V>>]>,
     per_shard: usize,
     hasher: RandomState,
+    /// How long (ms) an entry's weight protects it after its last touch.
+    horizon: i64,
 }
+
+/// How much evidence an entry holds, for eviction (see [`BoundedMap`]).
+pub(crate) trait Weight {
+    /// Events or values held; 0 when it does not matter.
+    fn weight(&self) -> usize {
+        0
+    }
+}
+
+impl Weight for u32 {}
+impl Weight for std::sync::Arc<str> {}
+
+/// Weights above this all count the same: an entry with 8 events is as worth keeping as one
+/// with 800.
+const MAX_WEIGHT: usize = 8;
 
 struct Shard<K, V> {
     map: hashbrown_like::Map<K, (V, i64)>,
@@ -31,7 +50,7 @@ mod hashbrown_like {
     pub(crate) type Map<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 }
 
-impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
+impl<K: Hash + Eq + Clone, V: Weight> BoundedMap<K, V> {
     pub(crate) fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS).max(1);
         let shards = (0..SHARDS)
@@ -46,7 +65,15 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
             shards,
             per_shard,
             hasher: RandomState::new(),
+            horizon: 0,
         }
+    }
+
+    /// Lets an entry's weight protect it from eviction for `ms` after its last touch (the
+    /// rule's window: past it, the events no longer count anyway).
+    pub(crate) fn with_horizon(mut self, ms: i64) -> Self {
+        self.horizon = ms.max(0);
+        self
     }
 
     fn shard(&self, key: &K) -> &Mutex<Shard<K, V>> {
@@ -69,7 +96,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
             return f(v);
         }
         if shard.map.len() >= self.per_shard {
-            shard.evict_one();
+            shard.evict_one(now, self.horizon);
         }
         let mut v = init();
         let r = f(&mut v);
@@ -103,13 +130,17 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V> Shard<K, V> {
-    fn evict_one(&mut self) {
+impl<K: Hash + Eq + Clone, V: Weight> Shard<K, V> {
+    fn evict_one(&mut self, now: i64, horizon: i64) {
         let victim = self
             .map
             .iter()
             .take(EVICTION_SAMPLE)
-            .min_by_key(|(_, (_, touched))| *touched)
+            .min_by_key(|(_, (v, touched))| {
+                let fresh = now.saturating_sub(*touched) < horizon;
+                let weight = if fresh { v.weight().min(MAX_WEIGHT) } else { 0 };
+                (weight, *touched)
+            })
             .map(|(k, _)| k.clone());
         if let Some(k) = victim {
             self.map.remove(&k);
@@ -135,6 +166,18 @@ fn reserve_capped<T>(v: &mut Vec<T>, cap: usize) {
     if v.len() == v.capacity() && v.len() < cap {
         let more = v.len().max(4).min(cap - v.len());
         v.reserve_exact(more);
+    }
+}
+
+impl Weight for Recent {
+    fn weight(&self) -> usize {
+        self.times.len()
+    }
+}
+
+impl Weight for Distinct {
+    fn weight(&self) -> usize {
+        self.seen.len()
     }
 }
 
@@ -247,6 +290,35 @@ mod tests {
         assert!(m.len() <= m.capacity(), "{} > {}", m.len(), m.capacity());
         assert!(m.capacity() >= 1000 && m.capacity() < 1000 + SHARDS);
         assert!(m.evicted() >= 99_000 - SHARDS as u64);
+    }
+
+    #[test]
+    fn a_flood_of_one_off_keys_does_not_evict_a_window_piling_up_events() {
+        let m: BoundedMap<u64, Recent> = BoundedMap::new(160).with_horizon(600_000);
+        // Key 0 collects 5 events.
+        for t in 0..5 {
+            m.with(&0, t, || Recent::new(10), |w| w.record(t, 600_000));
+        }
+        // 100,000 one-off keys, all touched later than key 0.
+        for i in 1..100_000u64 {
+            let t = 10 + i as i64;
+            m.with(&i, t, || Recent::new(10), |w| w.record(t, 600_000));
+        }
+        assert_eq!(
+            m.get(&0, Weight::weight),
+            Some(5),
+            "the piled-up window was evicted"
+        );
+        // Past the horizon its weight no longer protects it.
+        for i in 100_000..200_000u64 {
+            let t = 700_000 + i as i64;
+            m.with(&i, t, || Recent::new(10), |w| w.record(t, 600_000));
+        }
+        assert_eq!(
+            m.get(&0, Weight::weight),
+            None,
+            "a stale window is kept forever"
+        );
     }
 
     #[test]
