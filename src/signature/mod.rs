@@ -1260,6 +1260,9 @@ mod tests {
             "q=%3Cscript/src=//x.example/a.js%3E",
             "q=%3Cscript%3E%3Cimg",
             "q=%3CsCrIpT%3E&x=1",
+            // Breaking out of an inline script: a closing tag at the end, or before markup.
+            "q=x%3C/script%3E",
+            "q=%22%3B%3C/script%3E%3Csvg+onload%3Dalert(1)%3E",
         ] {
             assert_strong("xss", "/s", Some(q));
         }
@@ -1300,6 +1303,7 @@ mod tests {
             "q=JavaScript%3A+The+Good+Parts",
             "q=%3Cscript%3E+tag+placement",
             "q=where+to+put+the+%3Cscript%3E+tag",
+            "q=how+do+i+close+a+%3C%2Fscript%3E+tag",
             "q=sudo+apt+update+%26%26+sudo+apt+upgrade",
             "q=ps+aux+%7C+grep+java",
             "q=git+log+--oneline+%7C+head",

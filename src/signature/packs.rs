@@ -257,10 +257,11 @@ fn xss() -> Pack {
         "xss",
         ALL,
         &[
-            // A closing tag, a script element with an attribute, or an opening tag that ends
-            // the value or is followed by markup or code; `<script> tag placement` typed in a
-            // search is evidence only (below).
-            r"</script\b",
+            // A closing tag that ends the value or is followed by markup (breaking out of an
+            // inline script), a script element with an attribute, or an opening tag that ends
+            // the value or is followed by markup or code; `<script> tag placement` or `how to
+            // close a </script> tag` typed in a search is evidence only (below).
+            r"</script\b[^<>]*>?\s*(?:$|[&<'\x22;`])",
             r"<script[\s/][^<>]*?=",
             r#"<script\b[^<>]*>\s*(?:$|[&<'\x22(\[{;`]|[\w.$]+\s*[(=\[`.])"#,
             // Browsers drop tabs and newlines inside a scheme: `java&Tab;script:`.
@@ -280,7 +281,7 @@ fn xss() -> Pack {
         ],
         &[],
     );
-    p.weak.push(r"<script\b".to_owned());
+    p.weak.push(r"</?script\b".to_owned());
     // The same probe in free text (`alert('hi') not working`): evidence only.
     p.weak.push(
         r"\b(?:alert|prompt|confirm)\s*(?:\(|`)\s*(?:\d|document\.|window\.|['\x22`]|/|string\.fromcharcode)".to_owned(),
