@@ -541,13 +541,7 @@ pub fn exposition(stats: &crate::SiemStats) -> String {
     let mut dropped = Vec::new();
     for (i, s) in sinks.iter().enumerate() {
         let index = i.to_string();
-        for (reason, v) in [
-            ("queue_full", s.dropped.queue_full),
-            ("sink_error", s.dropped.sink_error),
-            ("shutdown", s.dropped.shutdown),
-            ("spool_full", s.dropped.spool_full),
-            ("corrupt", s.dropped.corrupt),
-        ] {
+        for (reason, v) in s.dropped.by_reason() {
             dropped.push((
                 label(&[("sink", &s.name), ("index", &index), ("reason", reason)]),
                 v,
@@ -567,18 +561,11 @@ pub fn exposition(stats: &crate::SiemStats) -> String {
             "1 while the sharing store is connected to Redis.",
             &[(String::new(), u64::from(shared.connected))],
         );
-        let ways: Vec<(String, u64)> = [
-            ("published", shared.published),
-            ("received", shared.received),
-            ("loaded", shared.loaded),
-            ("reseeded", shared.reseeded),
-            ("dropped", shared.dropped),
-            ("malformed", shared.malformed),
-            ("lifted", shared.lifted),
-        ]
-        .iter()
-        .map(|(w, v)| (label(&[("way", w)]), *v))
-        .collect();
+        let ways: Vec<(String, u64)> = shared
+            .by_way()
+            .iter()
+            .map(|(w, v)| (label(&[("way", w)]), *v))
+            .collect();
         family(
             "tower_siem_shared_decisions_total",
             "counter",

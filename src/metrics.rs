@@ -9,7 +9,7 @@
 //! | `tower_siem_events_total` | counter | `class`: `http`, `auth`, `account`, `mfa`, `siem`, `other`; `action`: `allow`, `step_up`, `throttle`, `block` | events applied: every request's `http.request` (with the verdict its gate gave) and every [`Siem::fire`](crate::Siem::fire) (with the verdict it returned). The class is the part of the name before the first dot; names outside the well-known families count as `other`. Verdicts by action: `sum by (action)` |
 //! | `tower_siem_sink_events_emitted_total` | counter | `sink`, `index` | events handed to the sink's queue |
 //! | `tower_siem_sink_events_delivered_total` | counter | `sink`, `index` | events the sink accepted |
-//! | `tower_siem_sink_events_dropped_total` | counter | `sink`, `index`, `reason`: `queue_full`, `sink_error`, `shutdown` | events lost, by cause |
+//! | `tower_siem_sink_events_dropped_total` | counter | `sink`, `index`, `reason`: `queue_full`, `sink_error`, `shutdown`, `spool_full`, `corrupt` | events lost, by cause |
 //! | `tower_siem_sink_events_buffered` | gauge | `sink`, `index` | events queued or in flight |
 //! | `tower_siem_sink_retries_total` | counter | `sink`, `index` | batch retries |
 //! | `tower_siem_sink_write_errors_total` | counter | `sink`, `index` | failed writes and flushes |
@@ -146,11 +146,7 @@ fn sink(index: usize, stats: &SinkStats) {
     };
     counter!("tower_siem_sink_events_emitted_total", labels(None)).absolute(stats.emitted);
     counter!("tower_siem_sink_events_delivered_total", labels(None)).absolute(stats.delivered);
-    for (reason, n) in [
-        ("queue_full", stats.dropped.queue_full),
-        ("sink_error", stats.dropped.sink_error),
-        ("shutdown", stats.dropped.shutdown),
-    ] {
+    for (reason, n) in stats.dropped.by_reason() {
         counter!(
             "tower_siem_sink_events_dropped_total",
             labels(Some(("reason", reason)))
@@ -182,15 +178,7 @@ pub(crate) fn engine(stats: &EngineStats) {
     counter!("tower_siem_window_evictions_total").absolute(stats.window_evictions);
     if let Some(shared) = &stats.shared {
         gauge!("tower_siem_shared_connected").set(f64::from(u8::from(shared.connected)));
-        for (way, n) in [
-            ("published", shared.published),
-            ("received", shared.received),
-            ("loaded", shared.loaded),
-            ("reseeded", shared.reseeded),
-            ("dropped", shared.dropped),
-            ("malformed", shared.malformed),
-            ("lifted", shared.lifted),
-        ] {
+        for (way, n) in shared.by_way() {
             counter!("tower_siem_shared_decisions_total", "way" => way).absolute(n);
         }
         counter!("tower_siem_shared_errors_total").absolute(shared.errors);

@@ -121,6 +121,8 @@ async fn metrics_match_siem_stats() {
             ("queue_full", s.dropped.queue_full),
             ("sink_error", s.dropped.sink_error),
             ("shutdown", s.dropped.shutdown),
+            ("spool_full", s.dropped.spool_full),
+            ("corrupt", s.dropped.corrupt),
         ] {
             let k = key(
                 "tower_siem_sink_events_dropped_total",

@@ -218,6 +218,17 @@ pub struct Dropped {
 }
 
 impl Dropped {
+    /// Each cause with its count, named as the metrics' `reason` label.
+    pub fn by_reason(&self) -> [(&'static str, u64); 5] {
+        [
+            ("queue_full", self.queue_full),
+            ("sink_error", self.sink_error),
+            ("shutdown", self.shutdown),
+            ("spool_full", self.spool_full),
+            ("corrupt", self.corrupt),
+        ]
+    }
+
     /// All drops together.
     pub fn total(&self) -> u64 {
         self.queue_full

@@ -143,6 +143,21 @@ pub struct SharedStats {
     pub failed_closed: u64,
 }
 
+impl SharedStats {
+    /// The decisions shared, by way, named as the metrics' `way` label.
+    pub fn by_way(&self) -> [(&'static str, u64); 7] {
+        [
+            ("published", self.published),
+            ("received", self.received),
+            ("loaded", self.loaded),
+            ("reseeded", self.reseeded),
+            ("dropped", self.dropped),
+            ("malformed", self.malformed),
+            ("lifted", self.lifted),
+        ]
+    }
+}
+
 /// The in-process store, in two tiers.
 ///
 /// - Decided entities (blocked, allow-listed, throttled, or with a repeat-offender history:
