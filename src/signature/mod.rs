@@ -832,6 +832,37 @@ fn sample(matched: &[u8]) -> String {
     out
 }
 
+/// Deterministic random values for the tokenisers' robustness tests.
+#[cfg(test)]
+pub(crate) mod fuzz {
+    /// Calls `each` with `rounds` values from a xorshift stream seeded with `seed`: bytes
+    /// drawn mostly from `alphabet` (one in eight from anywhere), up to 64 bytes long, every
+    /// hundredth value 8,000 bytes longer.
+    pub(crate) fn values(seed: u64, alphabet: &[u8], rounds: usize, mut each: impl FnMut(&[u8])) {
+        let mut s = seed;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut buf = Vec::new();
+        for round in 0..rounds {
+            let len = (next() % 64) as usize + if round % 100 == 0 { 8000 } else { 0 };
+            buf.clear();
+            for _ in 0..len {
+                let r = next();
+                buf.push(if r & 7 == 0 {
+                    (r >> 8) as u8
+                } else {
+                    alphabet[((r >> 8) as usize) % alphabet.len()]
+                });
+            }
+            each(&buf);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

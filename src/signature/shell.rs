@@ -1487,31 +1487,13 @@ mod tests {
 
     #[test]
     fn adversarial_inputs_do_not_panic() {
-        // deterministic xorshift over bytes biased towards shell punctuation
-        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        // Random values biased towards shell punctuation.
         let alphabet = b";|&`$(){}'\"\\#<>\n\r\t \0/?*@IFSidlscatwhoami-.,0123456789n^%\xa0\xff";
-        let mut buf = Vec::new();
-        for round in 0..20_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let len = (s % 64) as usize + if round % 100 == 0 { 8000 } else { 0 };
-            buf.clear();
-            for _ in 0..len {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let b = if s & 7 == 0 {
-                    (s >> 8) as u8
-                } else {
-                    alphabet[((s >> 8) as usize) % alphabet.len()]
-                };
-                buf.push(b);
-            }
-            if let Some(f) = detect(&buf) {
+        crate::signature::fuzz::values(0x2545_f491_4f6c_dd1d, alphabet, 20_000, |buf| {
+            if let Some(f) = detect(buf) {
                 assert!(f.start <= f.end && f.end <= buf.len());
             }
-        }
+        });
         for v in [
             ";".repeat(8192),
             "|".repeat(8192),

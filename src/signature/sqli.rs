@@ -1984,31 +1984,13 @@ mod tests {
 
     #[test]
     fn adversarial_inputs_do_not_panic() {
-        // deterministic xorshift over bytes biased towards SQL punctuation
-        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        // Random values biased towards SQL punctuation.
         let alphabet = b"'\"`()#;=@-/*! \t\n0123456789abcORDNUSELCTunionselect.,|&<>\\\xa0\xff";
-        let mut buf = Vec::new();
-        for round in 0..20_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let len = (s % 64) as usize + if round % 100 == 0 { 8000 } else { 0 };
-            buf.clear();
-            for _ in 0..len {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let b = if s & 7 == 0 {
-                    (s >> 8) as u8
-                } else {
-                    alphabet[((s >> 8) as usize) % alphabet.len()]
-                };
-                buf.push(b);
-            }
-            if let Some(f) = detect(&buf) {
+        crate::signature::fuzz::values(0x9e37_79b9_7f4a_7c15, alphabet, 20_000, |buf| {
+            if let Some(f) = detect(buf) {
                 assert!(f.start <= f.end && f.end <= buf.len());
             }
-        }
+        });
         for v in [
             "/*".repeat(4000),
             "/*!".repeat(2700),
