@@ -50,6 +50,17 @@ impl Benign {
     fn query(&self) -> Option<&str> {
         self.path_and_query.split_once('?').map(|(_, q)| q)
     }
+
+    /// The request a browser at `ip` sends for it.
+    fn request(&self, ip: IpAddr) -> Request<Body> {
+        Request::builder()
+            .method("GET")
+            .uri(&self.path_and_query)
+            .header("user-agent", self.user_agent)
+            .extension(ConnectInfo(SocketAddr::new(ip, 52_000)))
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{:?}: {e}", self.path_and_query))
+    }
 }
 
 /// The corpus as requests, in a fixed shuffled order (so every client gets a mix of sources).
@@ -188,14 +199,7 @@ async fn benign_text_is_never_denied() {
         let ip = clients[i % clients.len()];
         *per_ip.entry(ip).or_default() += 1;
         app.clock.advance(Duration::from_secs(1));
-        let req = Request::builder()
-            .method("GET")
-            .uri(&b.path_and_query)
-            .header("user-agent", b.user_agent)
-            .extension(ConnectInfo(SocketAddr::new(ip, 52_000)))
-            .body(Body::empty())
-            .unwrap_or_else(|e| panic!("{:?}: {e}", b.path_and_query));
-        let res = app.send(req).await;
+        let res = app.send(b.request(ip)).await;
         let status = res.status();
         *statuses.entry(status.as_u16()).or_default() += 1;
         if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
@@ -280,14 +284,7 @@ async fn repeating_a_tagged_search_is_never_denied() {
         let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i % 250) as u8 + 1));
         for _ in 0..5 {
             app.clock.advance(Duration::from_secs(10));
-            let req = Request::builder()
-                .method("GET")
-                .uri(&b.path_and_query)
-                .header("user-agent", b.user_agent)
-                .extension(ConnectInfo(SocketAddr::new(ip, 52_000)))
-                .body(Body::empty())
-                .unwrap();
-            let status = app.send(req).await.status();
+            let status = app.send(b.request(ip)).await.status();
             if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
                 denied.push(format!("{status} {}", b.path_and_query));
                 break;
