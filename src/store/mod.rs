@@ -123,8 +123,8 @@ pub struct SharedStats {
     pub loaded: u64,
     /// Live decisions of this replica written back after Redis came back empty.
     pub reseeded: u64,
-    /// Decisions not shared because the queue to the background task was full (they still
-    /// hold on this replica).
+    /// Decisions not shared because the queue to the background task was full, or because
+    /// the entity's name is longer than 512 bytes (they still hold on this replica).
     pub dropped: u64,
     /// Messages on the channel or values under our keys that were not ours to read.
     pub malformed: u64,

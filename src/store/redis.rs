@@ -372,6 +372,12 @@ impl RedisStore {
     }
 
     fn share(&self, wire: Wire) {
+        // An entity named by a client (a user name typed into a login form) is shared only up
+        // to a length: a megabyte-long name stays on this replica instead of in Redis.
+        if wire.entity.len() > MAX_SHARED_ENTITY {
+            self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         match self.tx.try_send(wire) {
             Ok(()) => {
                 self.shared.counters.queued.fetch_add(1, Ordering::AcqRel);
@@ -685,6 +691,8 @@ fn parse(shared: &Shared, payload: &[u8]) -> Option<Wire> {
     }
 }
 
+/// Longest entity (display form, bytes) whose decisions are shared.
+const MAX_SHARED_ENTITY: usize = 512;
 const EPOCH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -1001,6 +1009,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("s3cr3t-pw"), "{err}");
+    }
+
+    #[test]
+    fn an_entity_named_at_length_stays_local() {
+        let store = RedisStore::builder("redis://127.0.0.1:1/")
+            .share_scores(true)
+            .build()
+            .unwrap();
+        let long = EntityKey::User("a".repeat(64 * 1024).into());
+        store.update(&long, &mut |_| Some(state(5_000, true, 0, 0)));
+        assert!(store.get(&long).is_some(), "still decided here");
+        let short = EntityKey::User("alice".into());
+        store.update(&short, &mut |_| Some(state(5_000, true, 0, 0)));
+        store.remove(&long);
+        let c = &store.shared.counters;
+        assert_eq!(c.dropped.load(Ordering::Relaxed), 2, "the long name, twice");
+        assert_eq!(
+            c.queued.load(Ordering::Relaxed),
+            1,
+            "only alice's block is queued"
+        );
     }
 
     #[test]
