@@ -118,8 +118,9 @@ const SOURCES: &[Source] = &[
 ];
 
 /// Requests quoted in the issue, as sent: `class path?query` per line.
-/// Payloads the packs were not tuned on (wapiti's attack files, see `tests/corpus/README.md`),
-/// placed where wapiti puts them: a query value.
+/// Payloads the packs were not tuned on when first measured (wapiti's attack files, boofuzz's
+/// fuzz library; see `tests/corpus/README.md` and the README for what was tuned since), placed
+/// as those tools put them: a query value.
 const HELDOUT: &[Source] = &[
     (
         Class::Sqli,
@@ -145,6 +146,12 @@ const HELDOUT: &[Source] = &[
         Spot::Query,
         include_str!("corpus/heldout/cmdi.wapiti.txt"),
     ),
+    (
+        Class::Cmdi,
+        "boofuzz",
+        Spot::Query,
+        include_str!("corpus/heldout/cmdi.boofuzz.txt"),
+    ),
 ];
 
 /// Detection on the held-out payloads, per class, that must not regress (percent). Measured,
@@ -153,7 +160,7 @@ const HELDOUT_FLOOR: &[(Class, f64)] = &[
     (Class::Sqli, 99.5),
     (Class::Xss, 99.5),
     (Class::Traversal, 96.0),
-    (Class::Cmdi, 92.0),
+    (Class::Cmdi, 95.0),
 ];
 
 const ISSUE: &str = include_str!("corpus/evasion/issue.hand.txt");
@@ -540,7 +547,7 @@ fn run_heldout() -> Report {
 fn report_heldout_detection() {
     let r = run_heldout();
     println!(
-        "held-out payloads (wapiti): detection per class\n{}",
+        "held-out payloads (wapiti, boofuzz): detection per class\n{}",
         r.summary()
     );
     println!("per transformation@placement:{}", r.table());
@@ -561,7 +568,7 @@ fn heldout_detection_holds_its_floor() {
     for &(class, floor) in HELDOUT_FLOOR {
         let tally = &r.per_class[&class];
         assert!(
-            tally.total >= 50 || class == Class::Cmdi,
+            tally.total >= 50,
             "{}: only {} held-out cases",
             class.name(),
             tally.total

@@ -23,6 +23,11 @@
 //! an injection runs (recon such as `whoami`, `uname`, `ipconfig`; short probes such as `id`,
 //! `ls`, `pwd`; tools that need arguments such as `cat`, `sleep`, `curl`), by name, as a path
 //! reaching a `bin` directory (`/usr/bin/id`, `../../bin/sh`, `/???/??t`), or with `.exe`.
+//! A word missing from the list is judged by its place and shape alone (see
+//! [`unknown_command`]): a program name standing alone right after a break-out or first in
+//! the value (`;reboot`, `a);halt`) is strong; in the other places of an injection, weak.
+//! A value that is a path to a binary ending in `|` (`../../usr/bin/env|`) is Perl's
+//! pipe-open: strong.
 //!
 //! # Strong and weak
 //!
@@ -290,6 +295,9 @@ const BACKQUOTE: u16 = 4096;
 /// Data rather than a word of text: a number, an option, a path, or no run of three letters
 /// (`127.0.0.1`, `-c`, `4`).
 const DATA: u16 = 8192;
+/// Shaped like the name of a program (`reboot`, `notepad`, `ntpq`): a letter, then letters,
+/// digits, `_` or `-`, and no more than that. What an unknown command word must be to count.
+const NAMEISH: u16 = 16384;
 
 #[derive(Clone, Copy, Debug)]
 struct Tok {
@@ -795,6 +803,13 @@ fn classify(w: &WordBuf) -> (u8, u16) {
     if flags & (SHELLISH | NUMBER) != 0 || !has_letter_run(text, 3) {
         flags |= DATA;
     }
+    if first.is_ascii_alphabetic()
+        && text
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+    {
+        flags |= NAMEISH;
+    }
     if matches!(text, b"/c" | b"/k" | b"/r") {
         flags |= SWITCH;
     }
@@ -929,6 +944,33 @@ fn judge_context(value: &[u8], from: usize, breakout: bool) -> Option<Finding> {
                 all_data &= tok.flags & DATA != 0 && tok.cmd == 0;
                 None
             }
+            // A value that is a command and ends in a pipe (`/usr/bin/env|`): Perl's
+            // two-argument `open` runs it and reads its output.
+            T::Sep
+                if i + 1 == toks.len()
+                    && !lx.full
+                    && words == 1
+                    && i > 0
+                    && toks[i - 1].t == T::Word
+                    && value.get(tok.start..tok.end) == Some(b"|") =>
+            {
+                let w = toks[i - 1];
+                // A long `../../…/bin/env` is over the word buffer: read its end as sent.
+                let raw = value.get(w.start..w.end).unwrap_or_default();
+                let bin = raw.iter().rposition(|&c| c == b'/').is_some_and(|slash| {
+                    let (dir, name) = (&raw[..=slash], &raw[slash + 1..]);
+                    (dir.ends_with(b"/bin/") || dir.ends_with(b"/sbin/"))
+                        && matches!(dir.first(), Some(b'/' | b'.'))
+                        && name.first().is_some_and(u8::is_ascii_alphabetic)
+                });
+                if w.flags & BINPATH != 0 || bin {
+                    Some((Level::Strong, w.start, tok.end))
+                } else if w.cmd & (RECON | BARE) != 0 {
+                    Some((Level::Weak, w.start, tok.end))
+                } else {
+                    None
+                }
+            }
             T::Sep | T::Subst => {
                 let place = if breakout && i == lead_at {
                     Place::BreakOut
@@ -956,7 +998,7 @@ fn judge_context(value: &[u8], from: usize, breakout: bool) -> Option<Finding> {
                 } else {
                     Place::Free
                 };
-                judge_command(toks, i, place, lx.full)
+                judge_command(value, toks, i, place, lx.full)
             }
             T::Nul => {
                 // A command word first in the value, cut off by a NUL byte.
@@ -1017,6 +1059,7 @@ fn text_follows(toks: &[Tok], i: usize) -> bool {
 /// Judges the command after the separator (or substitution) `toks[i]` standing at `place`.
 /// `truncated` means the lexer stopped before the end of the value.
 fn judge_command(
+    value: &[u8],
     toks: &[Tok],
     i: usize,
     place: Place,
@@ -1030,7 +1073,7 @@ fn judge_command(
     let w = toks.get(j).filter(|t| t.t == T::Word)?;
     let cmd = w.cmd;
     if cmd == 0 && w.flags & BINPATH == 0 {
-        return None;
+        return unknown_command(value, toks, i, j, place, truncated);
     }
     let mut end = w.end;
     let (mut args, mut ends) = (false, false);
@@ -1118,6 +1161,77 @@ fn judge_command(
         }
     };
     (level > Level::None).then_some((level, sep.start, end))
+}
+
+/// Judges an unknown word after the separator `toks[i]`: a command missing from [`command`]'s
+/// list (`;reboot`, `|notepad|`, `a);halt`). Its name cannot tell, so only its place and its
+/// shape do: a program name standing alone, between separators or at the end of the value,
+/// right where a command would start. Glued to a `;`, `|`, `||` or `&&` that opens the
+/// value or follows a break-out, it is strong (no person starts a search with `;word`);
+/// split by quotes or escapes it is strong there too. With a blank in between, after a `&`,
+/// a newline or a substitution that stands alone (`& more`, a text area's leading newline,
+/// `` `npm` ``; not jQuery's `$(document).ready`), or after a number (`5;see`), it is weak;
+/// glued to a `;`, `|` or newline after the value's first datum (`a;halt`) too, but not to
+/// a `&` (`R&D`, `AT&T`), and to a `||` or `&&` after a word of a list (`FAIL||halt`).
+/// A variable in the command's place (`X=…;$X`) counts as a name, and is weak even after
+/// text. Otherwise, after words of text or a word of a list (`rock|pop`), it is nothing.
+fn unknown_command(
+    value: &[u8],
+    toks: &[Tok],
+    i: usize,
+    j: usize,
+    place: Place,
+    truncated: bool,
+) -> Option<(Level, usize, usize)> {
+    let (sep, w) = (toks[i], toks[j]);
+    let raw = value.get(w.start..w.end).unwrap_or_default();
+    // A variable run as the command (`X=…;$X`, `;${CMD}`): the way to hide its name.
+    let variable = matches!(raw, [b'$', c, ..] if c.is_ascii_alphabetic() || *c == b'{');
+    // Split by quotes or escapes, and a word for it (`r'e'boot`, not `y^2`).
+    let split = w.flags & SPLIT != 0 && w.flags & DATA == 0;
+    if w.flags & NAMEISH == 0 && !split && !variable {
+        return None;
+    }
+    // Alone: nothing after the word but a separator, a closing, or the end of the value.
+    let alone = match toks.get(j + 1) {
+        None => !truncated,
+        Some(t) => matches!(t.t, T::Sep | T::Subst | T::Close | T::Nul),
+    };
+    // A substitution must stand alone too (`$(reboot)`, `` `halt&` ``): `$(document).ready`
+    // is jQuery.
+    if sep.t == T::Subst {
+        let mut k = j + 1;
+        while toks.get(k).is_some_and(|t| t.t == T::Sep) {
+            k += 1;
+        }
+        let closed = toks.get(k).is_some_and(|t| t.t == T::Close)
+            && toks
+                .get(k + 1)
+                .is_none_or(|t| t.t == T::Sep && t.start == toks[k].end);
+        if !closed {
+            return None;
+        }
+    }
+    let args_shellish = !alone
+        && toks
+            .get(j + 1)
+            .is_some_and(|t| t.t == T::Redir || (t.t == T::Word && t.flags & SHELLISH != 0));
+    let glued = sep.end == w.start && j == i + 1;
+    let hard = sep.t == T::Sep && sep.flags & (AMP | NEWLINE) == 0;
+    // `||` or `&&` (or `;|`): never the separator of a list.
+    let double = hard && sep.end - sep.start >= 2;
+    // First in the value, not after a number (`5;see`).
+    let first = toks[..i].iter().all(|t| t.t != T::Word);
+    let level = match place {
+        Place::BreakOut if alone && hard && (glued || split) => Level::Strong,
+        Place::Lead if first && alone && hard && (glued || split) => Level::Strong,
+        Place::BreakOut | Place::Lead if alone || args_shellish => Level::Weak,
+        Place::LeadAfterToken if alone && (glued || split) && sep.flags & AMP == 0 => Level::Weak,
+        Place::LeadAfterWord if alone && glued && double => Level::Weak,
+        Place::Free if alone && glued && hard && variable => Level::Weak,
+        _ => Level::None,
+    };
+    (level > Level::None).then_some((level, sep.start, w.end))
 }
 
 /// Whether `place` comes after words of text.
@@ -1328,6 +1442,58 @@ mod tests {
         ] {
             let f = detect(v.as_bytes());
             assert!(f.is_some_and(|f| !f.strong), "{v:?} -> {f:?}");
+        }
+    }
+
+    /// Commands missing from the list: judged by place and shape alone.
+    #[test]
+    fn unknown_commands_by_place() {
+        for v in [
+            ";reboot",
+            "|notepad|",
+            "&&shutdown",
+            "||halt;",
+            "a);reboot",
+            "';reboot;'",
+            ";r'e'boot",
+            "/usr/bin/env|",
+            "../../../../../../../../../../../../usr/bin/env|",
+        ] {
+            assert!(strong(v), "{v:?} -> {:?}", detect(v.as_bytes()));
+        }
+        for v in [
+            "; reboot",
+            "& reboot",
+            "&reboot&",
+            "\nreboot",
+            "$(reboot)",
+            "$(reboot&)",
+            "`reboot`",
+            "a;reboot",
+            "a|reboot",
+            "5;reboot",
+            "FAIL||reboot",
+            "CMD=$'reboot';$CMD",
+            "id|",
+        ] {
+            let f = detect(v.as_bytes());
+            assert!(f.is_some_and(|f| !f.strong), "{v:?} -> {f:?}");
+        }
+        for v in [
+            "R&D",
+            "AT&T",
+            "B&B deals",
+            "rock|pop",
+            "tags=linux;music",
+            "$(document).ready",
+            "$(window).on resize",
+            "see below; thanks",
+            "chapter 3;appendix",
+            "x^2; y^2",
+            "notes|",
+            "/usr/share/doc|",
+        ] {
+            assert_eq!(detect(v.as_bytes()), None, "{v:?}");
         }
     }
 

@@ -3,7 +3,7 @@
 #
 #   apt-get update && apt-get install -y --no-install-recommends \
 #       wfuzz sqlmap wapiti fortunes fortune-mod wamerican manpages manpages-dev
-#   bash tests/corpus/extract.sh
+#   bash tests/corpus/extract.sh        # also fetches one wheel from PyPI (boofuzz)
 #
 # Deterministic: same package versions, same output (no clock, no unseeded randomness; sorting
 # under LC_ALL=C). The hand-written files (*.hand.txt) are not touched. The tests read only the
@@ -311,4 +311,50 @@ pairs = []
 for _ in range(2500):
     pairs.append(wrng.choice(words) + ' ' + wrng.choice(words))
 write('benign/words.txt', pairs)
+PY
+
+# ---------------------------------------------------------------- held out: boofuzz (PyPI)
+# boofuzz's string fuzz library (`boofuzz/primitives/string.py`, `_fuzz_library`), from its
+# wheel on PyPI: the lines that put a command after a separator. Not used for tuning until
+# measured (see the README's figures).
+bf="$(mktemp -d)"
+trap 'rm -rf "$bf"' EXIT
+python3 -m pip download --quiet --no-deps boofuzz==0.4.2 -d "$bf"
+python3 -m zipfile -e "$bf"/boofuzz-0.4.2-py3-none-any.whl "$bf/wheel"
+python3 - "$here" "$bf/wheel/boofuzz/primitives/string.py" <<'PY'
+import ast, re, sys
+
+out, src = sys.argv[1], open(sys.argv[2], encoding='utf-8').read()
+
+
+def wire(text):
+    return ''.join('%%%02X' % ord(c) if c in '%+' or ord(c) < 0x20 or ord(c) == 0x7f else c
+                   for c in text)
+
+
+lib = None
+for node in ast.walk(ast.parse(src)):
+    if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_fuzz_library'
+                                            for t in node.targets):
+        lib = node.value
+items = []
+for elt in lib.elts:
+    # String literals and literal repetitions ("%n" * 100); nothing else is evaluated.
+    v = eval(compile(ast.Expression(elt), 'lib', 'eval'), {'__builtins__': {}})
+    if isinstance(v, str):
+        items.append(v)
+HEX = re.compile(r'%[0-9A-Fa-f]{2}')
+SEP_CMD = re.compile(r'(?:[;|&\n\r`]|\$\()[ \t]*[A-Za-z_$/]')
+keep = []
+for s in items:
+    # boofuzz sends `%0a` as three characters: in a URL they are an encoded byte.
+    text = HEX.sub(lambda m: chr(int(m.group(0)[1:], 16)), s)
+    # Binary junk and format strings; then only a separator followed by a command (not a
+    # bare word, a command with a trailing separator, input redirection or SSI).
+    if any((ord(c) < 0x20 and c not in '\n\r\t') or ord(c) >= 0x7f for c in text):
+        continue
+    if SEP_CMD.search(text):
+        keep.append(wire(text))
+with open(out + '/heldout/cmdi.boofuzz.txt', 'w', encoding='utf-8') as f:
+    f.write('\n'.join(keep) + '\n')
 PY
