@@ -56,6 +56,12 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
+mod allowlist;
+mod events;
+
+use self::allowlist::{allowlist, allowlist_add, allowlist_remove};
+use self::events::{events, feed};
+pub use self::events::{DEFAULT_EVENTS, ENTITY_EVENTS, FEED_KEEP_ALIVE, MAX_EVENTS};
 use crate::engine::{Dur, EntityKey, Offender};
 use crate::event::{Event, Subject};
 use crate::{PeerAddr, Siem};
@@ -109,7 +115,8 @@ impl std::error::Error for AdminError {}
 impl Siem {
     /// The admin API as an axum [`Router`], to mount where the application chooses:
     /// `app.nest("/_siem", siem.admin_router(token)?)`. See the [`admin`](crate::admin)
-    /// module for its endpoints.
+    /// module for its endpoints. The same as `siem.admin(token).router()`: without an event
+    /// store (see [`Siem::admin`]), `GET /api/events` answers 501.
     ///
     /// Mounted behind [`Siem::layer`], admin requests are gated like any other (a blocked
     /// address cannot reach the API) and scored: its 404s (one per unknown entity looked up)
@@ -125,12 +132,93 @@ impl Siem {
     /// non-ASCII text.
     #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
     pub fn admin_router(&self, token: impl Into<String>) -> Result<Router, AdminError> {
-        let token = token.into();
+        self.admin(token).router()
+    }
+
+    /// The admin API with options: `siem.admin(token).events(path).router()?` also answers
+    /// `GET /api/events` from the SQLite file a [`SqliteSink`](crate::sink::SqliteSink)
+    /// writes, and lists an entity's recent events in `GET /api/entities/{entity}`.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use tower_siem::sink::SqliteSink;
+    /// use tower_siem::Siem;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = dir.path().join("events.db");
+    /// let siem = Siem::builder().sink(SqliteSink::new(&db)).build()?;
+    /// let token = "a long random token, from a secret store".replace(' ', "-");
+    /// let app: Router = Router::new()
+    ///     .nest("/_siem", siem.admin(token).events(&db).router()?);
+    /// # Ok(()) }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+    pub fn admin(&self, token: impl Into<String>) -> AdminBuilder {
+        AdminBuilder {
+            siem: self.clone(),
+            token: token.into(),
+            #[cfg(feature = "sqlite")]
+            events: None,
+        }
+    }
+}
+
+/// Options of the admin API; from [`Siem::admin`].
+#[must_use]
+pub struct AdminBuilder {
+    siem: Siem,
+    token: String,
+    #[cfg(feature = "sqlite")]
+    events: Option<Arc<EventStore>>,
+}
+
+impl fmt::Debug for AdminBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the token.
+        f.debug_struct("AdminBuilder").finish_non_exhaustive()
+    }
+}
+
+impl AdminBuilder {
+    /// Answers `GET /api/events` (and an entity's recent events) from the SQLite events file
+    /// at `path`, as written by a [`SqliteSink`](crate::sink::SqliteSink). The file is opened
+    /// read-only on first use, on a blocking thread; it need not exist yet.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    pub fn events(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.events = Some(Arc::new(EventStore {
+            path: path.as_ref().to_owned(),
+            store: parking_lot::Mutex::new(None),
+        }));
+        self
+    }
+
+    /// [`events`](Self::events) from a store the application opened already.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    pub fn event_store(mut self, store: Arc<crate::sink::sqlite::SqliteStore>) -> Self {
+        self.events = Some(Arc::new(EventStore {
+            path: store.path().to_owned(),
+            store: parking_lot::Mutex::new(Some(store)),
+        }));
+        self
+    }
+
+    /// The router. See [`Siem::admin_router`].
+    ///
+    /// # Errors
+    /// A token shorter than [`MIN_TOKEN_LEN`] bytes, or with whitespace, control characters or
+    /// non-ASCII text.
+    pub fn router(self) -> Result<Router, AdminError> {
+        let token = self.token;
         check_token(&token)?;
         let admin = Admin {
-            siem: self.clone(),
+            siem: self.siem,
             operator: token_fingerprint(&token).into(),
             token: token.into_bytes().into(),
+            #[cfg(feature = "sqlite")]
+            events: self.events,
         };
         Ok(Router::new()
             .route("/api/offenders", get(offenders))
@@ -140,10 +228,39 @@ impl Siem {
             .route("/api/entities/{entity}/block", post(block))
             .route("/api/entities/{entity}/unblock", post(unblock))
             .route("/api/entities/{entity}/allow", post(allow))
+            .route(
+                "/api/allowlist",
+                get(allowlist).post(allowlist_add).delete(allowlist_remove),
+            )
+            .route("/api/events", get(events))
+            .route("/api/feed", get(feed))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(middleware::from_fn_with_state(admin.clone(), authorize))
             .with_state(admin))
+    }
+}
+
+/// The events file, opened on first use.
+#[cfg(feature = "sqlite")]
+struct EventStore {
+    path: std::path::PathBuf,
+    store: parking_lot::Mutex<Option<Arc<crate::sink::sqlite::SqliteStore>>>,
+}
+
+#[cfg(feature = "sqlite")]
+impl EventStore {
+    /// The store, opened now if not yet. Blocking: call from `spawn_blocking`.
+    fn get(&self) -> Result<Arc<crate::sink::sqlite::SqliteStore>, String> {
+        let mut slot = self.store.lock();
+        if let Some(s) = &*slot {
+            return Ok(Arc::clone(s));
+        }
+        let opened = Arc::new(
+            crate::sink::sqlite::SqliteStore::open(&self.path).map_err(|e| e.to_string())?,
+        );
+        *slot = Some(Arc::clone(&opened));
+        Ok(opened)
     }
 }
 
@@ -194,6 +311,8 @@ struct Admin {
     siem: Siem,
     token: Arc<[u8]>,
     operator: Arc<str>,
+    #[cfg(feature = "sqlite")]
+    events: Option<Arc<EventStore>>,
 }
 
 /// Who made an admin request, set by [`authorize`] for the handlers.
@@ -597,7 +716,7 @@ async fn entity(
 ) -> Result<Response, ApiError> {
     let key = parse_entity(path)?;
     match admin.siem.explain(&key) {
-        Some(o) => Ok(ok(admin.view(&o))),
+        Some(o) => Ok(events::with_events(&admin, &key, admin.view(&o)).await),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "nothing is known about this entity",

@@ -533,6 +533,7 @@ impl Siem {
     }
 
     /// Whether events are recorded anywhere (there are sinks).
+    #[cfg(feature = "dashboard")]
     pub(crate) fn records_events(&self) -> bool {
         self.inner.pipeline.is_enabled()
     }
