@@ -22,12 +22,18 @@
 //! | `POST /api/entities/{entity}/unblock` | lifts its block and clears its score |
 //! | `POST /api/entities/{entity}/allow` | allow-lists it for `{"for": "1h"}` (1 s to 365 d) |
 //! | `GET /api/stats` | [`Siem::stats`] |
+//! | `GET /metrics` | [`Siem::stats`] in the Prometheus text format ([`exposition`]) |
+//! | `GET /api/allowlist` | `{"networks": [{"cidr": "10.0.0.0/8", "source": "config", "until": null}]}`: [`Siem::allowed_networks`]; `source` is `config` or `admin`, `until` Unix ms or `null` |
+//! | `POST /api/allowlist` | allow-lists `{"cidr": "198.51.100.0/24", "for": "1h"}` (`for` optional: until removed); answers the entry |
+//! | `DELETE /api/allowlist?cidr=198.51.100.0/24` | removes a network added at run time; `{"removed": "198.51.100.0/24"}` |
+//! | `GET /api/events?name=&entity=&action=&since=&until=&limit=` | stored events, newest first, as `{"events": […]}` (needs [`AdminBuilder::events`]; 501 without) |
+//! | `GET /api/feed?name=&entity=&action=` | events as they are recorded, over Server-Sent Events |
 //!
 //! Every route, the unknown ones included, wants `Authorization: Bearer <token>`; the token
 //! is compared in constant time, and a missing or wrong one gets `401` with
 //! `WWW-Authenticate: Bearer`. Answers are JSON (`Cache-Control: no-store`), errors
-//! `{"error": "…"}`: 400 for an entity or duration that does not parse, 404 for an unknown
-//! entity or path.
+//! `{"error": "…"}`: 400 for an entity, duration, network or filter that does not parse, 404
+//! for an unknown entity or path.
 //!
 //! Every block, unblock and allow is itself recorded as an event (`admin.block`,
 //! `admin.unblock`, `admin.allow`) about the entity (its subject: the address, user, session
@@ -39,6 +45,31 @@
 //!
 //! An entity is named in its display form, percent-encoded in the path; a user is given as
 //! the application names it, even when the SIEM stores user ids hashed.
+//!
+//! **Allow-list.** Networks added with `POST /api/allowlist` are honoured by the gate from the
+//! next request, as the builder's [`allow_networks`](crate::SiemBuilder::allow_networks) are.
+//! Refused: a public network broader than IPv4 /8 or IPv6 /24 or a list covering every address
+//! (400, the rules applied to trusted proxies), more than
+//! [`MAX_ADDED_NETWORKS`](crate::engine::MAX_ADDED_NETWORKS) added networks (409), replacing or
+//! removing a configured network (409); removing one not listed is 404. Each change is an
+//! `admin.allowlist.add` or `admin.allowlist.remove` event (no subject) with attributes `cidr`,
+//! `for` (when given), `client` and `operator`.
+//!
+//! **Events.** With an event store (`siem.admin(token).events("events.db").router()`, see
+//! [`AdminBuilder`]), `GET /api/events` answers from the SQLite file a
+//! [`SqliteSink`](crate::sink::SqliteSink) writes, each event as the sink stored it (redacted):
+//! filters `name`, `entity` (`ip:…` or `user:…`), `action` (`allow`, `step_up`, `throttle`,
+//! `block`), `since` and `until` (RFC 3339 or Unix ms; `until` exclusive), `limit`
+//! ([`DEFAULT_EVENTS`], at most [`MAX_EVENTS`]). `GET /api/entities/{entity}` then also lists
+//! an address's or a user's [`ENTITY_EVENTS`] most recent events as `events`. The file is
+//! opened read-only on first use, and every query runs on a blocking thread.
+//!
+//! **Feed.** `GET /api/feed` streams every event handed to the sinks, after redaction, as
+//! `event: siem` with the event's JSON on one `data:` line, filtered like the events
+//! endpoint; a comment every [`FEED_KEEP_ALIVE`] keeps it open. It needs a sink (501 without).
+//! At most [`MAX_FEED_SUBSCRIBERS`](crate::pipeline::MAX_FEED_SUBSCRIBERS) feeds are open at
+//! once (503 beyond); one that falls [`FEED_CAPACITY`](crate::pipeline::FEED_CAPACITY) events
+//! behind skips the oldest and gets `event: lagged`, `data: {"skipped": n}`.
 
 use std::fmt;
 use std::hash::Hasher;
