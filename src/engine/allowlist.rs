@@ -166,10 +166,12 @@ impl NetSet {
     }
 
     /// Drops the added networks that expired by `t`.
-    fn purge(&mut self, t: i64) -> bool {
+    fn purge(&mut self, t: i64) {
         let before = self.nets.len();
         self.nets.retain(|_, e| e.live(t));
-        before != self.nets.len()
+        if before != self.nets.len() {
+            self.reindex();
+        }
     }
 }
 
@@ -253,19 +255,14 @@ impl AllowList {
         let net = canonical(&net);
         let mut set = self.set.write();
         set.purge(t);
+        self.any.store(!set.nets.is_empty(), Ordering::Release);
         match set.nets.get(&net) {
             Some(e) if e.source == NetSource::Config => {
                 return Err(AllowListError::Configured(net))
             }
             Some(_) => {}
             None => {
-                let added = set
-                    .nets
-                    .values()
-                    .filter(|e| e.source == NetSource::Admin)
-                    .count();
-                if added >= MAX_ADDED_NETWORKS {
-                    set.reindex();
+                if set.added >= MAX_ADDED_NETWORKS {
                     return Err(AllowListError::Full);
                 }
                 check_breadth(&net, set.nets.keys())?;
