@@ -254,8 +254,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The demo's offender list stays reachable even from a blocked client; a real app
         // would put it behind authentication.
         .layer(siem.layer().session_cookie("sid").exclude("/offenders"))
-        // The admin API, outside the layer, behind its token.
-        .nest("/_siem", siem.admin_router(admin_token.clone())?);
+        // The admin API, outside the layer, behind its token; events read from the SQLite file.
+        .nest(
+            "/_siem",
+            siem.admin(admin_token.clone()).events(&db).router()?,
+        );
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("tower-siem quickstart on http://127.0.0.1:{port}/");
@@ -271,6 +274,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("try:    curl localhost:{port}/");
     println!(
         "admin:  curl -H 'Authorization: Bearer {admin_token}' localhost:{port}/_siem/api/offenders"
+    );
+    println!(
+        "feed:   curl -N -H 'Authorization: Bearer {admin_token}' localhost:{port}/_siem/api/feed"
     );
     axum::serve(
         listener,

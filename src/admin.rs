@@ -22,12 +22,18 @@
 //! | `POST /api/entities/{entity}/unblock` | lifts its block and clears its score |
 //! | `POST /api/entities/{entity}/allow` | allow-lists it for `{"for": "1h"}` (1 s to 365 d) |
 //! | `GET /api/stats` | [`Siem::stats`] |
+//! | `GET /metrics` | [`Siem::stats`] in the Prometheus text format ([`exposition`]) |
+//! | `GET /api/allowlist` | `{"networks": [{"cidr": "10.0.0.0/8", "source": "config", "until": null}]}`: [`Siem::allowed_networks`]; `source` is `config` or `admin`, `until` Unix ms or `null` |
+//! | `POST /api/allowlist` | allow-lists `{"cidr": "198.51.100.0/24", "for": "1h"}` (`for` optional: until removed); answers the entry |
+//! | `DELETE /api/allowlist?cidr=198.51.100.0/24` | removes a network added at run time; `{"removed": "198.51.100.0/24"}` |
+//! | `GET /api/events?name=&entity=&action=&since=&until=&limit=` | stored events, newest first, as `{"events": […]}` (needs [`AdminBuilder::events`]; 501 without) |
+//! | `GET /api/feed?name=&entity=&action=` | events as they are recorded, over Server-Sent Events |
 //!
 //! Every route, the unknown ones included, wants `Authorization: Bearer <token>`; the token
 //! is compared in constant time, and a missing or wrong one gets `401` with
 //! `WWW-Authenticate: Bearer`. Answers are JSON (`Cache-Control: no-store`), errors
-//! `{"error": "…"}`: 400 for an entity or duration that does not parse, 404 for an unknown
-//! entity or path.
+//! `{"error": "…"}`: 400 for an entity, duration, network or filter that does not parse, 404
+//! for an unknown entity or path.
 //!
 //! Every block, unblock and allow is itself recorded as an event (`admin.block`,
 //! `admin.unblock`, `admin.allow`) about the entity (its subject: the address, user, session
@@ -39,6 +45,31 @@
 //!
 //! An entity is named in its display form, percent-encoded in the path; a user is given as
 //! the application names it, even when the SIEM stores user ids hashed.
+//!
+//! **Allow-list.** Networks added with `POST /api/allowlist` are honoured by the gate from the
+//! next request, as the builder's [`allow_networks`](crate::SiemBuilder::allow_networks) are.
+//! Refused: a public network broader than IPv4 /8 or IPv6 /24 or a list covering every address
+//! (400, the rules applied to trusted proxies), more than
+//! [`MAX_ADDED_NETWORKS`](crate::engine::MAX_ADDED_NETWORKS) added networks (409), replacing or
+//! removing a configured network (409); removing one not listed is 404. Each change is an
+//! `admin.allowlist.add` or `admin.allowlist.remove` event (no subject) with attributes `cidr`,
+//! `for` (when given), `client` and `operator`.
+//!
+//! **Events.** With an event store (`siem.admin(token).events("events.db").router()`, see
+//! [`AdminBuilder`]), `GET /api/events` answers from the SQLite file a
+//! [`SqliteSink`](crate::sink::SqliteSink) writes, each event as the sink stored it (redacted):
+//! filters `name`, `entity` (`ip:…` or `user:…`), `action` (`allow`, `step_up`, `throttle`,
+//! `block`), `since` and `until` (RFC 3339 or Unix ms; `until` exclusive), `limit`
+//! ([`DEFAULT_EVENTS`], at most [`MAX_EVENTS`]). `GET /api/entities/{entity}` then also lists
+//! an address's or a user's [`ENTITY_EVENTS`] most recent events as `events`. The file is
+//! opened read-only on first use, and every query runs on a blocking thread.
+//!
+//! **Feed.** `GET /api/feed` streams every event handed to the sinks, after redaction, as
+//! `event: siem` with the event's JSON on one `data:` line, filtered like the events
+//! endpoint; a comment every [`FEED_KEEP_ALIVE`] keeps it open. It needs a sink (501 without).
+//! At most [`MAX_FEED_SUBSCRIBERS`](crate::pipeline::MAX_FEED_SUBSCRIBERS) feeds are open at
+//! once (503 beyond); one that falls [`FEED_CAPACITY`](crate::pipeline::FEED_CAPACITY) events
+//! behind skips the oldest and gets `event: lagged`, `data: {"skipped": n}`.
 
 use std::fmt;
 use std::hash::Hasher;
@@ -56,6 +87,12 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
+mod allowlist;
+mod events;
+
+use self::allowlist::{allowlist, allowlist_add, allowlist_remove};
+use self::events::{events, feed};
+pub use self::events::{DEFAULT_EVENTS, ENTITY_EVENTS, FEED_KEEP_ALIVE, MAX_EVENTS};
 use crate::engine::{Dur, EntityKey, Offender};
 use crate::event::{Event, Subject};
 use crate::{PeerAddr, Siem};
@@ -109,7 +146,8 @@ impl std::error::Error for AdminError {}
 impl Siem {
     /// The admin API as an axum [`Router`], to mount where the application chooses:
     /// `app.nest("/_siem", siem.admin_router(token)?)`. See the [`admin`](crate::admin)
-    /// module for its endpoints.
+    /// module for its endpoints. The same as `siem.admin(token).router()`: without an event
+    /// store (see [`Siem::admin`]), `GET /api/events` answers 501.
     ///
     /// Mounted behind [`Siem::layer`], admin requests are gated like any other (a blocked
     /// address cannot reach the API) and scored: its 404s (one per unknown entity looked up)
@@ -125,12 +163,93 @@ impl Siem {
     /// non-ASCII text.
     #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
     pub fn admin_router(&self, token: impl Into<String>) -> Result<Router, AdminError> {
-        let token = token.into();
+        self.admin(token).router()
+    }
+
+    /// The admin API with options: `siem.admin(token).events(path).router()?` also answers
+    /// `GET /api/events` from the SQLite file a [`SqliteSink`](crate::sink::SqliteSink)
+    /// writes, and lists an entity's recent events in `GET /api/entities/{entity}`.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use tower_siem::sink::SqliteSink;
+    /// use tower_siem::Siem;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = dir.path().join("events.db");
+    /// let siem = Siem::builder().sink(SqliteSink::new(&db)).build()?;
+    /// let token = "a long random token, from a secret store".replace(' ', "-");
+    /// let app: Router = Router::new()
+    ///     .nest("/_siem", siem.admin(token).events(&db).router()?);
+    /// # Ok(()) }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+    pub fn admin(&self, token: impl Into<String>) -> AdminBuilder {
+        AdminBuilder {
+            siem: self.clone(),
+            token: token.into(),
+            #[cfg(feature = "sqlite")]
+            events: None,
+        }
+    }
+}
+
+/// Options of the admin API; from [`Siem::admin`].
+#[must_use]
+pub struct AdminBuilder {
+    siem: Siem,
+    token: String,
+    #[cfg(feature = "sqlite")]
+    events: Option<Arc<EventStore>>,
+}
+
+impl fmt::Debug for AdminBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the token.
+        f.debug_struct("AdminBuilder").finish_non_exhaustive()
+    }
+}
+
+impl AdminBuilder {
+    /// Answers `GET /api/events` (and an entity's recent events) from the SQLite events file
+    /// at `path`, as written by a [`SqliteSink`](crate::sink::SqliteSink). The file is opened
+    /// read-only on first use, on a blocking thread; it need not exist yet.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    pub fn events(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.events = Some(Arc::new(EventStore {
+            path: path.as_ref().to_owned(),
+            store: parking_lot::Mutex::new(None),
+        }));
+        self
+    }
+
+    /// [`events`](Self::events) from a store the application opened already.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    pub fn event_store(mut self, store: Arc<crate::sink::sqlite::SqliteStore>) -> Self {
+        self.events = Some(Arc::new(EventStore {
+            path: store.path().to_owned(),
+            store: parking_lot::Mutex::new(Some(store)),
+        }));
+        self
+    }
+
+    /// The router. See [`Siem::admin_router`].
+    ///
+    /// # Errors
+    /// A token shorter than [`MIN_TOKEN_LEN`] bytes, or with whitespace, control characters or
+    /// non-ASCII text.
+    pub fn router(self) -> Result<Router, AdminError> {
+        let token = self.token;
         check_token(&token)?;
         let admin = Admin {
-            siem: self.clone(),
+            siem: self.siem,
             operator: token_fingerprint(&token).into(),
             token: token.into_bytes().into(),
+            #[cfg(feature = "sqlite")]
+            events: self.events,
         };
         Ok(Router::new()
             .route("/api/offenders", get(offenders))
@@ -140,10 +259,39 @@ impl Siem {
             .route("/api/entities/{entity}/block", post(block))
             .route("/api/entities/{entity}/unblock", post(unblock))
             .route("/api/entities/{entity}/allow", post(allow))
+            .route(
+                "/api/allowlist",
+                get(allowlist).post(allowlist_add).delete(allowlist_remove),
+            )
+            .route("/api/events", get(events))
+            .route("/api/feed", get(feed))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(middleware::from_fn_with_state(admin.clone(), authorize))
             .with_state(admin))
+    }
+}
+
+/// The events file, opened on first use.
+#[cfg(feature = "sqlite")]
+struct EventStore {
+    path: std::path::PathBuf,
+    store: parking_lot::Mutex<Option<Arc<crate::sink::sqlite::SqliteStore>>>,
+}
+
+#[cfg(feature = "sqlite")]
+impl EventStore {
+    /// The store, opened now if not yet. Blocking: call from `spawn_blocking`.
+    fn get(&self) -> Result<Arc<crate::sink::sqlite::SqliteStore>, String> {
+        let mut slot = self.store.lock();
+        if let Some(s) = &*slot {
+            return Ok(Arc::clone(s));
+        }
+        let opened = Arc::new(
+            crate::sink::sqlite::SqliteStore::open(&self.path).map_err(|e| e.to_string())?,
+        );
+        *slot = Some(Arc::clone(&opened));
+        Ok(opened)
     }
 }
 
@@ -194,6 +342,8 @@ struct Admin {
     siem: Siem,
     token: Arc<[u8]>,
     operator: Arc<str>,
+    #[cfg(feature = "sqlite")]
+    events: Option<Arc<EventStore>>,
 }
 
 /// Who made an admin request, set by [`authorize`] for the handlers.
@@ -597,7 +747,7 @@ async fn entity(
 ) -> Result<Response, ApiError> {
     let key = parse_entity(path)?;
     match admin.siem.explain(&key) {
-        Some(o) => Ok(ok(admin.view(&o))),
+        Some(o) => Ok(events::with_events(&admin, &key, admin.view(&o)).await),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "nothing is known about this entity",

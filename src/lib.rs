@@ -46,7 +46,7 @@
 //! | [`pipeline`], [`sink`] | bounded delivery to SQLite (feature `sqlite`, default), JSONL files, `tracing`, PostgreSQL, NATS JetStream, webhooks, or your own [`sink::Sink`] |
 //! | [`format`](mod@format) | events as native JSON, Elastic Common Schema or OCSF |
 //! | `sink::PostgresSink`, `sink::NatsSink` (features `postgres`, `nats`) | idempotent delivery to PostgreSQL and NATS JetStream |
-//! | `admin` (feature `dashboard`) | the admin API: an axum `Router` of JSON endpoints (offenders, one entity, block, unblock, allow, stats) behind a bearer token |
+//! | `admin` (feature `dashboard`) | the admin API: an axum `Router` of JSON endpoints (offenders, one entity, block, unblock, allow, stats, the network allow-list, stored events, a live feed over Server-Sent Events) behind a bearer token |
 //! | `metrics` (feature `metrics`) | events, verdicts, delivery and store size through the `metrics` facade |
 //! | [`pipeline::spool`] | opt-in disk spool: a sink outage or a restart loses nothing; alerts to a webhook (feature `webhook`) |
 //!

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::engine::{
-    Clock, ConfigError, Engine, EngineConfig, EngineStats, EntityKey, Offender, RuleSet,
-    SystemClock, Verdict,
+    AllowListError, AllowedNetwork, Clock, ConfigError, Engine, EngineConfig, EngineStats,
+    EntityKey, Offender, RuleSet, SystemClock, Verdict,
 };
 use crate::event::{Event, Redactor, Subject};
 use crate::layer::SiemLayer;
@@ -447,6 +447,68 @@ impl Siem {
         self.inner.engine.allow(&self.normalize(entity), until, now);
     }
 
+    /// Allow-lists a network (an office, a monitor, a partner) from now on, for `duration`
+    /// or, with `None`, until [`disallow_network`](Self::disallow_network): requests from it
+    /// are neither scored nor gated by their address, as with
+    /// [`SiemBuilder::allow_networks`]. Adding a network added already renews it. Returns the
+    /// network as listed (host bits cleared).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_siem::Siem;
+    ///
+    /// let siem = Siem::builder().allow_networks(["10.0.0.0/8"])?.build()?;
+    /// siem.allow_network("198.51.100.0/24", Some(Duration::from_secs(3600)))?;
+    /// assert_eq!(siem.allowed_networks().len(), 2);
+    /// // Too broad: nothing in it would ever be acted against.
+    /// assert!(siem.allow_network("64.0.0.0/4", None).is_err());
+    /// siem.disallow_network("198.51.100.0/24")?;
+    /// // A configured network stays.
+    /// assert!(siem.disallow_network("10.0.0.0/8").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Not an address or CIDR; a public network broader than IPv4 /8 or IPv6 /24, or one that
+    /// with the others would cover every address; a configured network;
+    /// [`MAX_ADDED_NETWORKS`](crate::engine::MAX_ADDED_NETWORKS) networks added already.
+    pub fn allow_network(
+        &self,
+        cidr: &str,
+        duration: Option<Duration>,
+    ) -> Result<AllowedNetwork, AllowListError> {
+        let net = crate::engine::allowlist_parse(cidr)?;
+        let now = self.now_millis();
+        let until =
+            duration.map(|d| now.saturating_add(d.as_millis().min(i64::MAX as u128) as i64));
+        self.inner.engine.allow_network(net, until, now)?;
+        Ok(self
+            .allowed_networks()
+            .into_iter()
+            .find(|n| n.net == crate::engine::allowlist_canonical(&net))
+            .unwrap_or(AllowedNetwork::new(
+                net,
+                crate::engine::NetSource::Admin,
+                until,
+            )))
+    }
+
+    /// Removes a network added by [`allow_network`](Self::allow_network) (or the admin API);
+    /// the gate acts on it again from the next request.
+    ///
+    /// # Errors
+    /// Not an address or CIDR; a configured network; one not on the list.
+    pub fn disallow_network(&self, cidr: &str) -> Result<(), AllowListError> {
+        let net = crate::engine::allowlist_parse(cidr)?;
+        self.inner.engine.disallow_network(net, self.now_millis())
+    }
+
+    /// The networks allow-listed now: the configured ones first, then those added at run time
+    /// (expired ones left out).
+    pub fn allowed_networks(&self) -> Vec<AllowedNetwork> {
+        self.inner.engine.allowed_networks(self.now_millis())
+    }
+
     /// The entity as the engine keys it: an address masked to its prefix, a user id hashed
     /// when the redactor hashes them.
     pub(crate) fn normalize(&self, entity: &EntityKey) -> EntityKey {
@@ -458,6 +520,22 @@ impl Siem {
             }
             other => other.clone(),
         }
+    }
+
+    /// Subscribes to the events recorded from now on, exactly as the sinks get them (redacted):
+    /// the admin API's live feed. `None` when there are no sinks (nothing is recorded then),
+    /// or when [`MAX_FEED_SUBSCRIBERS`](crate::pipeline::MAX_FEED_SUBSCRIBERS) are subscribed
+    /// already. Costs the request path nothing while nobody is subscribed; a subscriber that
+    /// falls [`FEED_CAPACITY`](crate::pipeline::FEED_CAPACITY) events behind skips the oldest
+    /// and is told how many.
+    pub fn subscribe(&self) -> Option<crate::pipeline::Subscription> {
+        self.inner.pipeline.subscribe()
+    }
+
+    /// Whether events are recorded anywhere (there are sinks).
+    #[cfg(feature = "dashboard")]
+    pub(crate) fn records_events(&self) -> bool {
+        self.inner.pipeline.is_enabled()
     }
 
     /// Engine counters and per-sink delivery accounting.

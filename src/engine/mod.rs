@@ -4,6 +4,7 @@
 //! signatures, a request's path, query and user agent), updates sliding windows and entity
 //! scores synchronously, and answers with a [`Verdict`]. Everything it keeps per key is bounded.
 
+mod allowlist;
 mod clock;
 mod config;
 mod score;
@@ -20,6 +21,8 @@ use ahash::RandomState;
 use ipnet::IpNet;
 use serde::Serialize;
 
+pub(crate) use allowlist::{canonical as allowlist_canonical, parse_network as allowlist_parse};
+pub use allowlist::{AllowListError, AllowedNetwork, NetSource, MAX_ADDED_NETWORKS};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     After, ConfigError, Dur, EntityKind, MaxAction, RuleConfig, RuleKind, RuleSet, Scoring,
@@ -146,7 +149,8 @@ pub struct Engine {
     subnets: BoundedMap<IpNet, Distinct>,
     /// The rule id network blocks are reported under.
     subnet_rule: Arc<str>,
-    allowed_nets: Vec<IpNet>,
+    /// Allowed networks: configured, and added at run time.
+    allowed_nets: allowlist::AllowList,
     /// Masks the samples kept in contributions (and so in offenders, alerts, reports).
     redactor: Redactor,
 }
@@ -157,11 +161,6 @@ pub const DUPLICATE_HEADER_PACK: &str = "duplicate_header";
 
 /// The rule id under which subnet escalation blocks a network.
 pub const SUBNET_RULE: &str = "subnet.escalation";
-
-/// Whether two networks share an address.
-fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -355,21 +354,7 @@ impl Engine {
             sessions: BoundedMap::new(config.session_capacity),
             subnets: BoundedMap::new(config.window_capacity),
             subnet_rule: SUBNET_RULE.into(),
-            allowed_nets: config
-                .allowed_networks
-                .iter()
-                .map(|n| match n {
-                    IpNet::V4(_) => n.trunc(),
-                    IpNet::V6(v6) => match v6.network().to_ipv4_mapped() {
-                        Some(v4) if v6.prefix_len() >= 96 => IpNet::V4(
-                            ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
-                                .unwrap_or_default()
-                                .trunc(),
-                        ),
-                        _ => n.trunc(),
-                    },
-                })
-                .collect(),
+            allowed_nets: allowlist::AllowList::new(&config.allowed_networks),
             config,
             hasher: RandomState::with_seeds(0x5EED, 0x7051, 0xE5C0, 0x2B1D),
             events: AtomicU64::new(0),
@@ -528,7 +513,7 @@ impl Engine {
         let mut v = Verdict::allow();
         let mut seen_user = false;
         if let Some(ip) = subject.ip.map(crate::identify::normalize) {
-            if !self.is_allowed_network(ip) {
+            if !self.is_allowed_network(ip, t) {
                 v = v.merge(self.entity_verdict(&EntityKey::Ip(self.ip_key(ip)), t));
                 let nets = self.store.net_prefixes();
                 if !nets.is_empty() {
@@ -774,7 +759,7 @@ impl Engine {
             return;
         };
         if let EntityKey::Ip(ip) = key {
-            if self.is_allowed_network(ip) {
+            if self.is_allowed_network(ip, t) {
                 return;
             }
         }
@@ -859,7 +844,7 @@ impl Engine {
             return;
         }
         let net = self.subnet_of(ip);
-        if self.allowed_nets.iter().any(|a| overlaps(a, &net)) {
+        if self.allowed_nets.overlaps(&net, t) {
             return;
         }
         let n = self.subnets.with(
@@ -878,8 +863,43 @@ impl Engine {
         self.add_to(&key, &rule, score, Some(&sample), Evidence::Full, t);
     }
 
-    fn is_allowed_network(&self, ip: IpAddr) -> bool {
-        !self.allowed_nets.is_empty() && self.allowed_nets.iter().any(|n| n.contains(&ip))
+    fn is_allowed_network(&self, ip: IpAddr, t: i64) -> bool {
+        self.allowed_nets.contains(ip, t)
+    }
+
+    /// Whether `ip` is in a network allow-listed at `t` (configured, or added at run time).
+    pub fn is_allowed(&self, ip: IpAddr, t: i64) -> bool {
+        self.allowed_nets
+            .contains(crate::identify::normalize(ip), t)
+    }
+
+    /// The networks allow-listed at `t`: configured ones first, then those added at run time.
+    pub fn allowed_networks(&self, t: i64) -> Vec<AllowedNetwork> {
+        self.allowed_nets.list(t)
+    }
+
+    /// Allow-lists `net` until `until` (ms since the epoch; `None`: until removed), from
+    /// the next lookup on. Adding a network already added renews it.
+    ///
+    /// # Errors
+    /// See [`AllowListError`]: a network too broad, a configured one, or
+    /// [`MAX_ADDED_NETWORKS`] added already.
+    pub fn allow_network(
+        &self,
+        net: IpNet,
+        until: Option<i64>,
+        t: i64,
+    ) -> Result<(), AllowListError> {
+        self.allowed_nets.add(net, until, t)
+    }
+
+    /// Removes a network added at run time.
+    ///
+    /// # Errors
+    /// [`AllowListError::Configured`] for a configured network, [`AllowListError::NotFound`]
+    /// for one not on the list.
+    pub fn disallow_network(&self, net: IpNet, t: i64) -> Result<(), AllowListError> {
+        self.allowed_nets.remove(net, t)
     }
 
     /// Hands a `siem.alert` for an entity whose action rose to the alert hook.

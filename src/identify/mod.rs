@@ -582,7 +582,7 @@ const NON_PUBLIC_V6: [(u128, u8); 3] = [
 
 /// Refuses trusted-proxy lists that trust (nearly) anyone: networks covering a whole family
 /// together, and public networks broader than the limits. `v4` and `v6` are sorted.
-fn check_breadth(v4: &[Ipv4Net], v6: &[Ipv6Net]) -> Result<(), IdentifyError> {
+pub(crate) fn check_breadth(v4: &[Ipv4Net], v6: &[Ipv6Net]) -> Result<(), IdentifyError> {
     let ranges4 = v4.iter().map(|n| {
         (
             u128::from(u32::from(n.network())),

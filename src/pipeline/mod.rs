@@ -39,6 +39,7 @@
 //! [`Pipeline::shutdown`], events left in a spool stay `buffered` (and [`SinkStats::spooled`]):
 //! they are delivered by the next start, not lost.
 
+mod feed;
 pub mod spool;
 mod worker;
 
@@ -52,6 +53,8 @@ pub use self::spool::SpoolConfig;
 use self::worker::{deadline_after, Core};
 use crate::event::{Event, SharedEvent};
 use crate::sink::Sink;
+
+pub use self::feed::{FeedItem, Subscription, FEED_CAPACITY, MAX_FEED_SUBSCRIBERS};
 
 /// How long the worker keeps draining after the last handle is dropped without a shutdown.
 const DROP_DRAIN: Duration = Duration::from_secs(5);
@@ -242,6 +245,7 @@ impl Dropped {
 /// The last user handle: dropping it starts a best-effort drain of what is queued.
 struct Handle {
     core: Arc<Core>,
+    feed: Arc<feed::Feed>,
 }
 
 impl Drop for Handle {
@@ -357,6 +361,7 @@ impl Pipeline {
         Pipeline {
             handle: Some(Arc::new(Handle {
                 core: Core::start(sinks, config, spools),
+                feed: Arc::new(feed::Feed::new()),
             })),
         }
     }
@@ -394,17 +399,27 @@ impl Pipeline {
     /// Hands an event to every sink. Never blocks (unless [`Overflow::Wait`] is configured) and
     /// never fails: a full queue or a closed pipeline counts the event as dropped.
     pub fn emit(&self, event: Event) {
-        if let Some(core) = self.core() {
-            core.emit(Arc::new(event));
+        if let Some(h) = self.handle.as_deref() {
+            let event = Arc::new(event);
+            h.feed.publish(&event);
+            h.core.emit(event);
         }
     }
 
     /// Like [`emit`](Self::emit), for an event already behind an `Arc` (one from
     /// [`take_spent`](Self::take_spent)).
     pub(crate) fn emit_shared(&self, event: SharedEvent) {
-        if let Some(core) = self.core() {
-            core.emit(event);
+        if let Some(h) = self.handle.as_deref() {
+            h.feed.publish(&event);
+            h.core.emit(event);
         }
+    }
+
+    /// Subscribes to every event emitted from now on, as the sinks get it (redacted, when
+    /// emitted through a [`Siem`](crate::Siem)). `None` when the pipeline is disabled or
+    /// [`MAX_FEED_SUBSCRIBERS`] are subscribed already. Costs nothing while nobody is.
+    pub fn subscribe(&self) -> Option<Subscription> {
+        self.handle.as_deref().and_then(|h| h.feed.subscribe())
     }
 
     /// A spent event from the pool, unshared, for `Event::reuse_as`; `None` when the pool is

@@ -77,6 +77,7 @@ pub struct EventQuery {
     name: Option<String>,
     since: Option<jiff::Timestamp>,
     until: Option<jiff::Timestamp>,
+    action: Option<Action>,
     limit: usize,
 }
 
@@ -95,6 +96,7 @@ impl EventQuery {
             name: None,
             since: None,
             until: None,
+            action: None,
             limit: 100,
         }
     }
@@ -126,6 +128,12 @@ impl EventQuery {
     /// Only events before this time.
     pub fn until(mut self, until: jiff::Timestamp) -> Self {
         self.until = Some(until);
+        self
+    }
+
+    /// Only events whose verdict was this action (`allow` includes events without one).
+    pub fn action(mut self, action: Action) -> Self {
+        self.action = Some(action);
         self
     }
 
@@ -263,6 +271,20 @@ impl SqliteStore {
             let seq: i64 = row.get(0).map_err(query_error)?;
             let json: String = row.get(1).map_err(query_error)?;
             out.push(parse_event(seq, &json)?);
+        }
+        Ok(out)
+    }
+
+    /// Events matching `query`, newest first, each as stored: the JSON a sink wrote.
+    pub(crate) fn events_json(&self, query: &EventQuery) -> Result<Vec<String>, SqliteError> {
+        let conn = self.conn.lock();
+        let version = schema::user_version(&conn).map_err(query_error)?;
+        let (sql, args) = events_sql(query, version);
+        let mut stmt = conn.prepare(&sql).map_err(query_error)?;
+        let mut rows = stmt.query(params_from_iter(args)).map_err(query_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(query_error)? {
+            out.push(row.get(1).map_err(query_error)?);
         }
         Ok(out)
     }
@@ -463,6 +485,10 @@ fn events_sql(query: &EventQuery, version: i64) -> (String, Vec<Value>) {
     if let Some(until) = query.until {
         sql.push_str(" AND time_ms < ?");
         args.push(Value::Integer(until.as_millisecond()));
+    }
+    if let Some(action) = query.action {
+        sql.push_str(" AND coalesce(action, 0) = ?");
+        args.push(Value::Integer(super::writer::action_code(action)));
     }
     sql.push_str(" ORDER BY time_ms DESC, seq DESC LIMIT ?");
     args.push(Value::Integer(clamp_limit(query.limit)));
