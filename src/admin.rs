@@ -22,10 +22,19 @@
 //! | `POST /api/entities/{entity}/unblock` | lifts its block and clears its score |
 //! | `POST /api/entities/{entity}/allow` | allow-lists it for `{"for": "1h"}` (1 s to 365 d) |
 //! | `GET /api/stats` | [`Siem::stats`] |
+//! | `GET /` | the dashboard: an HTML page over these endpoints (its files under `/assets/`) |
+//! | `POST /login`, `POST /logout` | the dashboard's session: the token from a form, traded for a cookie |
 //!
 //! Every route, the unknown ones included, wants `Authorization: Bearer <token>`; the token
 //! is compared in constant time, and a missing or wrong one gets `401` with
-//! `WWW-Authenticate: Bearer`. Answers are JSON (`Cache-Control: no-store`), errors
+//! `WWW-Authenticate: Bearer` (and, for a browser's `GET` that accepts HTML, a login form).
+//! The exceptions are the dashboard's browser session and its open doors: `POST /login`
+//! takes the token form-encoded (`token=…`) and, when it is right, sets a session cookie
+//! (`HttpOnly; SameSite=Strict`, `Path` the mount path, 12 hours, at most 1,024 sessions held
+//! in memory); a request with that cookie is let through like one with the token, except that
+//! one other than `GET` or `HEAD` must also send `X-Siem-Request: 1` (which a form on another
+//! site cannot), else `403`. The page's static files (`/assets/…`) need no credentials.
+//! Logins are recorded as `admin.login` events (`outcome` `success` or `failure`, `client`). Answers are JSON (`Cache-Control: no-store`), errors
 //! `{"error": "…"}`: 400 for an entity or duration that does not parse, 404 for an unknown
 //! entity or path.
 //!
@@ -59,6 +68,8 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Dur, EntityKey, Offender};
 use crate::event::{Event, Subject};
 use crate::{PeerAddr, Siem};
+
+mod page;
 
 /// The shortest token [`Siem::admin_router`] accepts, in bytes.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -131,6 +142,7 @@ impl Siem {
             siem: self.clone(),
             operator: token_fingerprint(&token).into(),
             token: token.into_bytes().into(),
+            sessions: Arc::default(),
         };
         Ok(Router::new()
             .route("/api/offenders", get(offenders))
@@ -140,6 +152,7 @@ impl Siem {
             .route("/api/entities/{entity}/block", post(block))
             .route("/api/entities/{entity}/unblock", post(unblock))
             .route("/api/entities/{entity}/allow", post(allow))
+            .merge(page::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(middleware::from_fn_with_state(admin.clone(), authorize))
@@ -194,6 +207,8 @@ struct Admin {
     siem: Siem,
     token: Arc<[u8]>,
     operator: Arc<str>,
+    /// The dashboard's browser sessions.
+    sessions: Arc<page::Sessions>,
 }
 
 /// Who made an admin request, set by [`authorize`] for the handlers.
@@ -272,7 +287,11 @@ async fn authorize(State(admin): State<Admin>, mut req: Request, next: Next) -> 
         _ => false,
     };
     if !authorized {
-        return unauthorized();
+        // No bearer token: a browser's session cookie, the public assets and login, or 401.
+        match page::access(&admin, &req) {
+            page::Access::Session | page::Access::Public => {}
+            page::Access::Refused(res) => return res,
+        }
     }
     let ext = req.extensions();
     let client = ext
