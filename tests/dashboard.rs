@@ -143,6 +143,17 @@ async fn login_sets_a_strict_http_only_session_cookie() {
     )
     .await;
     assert!(header(&res, "set-cookie").contains("; Secure"));
+    // What a browser sends from the login form itself: 303.
+    let res = call(
+        &app,
+        request("POST", "/_siem/login")
+            .header("origin", "http://127.0.0.1:3000")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(format!("token={TOKEN}")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
     // From another site: refused.
     let res = call(
         &app,

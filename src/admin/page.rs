@@ -257,7 +257,7 @@ fn html(req: &Request, status: StatusCode, template: &str, message: &str) -> Res
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     res
 }
@@ -311,14 +311,12 @@ fn form_token(body: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// Whether a browser says the request comes from another site: `Sec-Fetch-Site: cross-site`,
-/// or an `Origin` whose host is not the `Host` asked for.
+/// Whether a browser says the request comes from another site (or another site of the same
+/// domain): `Sec-Fetch-Site` other than `same-origin` or `none`; without that header, an
+/// `Origin` that is `null` or whose host is not the `Host` asked for.
 fn cross_site(headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site")
-    {
-        return true;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
@@ -327,7 +325,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
         return false;
     };
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    !origin_host.eq_ignore_ascii_case(host)
+    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
 
 /// Whether the request came over HTTPS, as far as it tells: an `https` URI (HTTP/2), or
@@ -474,9 +472,15 @@ mod tests {
         assert!(!cross_site(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
         assert!(cross_site(&h));
-        let mut h = HeaderMap::new();
-        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(cross_site(&h));
+        // A browser's own word comes first.
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(!cross_site(&h));
+        for other in ["cross-site", "same-site"] {
+            h.insert("sec-fetch-site", HeaderValue::from_str(other).unwrap());
+            assert!(cross_site(&h), "{other}");
+        }
     }
 
     #[test]
