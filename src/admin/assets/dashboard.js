@@ -119,6 +119,7 @@ function makeChart(node, series, data) {
     axes: [{ stroke: "#888", grid: { stroke: "rgba(128,128,128,.15)" } },
            { stroke: "#888", grid: { stroke: "rgba(128,128,128,.15)" } }],
     series: [{}, ...series],
+    legend: { live: false },
   };
   return new uPlot(opts, data, node);
 }
@@ -358,8 +359,6 @@ function renderTopNets(offenders) {
 
 // ---- Polling ------------------------------------------------------------------------------
 
-let lastOffenders = [];
-
 async function refresh() {
   let stats = null;
   let offenders = [];
@@ -371,7 +370,6 @@ async function refresh() {
     if (e.message !== "unauthorized") status("cannot reach the admin API: " + e.message);
     return;
   }
-  lastOffenders = offenders;
   pushSample(stats, offenders);
   renderTotals(stats, offenders);
   renderOffenders(offenders);
