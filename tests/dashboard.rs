@@ -64,18 +64,37 @@ async fn without_auth_a_browser_gets_the_login_form_and_an_api_client_json() {
     let app = app(&siem);
     // (`Router::nest` routes `/_siem` but not `/_siem/`: see the `nest_service` test.)
     for uri in ["/_siem", "/_siem/api/offenders", "/_siem/nowhere"] {
-        let res = call(&app, request("GET", uri).header("accept", HTML).body(Body::empty()).unwrap()).await;
+        let res = call(
+            &app,
+            request("GET", uri)
+                .header("accept", HTML)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{uri}");
-        assert!(header(&res, "content-type").starts_with("text/html"), "{uri}");
+        assert!(
+            header(&res, "content-type").starts_with("text/html"),
+            "{uri}"
+        );
         assert!(header(&res, "www-authenticate").starts_with("Bearer"));
         assert!(header(&res, "content-security-policy").contains("default-src 'self'"));
         let text = body_text(res).await;
-        assert!(text.contains(r#"<form method="post" action="login""#), "{text}");
+        assert!(
+            text.contains(r#"<form method="post" action="login""#),
+            "{text}"
+        );
         assert!(text.contains(r#"<base href="/_siem/">"#), "{text}");
         assert!(text.contains(r#"name="token""#));
     }
     // An API client (no HTML in Accept) gets the JSON answer, as before.
-    let res = call(&app, request("GET", "/_siem/api/offenders").body(Body::empty()).unwrap()).await;
+    let res = call(
+        &app,
+        request("GET", "/_siem/api/offenders")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(header(&res, "content-type"), "application/json");
     assert!(header(&res, "www-authenticate").starts_with("Bearer"));
@@ -190,7 +209,9 @@ async fn logins_are_recorded_without_the_token() {
     login(&app).await;
     let res = call(
         &app,
-        request("POST", "/_siem/login").body(Body::from("token=nope")).unwrap(),
+        request("POST", "/_siem/login")
+            .body(Body::from("token=nope"))
+            .unwrap(),
     )
     .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -202,8 +223,13 @@ async fn logins_are_recorded_without_the_token() {
         .collect();
     assert_eq!(logins.len(), 2);
     let json: Vec<String> = logins.iter().map(|e| format!("{e:?}")).collect();
-    assert!(json[0].contains("success") && json[1].contains("failure"), "{json:?}");
-    assert!(json.iter().all(|j| j.contains("198.51.100.2") && !j.contains(TOKEN)));
+    assert!(
+        json[0].contains("success") && json[1].contains("failure"),
+        "{json:?}"
+    );
+    assert!(json
+        .iter()
+        .all(|j| j.contains("198.51.100.2") && !j.contains(TOKEN)));
 }
 
 #[tokio::test]
@@ -225,7 +251,10 @@ async fn the_session_cookie_opens_the_page_and_the_api() {
     assert!(header(&res, "content-type").starts_with("text/html"));
     let csp = header(&res, "content-security-policy").to_owned();
     assert!(csp.starts_with("default-src 'self'"), "{csp}");
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(header(&res, "x-content-type-options"), "nosniff");
     let page = body_text(res).await;
@@ -330,7 +359,9 @@ async fn assets_are_served_with_their_content_types() {
         // No credentials needed: the login form uses the styles, and nothing in them is secret.
         let res = call(
             &app,
-            request("GET", &format!("/_siem/assets/{name}")).body(Body::empty()).unwrap(),
+            request("GET", &format!("/_siem/assets/{name}"))
+                .body(Body::empty())
+                .unwrap(),
         )
         .await;
         assert_eq!(res.status(), StatusCode::OK, "{name}");
@@ -341,7 +372,9 @@ async fn assets_are_served_with_their_content_types() {
     }
     let res = call(
         &app,
-        request("GET", "/_siem/assets/uplot-1.6.32.iife.min.js").body(Body::empty()).unwrap(),
+        request("GET", "/_siem/assets/uplot-1.6.32.iife.min.js")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert!(header(&res, "cache-control").contains("immutable"));
@@ -364,7 +397,12 @@ fn assets() -> Vec<(&'static str, String)> {
         "uplot-1.6.32.min.css",
     ]
     .into_iter()
-    .map(|name| (name, std::fs::read_to_string(format!("{dir}/{name}")).unwrap()))
+    .map(|name| {
+        (
+            name,
+            std::fs::read_to_string(format!("{dir}/{name}")).unwrap(),
+        )
+    })
     .collect()
 }
 
@@ -375,7 +413,15 @@ fn no_asset_refers_to_another_site() {
     for (name, text) in assets() {
         let text = text.replacen(BANNER, "", 1);
         let lower = text.to_ascii_lowercase();
-        for needle in ["http://", "https://", "//cdn", "url(//", "src=\"//", "href=\"//", "@import"] {
+        for needle in [
+            "http://",
+            "https://",
+            "//cdn",
+            "url(//",
+            "src=\"//",
+            "href=\"//",
+            "@import",
+        ] {
             assert!(!lower.contains(needle), "{name} holds {needle:?}");
         }
     }
@@ -383,7 +429,10 @@ fn no_asset_refers_to_another_site() {
 
 #[test]
 fn the_script_never_builds_markup_from_data() {
-    let (_, js) = assets().into_iter().find(|(n, _)| *n == "dashboard.js").unwrap();
+    let (_, js) = assets()
+        .into_iter()
+        .find(|(n, _)| *n == "dashboard.js")
+        .unwrap();
     for needle in [
         "innerHTML",
         "outerHTML",
@@ -423,7 +472,10 @@ async fn mounted_with_nest_service_the_page_answers_with_and_without_the_slash()
     let app = Router::new().nest_service("/_siem", siem.admin_router(TOKEN).unwrap());
     let res = call(
         &app,
-        request("GET", "/_siem/").header("accept", HTML).body(Body::empty()).unwrap(),
+        request("GET", "/_siem/")
+            .header("accept", HTML)
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -440,6 +492,9 @@ async fn mounted_with_nest_service_the_page_answers_with_and_without_the_slash()
         )
         .await;
         assert_eq!(res.status(), StatusCode::OK, "{uri}");
-        assert!(body_text(res).await.contains(r#"<base href="/_siem/">"#), "{uri}");
+        assert!(
+            body_text(res).await.contains(r#"<base href="/_siem/">"#),
+            "{uri}"
+        );
     }
 }

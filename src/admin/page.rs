@@ -109,8 +109,7 @@ impl Sessions {
         let mut open = self.open.lock();
         open.retain(|_, t| now.duration_since(*t) < SESSION_TTL);
         while open.len() >= MAX_SESSIONS {
-            let Some(oldest) = open.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
-            else {
+            let Some(oldest) = open.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone()) else {
                 break;
             };
             open.remove(&oldest);
@@ -350,10 +349,8 @@ fn client(req: &Request) -> Option<SocketAddr> {
 /// Records a login as an event (`admin.login`, outcome `success` or `failure`) about the
 /// client's address; the token is never in it.
 fn record_login(admin: &Admin, client: Option<SocketAddr>, success: bool) {
-    let mut event = Event::new("admin.login").attr(
-        "outcome",
-        if success { "success" } else { "failure" },
-    );
+    let mut event =
+        Event::new("admin.login").attr("outcome", if success { "success" } else { "failure" });
     if let Some(addr) = client {
         event = event
             .subject(Subject::ip(addr.ip()))
@@ -470,7 +467,10 @@ mod tests {
             HeaderValue::from_static("http://127.0.0.1:3000"),
         );
         assert!(!cross_site(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(cross_site(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(cross_site(&h));
@@ -485,6 +485,9 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(escape_html("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape_html("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }
