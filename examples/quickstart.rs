@@ -4,8 +4,9 @@
 //! cargo run --example quickstart            # listens on 127.0.0.1:3000 (PORT overrides)
 //! ```
 //!
-//! The admin API is mounted at `/_siem` (see the startup line for the token; set
-//! `TOWER_SIEM_ADMIN_TOKEN` to choose it).
+//! The admin API and its dashboard are mounted at `/_siem` (see the startup line for the
+//! token; set `TOWER_SIEM_ADMIN_TOKEN` to choose it): open http://127.0.0.1:3000/_siem/ in a
+//! browser and paste the token.
 //!
 //! Several replicas sharing their blocks and allows through Redis (each with its own event
 //! files, named after its port):
@@ -254,8 +255,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The demo's offender list stays reachable even from a blocked client; a real app
         // would put it behind authentication.
         .layer(siem.layer().session_cookie("sid").exclude("/offenders"))
-        // The admin API, outside the layer, behind its token; events read from the SQLite file.
-        .nest(
+        // The admin API and dashboard, outside the layer, behind its token; events read from
+        // the SQLite file. `nest_service` rather than `nest`: it routes `/_siem/` as well as
+        // `/_siem`.
+        .nest_service(
             "/_siem",
             siem.admin(admin_token.clone()).events(&db).router()?,
         );
@@ -278,6 +281,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "feed:   curl -N -H 'Authorization: Bearer {admin_token}' localhost:{port}/_siem/api/feed"
     );
+    println!("dashboard: http://127.0.0.1:{port}/_siem/ (log in with the token above)");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

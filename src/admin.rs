@@ -28,12 +28,21 @@
 //! | `DELETE /api/allowlist?cidr=198.51.100.0/24` | removes a network added at run time; `{"removed": "198.51.100.0/24"}` |
 //! | `GET /api/events?name=&entity=&action=&since=&until=&limit=` | stored events, newest first, as `{"events": […]}` (needs [`AdminBuilder::events`]; 501 without) |
 //! | `GET /api/feed?name=&entity=&action=` | events as they are recorded, over Server-Sent Events |
+//! | `GET /` | the dashboard: an HTML page over these endpoints (its files under `/assets/`) |
+//! | `POST /login`, `POST /logout` | the dashboard's session: the token from a form, traded for a cookie |
 //!
 //! Every route, the unknown ones included, wants `Authorization: Bearer <token>`; the token
 //! is compared in constant time, and a missing or wrong one gets `401` with
-//! `WWW-Authenticate: Bearer`. Answers are JSON (`Cache-Control: no-store`), errors
-//! `{"error": "…"}`: 400 for an entity, duration, network or filter that does not parse, 404
-//! for an unknown entity or path.
+//! `WWW-Authenticate: Bearer` (and, for a browser's `GET` that accepts HTML, a login form).
+//! The exceptions are the dashboard's browser session and its open doors: `POST /login`
+//! takes the token form-encoded (`token=…`) and, when it is right, sets a session cookie
+//! (`HttpOnly; SameSite=Strict`, `Path` the mount path, 12 hours, at most 1,024 sessions held
+//! in memory); a request with that cookie is let through like one with the token, except that
+//! one other than `GET` or `HEAD` must also send `X-Siem-Request: 1` (which a form on another
+//! site cannot), else `403`. The page's static files (`/assets/…`) need no credentials.
+//! Logins are recorded as `admin.login` events (`outcome` `success` or `failure`, `client`).
+//! Answers are JSON (`Cache-Control: no-store`), errors `{"error": "…"}`: 400 for an entity,
+//! duration, network or filter that does not parse, 404 for an unknown entity or path.
 //!
 //! Every block, unblock and allow is itself recorded as an event (`admin.block`,
 //! `admin.unblock`, `admin.allow`) about the entity (its subject: the address, user, session
@@ -96,6 +105,8 @@ pub use self::events::{DEFAULT_EVENTS, ENTITY_EVENTS, FEED_KEEP_ALIVE, MAX_EVENT
 use crate::engine::{Dur, EntityKey, Offender};
 use crate::event::{Event, Subject};
 use crate::{PeerAddr, Siem};
+
+mod page;
 
 /// The shortest token [`Siem::admin_router`] accepts, in bytes.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -250,6 +261,7 @@ impl AdminBuilder {
             token: token.into_bytes().into(),
             #[cfg(feature = "sqlite")]
             events: self.events,
+            sessions: Arc::default(),
         };
         Ok(Router::new()
             .route("/api/offenders", get(offenders))
@@ -265,6 +277,7 @@ impl AdminBuilder {
             )
             .route("/api/events", get(events))
             .route("/api/feed", get(feed))
+            .merge(page::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(middleware::from_fn_with_state(admin.clone(), authorize))
@@ -344,6 +357,8 @@ struct Admin {
     operator: Arc<str>,
     #[cfg(feature = "sqlite")]
     events: Option<Arc<EventStore>>,
+    /// The dashboard's browser sessions.
+    sessions: Arc<page::Sessions>,
 }
 
 /// Who made an admin request, set by [`authorize`] for the handlers.
@@ -422,7 +437,11 @@ async fn authorize(State(admin): State<Admin>, mut req: Request, next: Next) -> 
         _ => false,
     };
     if !authorized {
-        return unauthorized();
+        // No bearer token: a browser's session cookie, the public assets and login, or 401.
+        match page::access(&admin, &req) {
+            page::Access::Session | page::Access::Public => {}
+            page::Access::Refused(res) => return res,
+        }
     }
     let ext = req.extensions();
     let client = ext
