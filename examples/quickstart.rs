@@ -8,8 +8,9 @@
 //! token; set `TOWER_SIEM_ADMIN_TOKEN` to choose it): open http://127.0.0.1:3000/_siem/ in a
 //! browser and paste the token.
 //!
-//! Several replicas sharing their blocks and allows through Redis (each with its own event
-//! files, named after its port):
+//! Several replicas sharing their blocks, allows, scores and rule windows through Redis (a
+//! guessing run spread over them is judged as by one process; each has its own event files,
+//! named after its port):
 //!
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6379 PORT=3001 cargo run --example quickstart
@@ -186,16 +187,18 @@ and an X-Step-Up-Required header, because the account is under attack.
 "#
 }
 
-/// The store of a replica: decisions shared through the Redis at `url`.
+/// The store of a replica: decisions, scores and rule windows shared through the Redis at
+/// `url`.
 #[cfg(feature = "redis")]
 async fn shared_store(
     url: &str,
 ) -> Result<tower_siem::store::RedisStore, Box<dyn std::error::Error>> {
     let store = tower_siem::store::RedisStore::builder(url)
         .namespace("quickstart")
+        .share_windows(true)
         .build()?;
     if store.synced(Duration::from_secs(2)).await {
-        println!("decisions: shared with every replica through {url}");
+        println!("decisions and rule windows: shared with every replica through {url}");
     } else {
         println!("decisions: {url} does not answer yet; deciding alone until it does");
     }

@@ -741,6 +741,17 @@ pub fn exposition(stats: &crate::SiemStats) -> String {
             "Decisions shared with other replicas, by way.",
             &ways,
         );
+        let ways: Vec<(String, u64)> = shared
+            .observations_by_way()
+            .iter()
+            .map(|(w, v)| (label(&[("way", w)]), *v))
+            .collect();
+        family(
+            "tower_siem_shared_observations_total",
+            "counter",
+            "Rule-window observations shared with other replicas, by way.",
+            &ways,
+        );
         family(
             "tower_siem_shared_errors_total",
             "counter",

@@ -22,6 +22,7 @@
 //! | `tower_siem_window_evictions_total` | counter | | window entries evicted to stay within capacity |
 //! | `tower_siem_shared_connected` | gauge | | 1 while a sharing store (`RedisStore`) is connected, else 0 |
 //! | `tower_siem_shared_decisions_total` | counter | `way`: `published`, `received`, `loaded`, `reseeded`, `dropped`, `malformed`, `lifted` | decisions shared with other replicas, by way |
+//! | `tower_siem_shared_observations_total` | counter | `way`: `published`, `received`, `applied`, `dropped` | rule-window observations shared with other replicas (`share_windows`), by way |
 //! | `tower_siem_shared_errors_total` | counter | | failed connections and commands of a sharing store (moments the replica decided alone) |
 //! | `tower_siem_shared_lookups_alone_total` | counter | `mode`: `open`, `closed` | gate lookups made while Redis was away: answered from memory (fail-open) or refused (fail-closed) |
 //!
@@ -180,6 +181,9 @@ pub(crate) fn engine(stats: &EngineStats) {
         gauge!("tower_siem_shared_connected").set(f64::from(u8::from(shared.connected)));
         for (way, n) in shared.by_way() {
             counter!("tower_siem_shared_decisions_total", "way" => way).absolute(n);
+        }
+        for (way, n) in shared.observations_by_way() {
+            counter!("tower_siem_shared_observations_total", "way" => way).absolute(n);
         }
         counter!("tower_siem_shared_errors_total").absolute(shared.errors);
         counter!("tower_siem_shared_lookups_alone_total", "mode" => "open")

@@ -605,3 +605,189 @@ async fn fail_closed_refuses_everyone_while_redis_is_away() {
     assert!(resynced.await);
     assert_eq!(r.get(ip(81), BROWSER).await, StatusCode::OK);
 }
+
+/// A replica whose store shares rule windows.
+fn window_sharing(url: &str, namespace: &str) -> (Siem, RedisStore) {
+    let store = RedisStore::builder(url)
+        .namespace(namespace)
+        .share_windows(true)
+        .build()
+        .unwrap();
+    let siem = Siem::builder().store(store.clone()).build().unwrap();
+    (siem, store)
+}
+
+/// Waits until every replica holds every other replica's observations and decisions.
+async fn propagated(replicas: &[(Siem, RedisStore)]) {
+    for (_, store) in replicas {
+        assert!(store.flush_observations(SYNC).await, "{:?}", store.stats());
+        assert!(store.flush(SYNC).await, "{:?}", store.stats());
+    }
+    let stats: Vec<_> = replicas.iter().map(|(_, s)| s.stats()).collect();
+    let observations: u64 = stats.iter().map(|s| s.observations_published).sum();
+    let decisions: u64 = stats.iter().map(|s| s.published).sum();
+    let start = Instant::now();
+    for ((_, store), mine) in replicas.iter().zip(&stats) {
+        loop {
+            let now = store.stats();
+            if now.observations_received >= observations - mine.observations_published
+                && now.received >= decisions - mine.published
+            {
+                break;
+            }
+            assert!(start.elapsed() < SYNC, "not propagated: {now:?}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// The reference: the attempts at which one process steps the user up and blocks the client.
+fn one_process(attempts: usize, ip: IpAddr) -> (usize, usize) {
+    let (user, client) = (Subject::user("target"), Subject::ip(ip));
+    let one = Siem::builder().build().unwrap();
+    let (mut step_up, mut block) = (None, None);
+    for k in 1..=attempts {
+        one.fire(tower_siem::Event::new("auth.failure").user("target").ip(ip));
+        if step_up.is_none() && one.verdict_for(&user).action >= Action::StepUp {
+            step_up = Some(k);
+        }
+        if block.is_none() && one.verdict_for(&client).action == Action::Block {
+            block = Some(k);
+        }
+    }
+    (step_up.unwrap(), block.unwrap())
+}
+
+/// A guessing run spread round-robin over three replicas that share their rule windows is
+/// stepped up and blocked at the same attempts as against one process, when each attempt
+/// comes after the previous one's observations have propagated: no fleet detector involved,
+/// the gates themselves count the fleet's attempts. Without sharing, each replica sees a third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn shared_windows_judge_a_spread_run_as_one_process() {
+    let url = redis_url();
+    let ip: IpAddr = "203.0.113.60".parse().unwrap();
+    let (user, client) = (Subject::user("target"), Subject::ip(ip));
+    let attempts = 24;
+    let reference = one_process(attempts, ip);
+
+    let namespace = services::unique("windows");
+    let replicas = [
+        window_sharing(&url, &namespace),
+        window_sharing(&url, &namespace),
+        window_sharing(&url, &namespace),
+    ];
+    for (_, store) in &replicas {
+        assert!(store.synced(SYNC).await, "{:?}", store.stats());
+    }
+    let (mut step_up, mut block) = (None, None);
+    for k in 1..=attempts {
+        let (siem, _) = &replicas[(k - 1) % 3];
+        siem.fire(tower_siem::Event::new("auth.failure").user("target").ip(ip));
+        propagated(&replicas).await;
+        let everywhere = |want: Action, who: &Subject| {
+            replicas
+                .iter()
+                .all(|(s, _)| s.verdict_for(who).action >= want)
+        };
+        if step_up.is_none() && everywhere(Action::StepUp, &user) {
+            step_up = Some(k);
+        }
+        if block.is_none() && everywhere(Action::Block, &client) {
+            block = Some(k);
+        }
+    }
+    println!(
+        "one process: step-up at attempt {}, block at {}; three replicas sharing windows: \
+         {step_up:?}, {block:?}",
+        reference.0, reference.1
+    );
+    assert_eq!((step_up, block), (Some(reference.0), Some(reference.1)));
+    for (siem, store) in &replicas {
+        let s = store.stats();
+        assert_eq!(s.observations_dropped, 0, "{s:?}");
+        assert!(s.observations_applied > 0, "{s:?}");
+        // And in the Prometheus exposition of the admin API.
+        #[cfg(feature = "dashboard")]
+        {
+            let text = tower_siem::admin::exposition(&siem.stats());
+            let line = format!(
+                "tower_siem_shared_observations_total{{way=\"published\"}} {}",
+                s.observations_published
+            );
+            assert!(text.contains(&line), "no {line:?} in:\n{text}");
+        }
+        #[cfg(not(feature = "dashboard"))]
+        let _ = siem;
+    }
+
+    // The same run without sharing: each replica sees a third of it.
+    let namespace = services::unique("windows-off");
+    let alone: Vec<_> = (0..3)
+        .map(|_| {
+            let store = RedisStore::builder(&url)
+                .namespace(&namespace)
+                .build()
+                .unwrap();
+            Siem::builder().store(store).build().unwrap()
+        })
+        .collect();
+    for k in 1..=reference.1 {
+        alone[(k - 1) % 3].fire(tower_siem::Event::new("auth.failure").user("target").ip(ip));
+    }
+    assert!(
+        alone
+            .iter()
+            .all(|s| s.verdict_for(&client).action < Action::Block),
+        "without sharing, no replica should block at attempt {}",
+        reference.1
+    );
+}
+
+/// The same run as fast as the attacker can send (one attempt a millisecond, no waiting for
+/// propagation): each replica may count an attempt or two short while observations are in
+/// flight. Printed for the record; asserted that every replica blocks well before the
+/// replicas alone would (each seeing a third of the run, they would need three times the
+/// attempts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn report_a_fast_run_over_replicas_sharing_windows() {
+    let url = redis_url();
+    let ip: IpAddr = "203.0.113.61".parse().unwrap();
+    let client = Subject::ip(ip);
+    let reference = one_process(40, ip);
+    let namespace = services::unique("windows-fast");
+    let replicas = [
+        window_sharing(&url, &namespace),
+        window_sharing(&url, &namespace),
+        window_sharing(&url, &namespace),
+    ];
+    for (_, store) in &replicas {
+        assert!(store.synced(SYNC).await, "{:?}", store.stats());
+    }
+    let start = Instant::now();
+    let mut blocked_everywhere = None;
+    for k in 1..=2_000usize {
+        let (siem, _) = &replicas[(k - 1) % 3];
+        siem.fire(tower_siem::Event::new("auth.failure").user("target").ip(ip));
+        if replicas
+            .iter()
+            .all(|(s, _)| s.verdict_for(&client).action == Action::Block)
+        {
+            blocked_everywhere = Some((k, start.elapsed()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    println!(
+        "a fast run over three replicas sharing windows (one process blocks at attempt {}): \
+         blocked on every replica at {blocked_everywhere:?}",
+        reference.1
+    );
+    let (k, _) = blocked_everywhere.expect("every replica blocks the client");
+    assert!(
+        k < 2 * reference.1,
+        "blocked everywhere only at attempt {k} (one process: {})",
+        reference.1
+    );
+}

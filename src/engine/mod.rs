@@ -34,7 +34,7 @@ pub use verdict::{Action, Verdict};
 use crate::event::{Event, EventName, Redactor, Subject};
 use crate::identify::mask;
 use crate::signature::{Hit, Inspector};
-use crate::store::RiskStore;
+use crate::store::{Observation, RiskStore};
 use window::{BoundedMap, Distinct, Recent};
 
 /// Capacities and keying of the engine's per-key structures.
@@ -103,6 +103,8 @@ struct Compiled {
     keep: f64,
     shadow: bool,
     windows: BoundedMap<u64, State>,
+    /// The id hashed: how replicas sharing windows name the rule.
+    tag: u64,
     hits: AtomicU64,
     shadow_hits: AtomicU64,
 }
@@ -113,6 +115,16 @@ impl Compiled {
         (self.status.is_empty() || status.is_some_and(|s| self.status.contains(&s)))
             && self.gate.is_none_or(|g| Some(g) == gate)
     }
+}
+
+/// The seeds of the engine's hasher. Fixed, so that replicas of one build hash keys and values
+/// alike and can share window observations ([`RiskStore::shares_windows`]).
+pub(crate) const WINDOW_SEEDS: [u64; 4] = [0x5EED, 0x7051, 0xE5C0, 0x2B1D];
+
+/// The engine's hasher.
+pub(crate) fn window_hasher() -> RandomState {
+    let [a, b, c, d] = WINDOW_SEEDS;
+    RandomState::with_seeds(a, b, c, d)
 }
 
 /// Statuses whose `wants_request` answer is kept in a table (every status HTTP defines).
@@ -153,6 +165,10 @@ pub struct Engine {
     allowed_nets: allowlist::AllowList,
     /// Masks the samples kept in contributions (and so in offenders, alerts, reports).
     redactor: Redactor,
+    /// Whether the store shares window observations with other replicas.
+    shares_windows: bool,
+    /// Threshold and distinct-count rules by [`Compiled::tag`], for others' observations.
+    by_tag: HashMap<u64, usize, RandomState>,
 }
 
 /// The pack id a signature rule names to fire on repeated singleton headers (see
@@ -261,6 +277,7 @@ impl Engine {
                 )
             });
             let c = Compiled {
+                tag: window_hasher().hash_one(r.id.as_str()),
                 id: r.id.as_str().into(),
                 kind: r.kind,
                 on: r.on.iter().map(|s| s.as_str().into()).collect(),
@@ -342,7 +359,15 @@ impl Engine {
                     .fold(0u8, |bits, &a| bits | 1 << a as u8)
             })
             .collect();
+        let by_tag = compiled
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.kind, RuleKind::Threshold | RuleKind::Distinct))
+            .map(|(i, c)| (c.tag, i))
+            .collect();
         Ok(Engine {
+            shares_windows: store.shares_windows(),
+            by_tag,
             rules: compiled,
             by_name,
             request_rules,
@@ -356,7 +381,7 @@ impl Engine {
             subnet_rule: SUBNET_RULE.into(),
             allowed_nets: allowlist::AllowList::new(&config.allowed_networks),
             config,
-            hasher: RandomState::with_seeds(0x5EED, 0x7051, 0xE5C0, 0x2B1D),
+            hasher: window_hasher(),
             events: AtomicU64::new(0),
             alerts: None,
             redactor: Redactor::default(),
@@ -442,6 +467,7 @@ impl Engine {
     /// Applies an event without computing a verdict (the layer's post-response path).
     pub fn ingest_only(&self, event: &Event) {
         self.events.fetch_add(1, Ordering::Relaxed);
+        self.take_observations();
         let t = event.millis();
         self.bind_session(event);
         if let Some(idxs) = self.by_name.get(event.name.as_str()) {
@@ -650,6 +676,7 @@ impl Engine {
                         _ => false,
                     },
                 );
+                self.share(r, k, 0, t);
                 if fired {
                     self.fire(r, &e.subject, t, sample_of(e));
                 }
@@ -670,6 +697,7 @@ impl Engine {
                         _ => 0,
                     },
                 );
+                self.share(r, k, v, t);
                 if n >= r.count {
                     self.fire(r, &e.subject, t, sample_of(e));
                 }
@@ -737,6 +765,59 @@ impl Engine {
             }
             RuleKind::Signature => {}
         }
+    }
+
+    /// Passes an observation of a threshold or distinct-count rule on to the other replicas.
+    fn share(&self, r: &Compiled, key: u64, value: u64, at: i64) {
+        if self.shares_windows {
+            self.store.share_observation(Observation {
+                rule: r.tag,
+                key,
+                value,
+                at,
+            });
+        }
+    }
+
+    /// Records the other replicas' observations in this replica's windows. They count towards
+    /// the next event of the key seen here, and never fire a rule by themselves: the replica
+    /// that saw the event decides.
+    fn take_observations(&self) {
+        if !self.shares_windows {
+            return;
+        }
+        self.store.take_observations(&mut |o| {
+            let Some(r) = self.by_tag.get(&o.rule).map(|&i| &self.rules[i]) else {
+                return;
+            };
+            match r.kind {
+                RuleKind::Threshold => {
+                    r.windows.with(
+                        &o.key,
+                        o.at,
+                        || State::Recent(Recent::new(r.count)),
+                        |st| {
+                            if let State::Recent(w) = st {
+                                w.record(o.at, r.window);
+                            }
+                        },
+                    );
+                }
+                RuleKind::Distinct => {
+                    r.windows.with(
+                        &o.key,
+                        o.at,
+                        || State::Distinct(Distinct::new(r.count)),
+                        |st| {
+                            if let State::Distinct(d) = st {
+                                d.record(o.value, o.at, r.window);
+                            }
+                        },
+                    );
+                }
+                _ => {}
+            }
+        });
     }
 
     fn fire(&self, r: &Compiled, subject: &Subject, t: i64, sample: Option<&str>) {

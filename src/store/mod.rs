@@ -62,6 +62,35 @@ pub trait RiskStore: Send + Sync + 'static {
     fn shared(&self) -> Option<SharedStats> {
         None
     }
+    /// Whether the engine should hand it the observations its threshold and distinct-count
+    /// rules record ([`share_observation`](Self::share_observation)) and take the other
+    /// replicas' ([`take_observations`](Self::take_observations)). Asked once, when the
+    /// engine is built.
+    fn shares_windows(&self) -> bool {
+        false
+    }
+    /// One observation a rule of this replica recorded, to pass on to the other replicas. Must
+    /// not block: a full queue drops it (and counts it).
+    fn share_observation(&self, _observation: Observation) {}
+    /// Hands the other replicas' observations received since the last call to `f`, which
+    /// records them in the engine's windows (they never fire a rule on this replica). Called
+    /// before every event the engine applies: must return at once when there is none.
+    fn take_observations(&self, _f: &mut dyn FnMut(Observation)) {}
+}
+
+/// One event counted in a rule's window, as replicas share it: the rule, the key and (for a
+/// distinct-count rule) the value, as the engine hashes them, and the event's time. Hashes,
+/// never the names or values themselves: nothing a client sent leaves the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Observation {
+    /// The rule's id, hashed.
+    pub rule: u64,
+    /// The rule's key (an address, a user, …), hashed.
+    pub key: u64,
+    /// The counted value of a distinct-count rule, hashed; 0 for a threshold rule.
+    pub value: u64,
+    /// When it happened (ms since the epoch).
+    pub at: i64,
 }
 
 /// The prefix lengths of the network entities a store holds: bit `n` of `v4` for an IPv4 `/n`,
@@ -141,9 +170,29 @@ pub struct SharedStats {
     pub failed_open: u64,
     /// Gate lookups answered "blocked" because Redis was away (with `fail_closed`).
     pub failed_closed: u64,
+    /// Window observations of this replica published (with `share_windows`).
+    pub observations_published: u64,
+    /// Window observations of other replicas received (applied, or waiting for this
+    /// replica's next event).
+    pub observations_received: u64,
+    /// Window observations of other replicas recorded in this replica's windows.
+    pub observations_applied: u64,
+    /// Window observations dropped: a full queue or inbox, a failed publish (never retried, so
+    /// never counted twice), or a batch from a build that hashes differently.
+    pub observations_dropped: u64,
 }
 
 impl SharedStats {
+    /// The window observations shared, by way, named as the metrics' `way` label.
+    pub fn observations_by_way(&self) -> [(&'static str, u64); 4] {
+        [
+            ("published", self.observations_published),
+            ("received", self.observations_received),
+            ("applied", self.observations_applied),
+            ("dropped", self.observations_dropped),
+        ]
+    }
+
     /// The decisions shared, by way, named as the metrics' `way` label.
     pub fn by_way(&self) -> [(&'static str, u64); 7] {
         [

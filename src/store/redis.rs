@@ -1,7 +1,7 @@
 //! [`RedisStore`]: decisions shared by every replica through Redis (feature `redis`).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use super::{DecisionStats, MemoryStore, NetPrefixes, RiskStore, SharedStats};
+use super::{DecisionStats, MemoryStore, NetPrefixes, Observation, RiskStore, SharedStats};
 use crate::engine::{Contribution, EntityKey, EntityState, Hold};
 
 /// A [`RiskStore`] whose decisions reach every replica: a block, an allow or an unblock made
@@ -52,6 +52,8 @@ pub struct RedisStore {
     shared: Arc<Shared>,
     /// Decisions to write and publish; closed when the last handle drops, which ends the task.
     tx: Arc<mpsc::Sender<Wire>>,
+    /// This replica's window observations to publish (with `share_windows`).
+    obs_tx: Arc<mpsc::Sender<Observation>>,
 }
 
 struct Shared {
@@ -60,6 +62,12 @@ struct Shared {
     share_scores: bool,
     /// Whether every lookup answers "blocked" while Redis is away.
     fail_closed: bool,
+    /// Whether rule windows are shared (observations published and received).
+    share_windows: bool,
+    /// Other replicas' observations waiting for the engine; at most [`INBOX`].
+    inbox: parking_lot::Mutex<Vec<Observation>>,
+    /// `inbox.len()`, read without the lock on every event.
+    inbox_len: AtomicUsize,
     /// This replica's id: its own messages are not applied twice.
     origin: String,
     keys: Keys,
@@ -91,6 +99,14 @@ struct Counters {
     malformed: AtomicU64,
     errors: AtomicU64,
     resyncs: AtomicU64,
+    obs_published: AtomicU64,
+    obs_received: AtomicU64,
+    obs_applied: AtomicU64,
+    obs_dropped: AtomicU64,
+    /// Observations handed to the background task (see [`RedisStore::flush`]).
+    obs_queued: AtomicU64,
+    /// Observations published or dropped by the background task.
+    obs_done: AtomicU64,
 }
 
 /// Errors building a [`RedisStore`].
@@ -117,6 +133,7 @@ pub struct RedisStoreBuilder {
     queue: usize,
     share_scores: bool,
     fail_closed: bool,
+    share_windows: bool,
     #[cfg(feature = "redis-tls")]
     root_certificate: Option<Vec<u8>>,
 }
@@ -130,6 +147,30 @@ impl RedisStoreBuilder {
     /// message for every rule hit.
     pub fn share_scores(mut self, on: bool) -> Self {
         self.share_scores = on;
+        self
+    }
+
+    /// Shares the windows of threshold and distinct-count rules with the other replicas of the
+    /// namespace (default off), so that an attacker who spreads attempts over replicas meets
+    /// the thresholds of one process: each observation a rule records (the rule, the key and
+    /// the counted value, as 64-bit hashes, and the time) is published on
+    /// `tower-siem:{<namespace>}:windows`, in batches, and every other replica records it in
+    /// its own windows before its next event. A received observation never fires a rule by
+    /// itself; the replica that sees the event that crosses the threshold decides, as a single
+    /// process would. While an observation is in flight (a millisecond or so on a LAN) a
+    /// replica may count one attempt short. Score rises are shared too (as with
+    /// [`share_scores`](Self::share_scores)), so that a step-up decided on one replica holds on
+    /// all of them.
+    ///
+    /// Nothing a client sent leaves the process: no address, user name or path, only keyed
+    /// hashes. Replicas must run the same build of tower-siem (the hashes are those of its
+    /// engine); a batch from a build that hashes differently is dropped and counted.
+    /// Observations are published at most once: one lost to a Redis failure is not retried
+    /// (and so never counted twice). Counted in [`SharedStats::observations_published`],
+    /// [`observations_applied`](SharedStats::observations_applied) and
+    /// [`observations_dropped`](SharedStats::observations_dropped).
+    pub fn share_windows(mut self, on: bool) -> Self {
+        self.share_windows = on;
         self
     }
 
@@ -216,7 +257,11 @@ impl RedisStoreBuilder {
         }
         let client = self.client()?;
         let (tx, rx) = mpsc::channel(self.queue);
+        let (obs_tx, obs_rx) = mpsc::channel(OUTBOX);
         let shared = Arc::new(Shared {
+            share_windows: self.share_windows,
+            inbox: parking_lot::Mutex::new(Vec::new()),
+            inbox_len: AtomicUsize::new(0),
             share_scores: self.share_scores,
             fail_closed: self.fail_closed,
             local: MemoryStore::with_limits(
@@ -234,11 +279,12 @@ impl RedisStoreBuilder {
             remote_cap: usize::try_from(self.decisions.unwrap_or(self.capacity))
                 .unwrap_or(usize::MAX),
         });
-        crate::sink::runtime::spawn(run(shared.clone(), client, rx, self.timeout))
+        crate::sink::runtime::spawn(run(shared.clone(), client, rx, obs_rx, self.timeout))
             .map_err(|e| RedisStoreError(format!("redis store: {e}")))?;
         Ok(RedisStore {
             shared,
             tx: Arc::new(tx),
+            obs_tx: Arc::new(obs_tx),
         })
     }
 }
@@ -312,6 +358,7 @@ impl RedisStore {
             queue: 4096,
             share_scores: false,
             fail_closed: false,
+            share_windows: false,
             #[cfg(feature = "redis-tls")]
             root_certificate: None,
         }
@@ -355,6 +402,35 @@ impl RedisStore {
             lifted: c.lifted.load(Ordering::Relaxed),
             failed_open: c.failed_open.load(Ordering::Relaxed),
             failed_closed: c.failed_closed.load(Ordering::Relaxed),
+            observations_published: c.obs_published.load(Ordering::Relaxed),
+            observations_received: c.obs_received.load(Ordering::Relaxed),
+            observations_applied: c.obs_applied.load(Ordering::Relaxed),
+            observations_dropped: c.obs_dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until every window observation handed to the background task before this call
+    /// has been published (or dropped), at most `timeout`. Returns whether it has.
+    pub fn flush_observations(
+        &self,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = bool> + Send {
+        let target = self.shared.counters.obs_queued.load(Ordering::Acquire);
+        let shared = self.shared.clone();
+        async move {
+            let wait = async {
+                let mut rx = shared.written.subscribe();
+                loop {
+                    if shared.counters.obs_done.load(Ordering::Acquire) >= target {
+                        return;
+                    }
+                    if rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            tokio::time::timeout(timeout, wait).await.is_ok()
+                && shared.counters.obs_done.load(Ordering::Acquire) >= target
         }
     }
 
@@ -429,7 +505,7 @@ impl RiskStore for RedisStore {
         f: &mut dyn FnMut(Option<EntityState>) -> Option<EntityState>,
     ) {
         let mut changed = None;
-        let scores = self.shared.share_scores;
+        let scores = self.shared.share_scores || self.shared.share_windows;
         self.shared.local.update(key, &mut |cur| {
             let before = cur.as_ref().map(decision);
             let before_score = cur.as_ref().map_or(0.0, |s| s.score);
@@ -483,12 +559,118 @@ impl RiskStore for RedisStore {
     fn shared(&self) -> Option<SharedStats> {
         Some(self.stats())
     }
+
+    fn shares_windows(&self) -> bool {
+        self.shared.share_windows
+    }
+
+    fn share_observation(&self, observation: Observation) {
+        let c = &self.shared.counters;
+        match self.obs_tx.try_send(observation) {
+            Ok(()) => {
+                c.obs_queued.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(_) => {
+                c.obs_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn take_observations(&self, f: &mut dyn FnMut(Observation)) {
+        if self.shared.inbox_len.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let taken = {
+            let mut inbox = self.shared.inbox.lock();
+            self.shared.inbox_len.store(0, Ordering::Release);
+            std::mem::take(&mut *inbox)
+        };
+        self.shared
+            .counters
+            .obs_applied
+            .fetch_add(taken.len() as u64, Ordering::Relaxed);
+        for o in taken {
+            f(o);
+        }
+    }
+}
+
+/// Observations of this replica that may wait for the background task.
+const OUTBOX: usize = 65_536;
+/// Other replicas' observations that may wait for this replica's next event.
+const INBOX: usize = 65_536;
+/// Observations in one published message.
+const BATCH: usize = 1024;
+/// A batch: this magic, the origin (32 bytes), the probe (8), then 32 bytes an observation.
+const MAGIC: &[u8; 4] = b"TSW1";
+
+/// The engine's hash of a fixed text: replicas whose engines hash alike agree on it.
+fn probe() -> u64 {
+    crate::engine::window_hasher().hash_one("tower-siem window probe")
+}
+
+fn encode_batch(origin: &str, batch: &[Observation]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + 32 + 8 + batch.len() * 32);
+    out.extend_from_slice(MAGIC);
+    let mut id = [b'0'; 32];
+    let o = origin.as_bytes();
+    id[..o.len().min(32)].copy_from_slice(&o[..o.len().min(32)]);
+    out.extend_from_slice(&id);
+    out.extend_from_slice(&probe().to_le_bytes());
+    for ob in batch {
+        out.extend_from_slice(&ob.rule.to_le_bytes());
+        out.extend_from_slice(&ob.key.to_le_bytes());
+        out.extend_from_slice(&ob.value.to_le_bytes());
+        out.extend_from_slice(&ob.at.to_le_bytes());
+    }
+    out
+}
+
+/// Puts another replica's batch in the inbox. Ours are skipped; a malformed one is counted.
+fn receive_batch(shared: &Shared, payload: &[u8]) {
+    let c = &shared.counters;
+    let Some(rest) = payload.strip_prefix(MAGIC) else {
+        c.malformed.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    if rest.len() < 40 || (rest.len() - 40) % 32 != 0 {
+        c.malformed.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let (origin, rest) = rest.split_at(32);
+    if origin == shared.origin.as_bytes() {
+        return;
+    }
+    let (p, rest) = rest.split_at(8);
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let n = rest.len() / 32;
+    if word(p) != probe() {
+        c.obs_dropped.fetch_add(n as u64, Ordering::Relaxed);
+        return;
+    }
+    let mut inbox = shared.inbox.lock();
+    for chunk in rest.chunks_exact(32) {
+        if inbox.len() >= INBOX {
+            c.obs_dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        inbox.push(Observation {
+            rule: word(&chunk[..8]),
+            key: word(&chunk[8..16]),
+            value: word(&chunk[16..24]),
+            at: word(&chunk[24..]) as i64,
+        });
+        c.obs_received.fetch_add(1, Ordering::Relaxed);
+    }
+    shared.inbox_len.store(inbox.len(), Ordering::Release);
 }
 
 /// Key and channel names of one namespace.
 struct Keys {
     decision_prefix: String,
     channel: String,
+    /// Where window observations are published.
+    windows: String,
     epoch: String,
 }
 
@@ -498,6 +680,7 @@ impl Keys {
         Keys {
             decision_prefix: format!("{base}:decision:"),
             channel: format!("{base}:decisions"),
+            windows: format!("{base}:windows"),
             epoch: format!("{base}:epoch"),
         }
     }
@@ -703,6 +886,7 @@ async fn run(
     shared: Arc<Shared>,
     client: redis::Client,
     mut rx: mpsc::Receiver<Wire>,
+    mut obs_rx: mpsc::Receiver<Observation>,
     timeout: Duration,
 ) {
     let mut epoch: Option<String> = None;
@@ -710,7 +894,16 @@ async fn run(
     // Decisions taken from the queue whose write failed: written first on reconnecting.
     let mut pending: Vec<Wire> = Vec::new();
     loop {
-        match session(&shared, &client, &mut rx, &mut pending, timeout, &mut epoch).await {
+        let s = session(
+            &shared,
+            &client,
+            &mut rx,
+            &mut obs_rx,
+            &mut pending,
+            timeout,
+            &mut epoch,
+        );
+        match s.await {
             Ok(()) => return,
             Err(e) => {
                 let was = shared.connected.swap(false, Ordering::AcqRel);
@@ -764,6 +957,7 @@ async fn session(
     shared: &Shared,
     client: &redis::Client,
     rx: &mut mpsc::Receiver<Wire>,
+    obs_rx: &mut mpsc::Receiver<Observation>,
     pending: &mut Vec<Wire>,
     timeout: Duration,
     epoch: &mut Option<String>,
@@ -779,6 +973,9 @@ async fn session(
     .await?;
     let mut pubsub = within(timeout, "connect", client.get_async_pubsub()).await?;
     within(timeout, "subscribe", pubsub.subscribe(&shared.keys.channel)).await?;
+    if shared.share_windows {
+        within(timeout, "subscribe", pubsub.subscribe(&shared.keys.windows)).await?;
+    }
     let mut messages = pubsub.into_on_message();
 
     // The epoch names one life of the Redis data set: if it changed or vanished since we last
@@ -840,10 +1037,43 @@ async fn session(
                 write(shared, &mut conn, timeout, pending).await?;
                 pending.clear();
             }
+            Some(first) = obs_rx.recv(), if shared.share_windows => {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match obs_rx.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                let n = batch.len() as u64;
+                let payload = encode_batch(&shared.origin, &batch);
+                let sent = within(
+                    timeout,
+                    "publish",
+                    redis::cmd("PUBLISH")
+                        .arg(&shared.keys.windows)
+                        .arg(payload)
+                        .query_async::<()>(&mut conn),
+                )
+                .await;
+                let c = &shared.counters;
+                // At most once: a batch lost with the connection is not sent again.
+                match &sent {
+                    Ok(()) => c.obs_published.fetch_add(n, Ordering::Relaxed),
+                    Err(_) => c.obs_dropped.fetch_add(n, Ordering::Relaxed),
+                };
+                c.obs_done.fetch_add(n, Ordering::AcqRel);
+                shared.written.send_modify(|_| {});
+                sent?;
+            }
             msg = messages.next() => {
                 let Some(msg) = msg else {
                     return Err(SessionError("subscription closed".to_owned()));
                 };
+                if shared.share_windows && msg.get_channel_name() == shared.keys.windows {
+                    receive_batch(shared, msg.get_payload_bytes());
+                    continue;
+                }
                 if let Some(wire) = parse(shared, msg.get_payload_bytes()) {
                     if wire.origin != shared.origin && apply(shared, &wire) {
                         shared.counters.received.fetch_add(1, Ordering::Relaxed);
@@ -1103,6 +1333,50 @@ mod tests {
         assert_eq!(wire.merge(Some(allowed)).score, 0.0);
         // Without score sharing the wire carries none.
         assert_eq!(Wire::set("r", &key, &theirs, false).score, None);
+    }
+
+    #[test]
+    fn observation_batches_round_trip_and_foreign_ones_are_refused() {
+        let store = RedisStore::builder("redis://127.0.0.1:1/")
+            .share_windows(true)
+            .build()
+            .unwrap();
+        let batch = [
+            Observation {
+                rule: 1,
+                key: u64::MAX,
+                value: 0,
+                at: 1_700_000_000_000,
+            },
+            Observation {
+                rule: 2,
+                key: 3,
+                value: 4,
+                at: -5,
+            },
+        ];
+        // Our own batch is skipped; another replica's lands in the inbox, in order.
+        receive_batch(&store.shared, &encode_batch(&store.shared.origin, &batch));
+        assert_eq!(store.stats().observations_received, 0);
+        let other = "0123456789abcdef0123456789abcdef";
+        receive_batch(&store.shared, &encode_batch(other, &batch));
+        let mut got = Vec::new();
+        store.take_observations(&mut |o| got.push(o));
+        assert_eq!(got, batch);
+        assert_eq!(store.stats().observations_applied, 2);
+        store.take_observations(&mut |_| panic!("the inbox was emptied"));
+
+        // Truncated, unknown, or from a build that hashes differently: never applied.
+        let mut good = encode_batch(other, &batch);
+        good.pop();
+        receive_batch(&store.shared, &good);
+        receive_batch(&store.shared, b"{\"origin\":\"x\"}");
+        let mut other_build = encode_batch(other, &batch);
+        other_build[36] ^= 1;
+        receive_batch(&store.shared, &other_build);
+        store.take_observations(&mut |_| panic!("nothing valid arrived"));
+        let s = store.stats();
+        assert_eq!((s.malformed, s.observations_dropped), (2, 2), "{s:?}");
     }
 
     #[test]
