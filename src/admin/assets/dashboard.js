@@ -97,7 +97,11 @@ function eventDetail(ev) {
     parts.push("(" + ev.verdict.reasons.join(", ") + ")");
   }
   if (!ev.http && ev.attrs && typeof ev.attrs === "object") {
-    for (const [k, v] of Object.entries(ev.attrs).slice(0, 4)) parts.push(k + "=" + v);
+    // Stored events hold attributes as [name, value] pairs.
+    const pairs = Array.isArray(ev.attrs) ? ev.attrs : Object.entries(ev.attrs);
+    for (const p of pairs.slice(0, 4)) {
+      if (Array.isArray(p) && p.length === 2) parts.push(p[0] + "=" + p[1]);
+    }
   }
   return parts.join(" ");
 }
@@ -165,6 +169,8 @@ function pushSample(stats, offenders) {
 
 function drawCharts() {
   const xs = history.map((s) => s.t);
+  // How many points each chart has drawn, for a glance in the inspector (and the tests).
+  $("#chart-eps").dataset.points = String(history.filter((s) => s.eps != null).length);
   const epsData = [xs, history.map((s) => s.eps)];
   const actData = [xs, ...ACTIONS.map((a) => history.map((s) => s.actions[a] ?? null))];
   if (!epsChart) {
