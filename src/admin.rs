@@ -666,9 +666,22 @@ pub fn exposition(stats: &crate::SiemStats) -> String {
         ("tower_siem_decisions_held", "gauge", "Entities blocked, allow-listed, throttled or with an offence history, out of reach of eviction.", e.decisions.held),
         ("tower_siem_decisions_capacity", "gauge", "The most decisions the store holds.", e.decisions.capacity),
         ("tower_siem_decisions_evicted_total", "counter", "Decisions dropped to stay within that bound.", e.decisions.evicted),
+        ("tower_siem_entities_blocked", "gauge", "Entities blocked now.", e.decisions.blocked),
     ] {
         family(name, kind, help, &[(String::new(), v)]);
     }
+    let verdicts: Vec<(String, u64)> = e
+        .verdicts
+        .by_action()
+        .iter()
+        .map(|(a, v)| (label(&[("action", a)]), *v))
+        .collect();
+    family(
+        "tower_siem_verdicts_total",
+        "counter",
+        "Verdicts given, by action: one per request the layer saw, one per application event fired.",
+        &verdicts,
+    );
     let sinks = &stats.pipeline.sinks;
     let per_sink = |f: &dyn Fn(&crate::pipeline::SinkStats) -> u64| -> Vec<(String, u64)> {
         sinks
@@ -723,6 +736,41 @@ pub fn exposition(stats: &crate::SiemStats) -> String {
         "Events lost, by cause.",
         &dropped,
     );
+    // Batch write durations, per sink, as a Prometheus histogram (cumulative buckets); added
+    // after the other families.
+    let mut hist = String::new();
+    let _ = writeln!(
+        hist,
+        "# HELP tower_siem_sink_write_seconds Time of each batch write (successful or failed)."
+    );
+    let _ = writeln!(hist, "# TYPE tower_siem_sink_write_seconds histogram");
+    for (i, s) in sinks.iter().enumerate() {
+        let index = i.to_string();
+        let mut cumulative = 0u64;
+        let w = &s.write_seconds;
+        for (k, n) in w.counts.iter().enumerate() {
+            cumulative += n;
+            let le = crate::pipeline::WRITE_BUCKETS
+                .get(k)
+                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let labels = label(&[("sink", &s.name), ("index", &index), ("le", &le)]);
+            let _ = writeln!(
+                hist,
+                "tower_siem_sink_write_seconds_bucket{labels} {cumulative}"
+            );
+        }
+        let labels = label(&[("sink", &s.name), ("index", &index)]);
+        let _ = writeln!(
+            hist,
+            "tower_siem_sink_write_seconds_sum{labels} {}",
+            w.sum_micros as f64 / 1e6
+        );
+        let _ = writeln!(
+            hist,
+            "tower_siem_sink_write_seconds_count{labels} {}",
+            w.count()
+        );
+    }
     if let Some(shared) = &e.shared {
         family(
             "tower_siem_shared_connected",
@@ -768,6 +816,7 @@ pub fn exposition(stats: &crate::SiemStats) -> String {
             ],
         );
     }
+    out.push_str(&hist);
     out
 }
 

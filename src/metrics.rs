@@ -16,6 +16,7 @@
 //! | `tower_siem_sink_write_seconds` | histogram | `sink`, `index` | time of each successful or failed batch write |
 //! | `tower_siem_rule_hits_total` | counter | `rule`, `shadow`: `false` or `true` | times each rule fired (in shadow mode: would have) |
 //! | `tower_siem_entities` | gauge | | entities with risk state in the store |
+//! | `tower_siem_entities_blocked` | gauge | | entities blocked now |
 //! | `tower_siem_entity_capacity` | gauge | | the store's capacity |
 //! | `tower_siem_sessions` | gauge | | sessions bound to a user |
 //! | `tower_siem_window_keys_max` | gauge | | most keys any one rule keeps a window for |
@@ -177,6 +178,7 @@ pub(crate) fn engine(stats: &EngineStats) {
     gauge!("tower_siem_sessions").set(stats.sessions as f64);
     gauge!("tower_siem_window_keys_max").set(stats.max_window_keys as f64);
     counter!("tower_siem_window_evictions_total").absolute(stats.window_evictions);
+    gauge!("tower_siem_entities_blocked").set(stats.decisions.blocked as f64);
     if let Some(shared) = &stats.shared {
         gauge!("tower_siem_shared_connected").set(f64::from(u8::from(shared.connected)));
         for (way, n) in shared.by_way() {

@@ -359,6 +359,7 @@ impl Siem {
             event.time = self.now();
         }
         let v = self.inner.engine.ingest(&event);
+        self.inner.engine.count_verdict(v.action);
         #[cfg(feature = "metrics")]
         crate::metrics::event(event.name.as_str(), v.action);
         if self.inner.pipeline.is_enabled() {

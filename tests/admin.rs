@@ -675,11 +675,43 @@ async fn metrics_are_the_stats_in_prometheus_text() {
         value("tower_siem_sink_events_dropped_total{sink=\"collect\",index=\"0\",reason=\"queue_full\"}"),
         0
     );
+    // Verdicts by action (the blocked request), entities blocked now.
+    assert_eq!(value("tower_siem_verdicts_total{action=\"block\"}"), 1);
+    assert_eq!(value("tower_siem_verdicts_total{action=\"allow\"}"), 0);
+    assert_eq!(stats.engine.verdicts.block, 1);
+    assert_eq!(value("tower_siem_entities_blocked"), 1);
+    // The sink's write durations, as a histogram: cumulative buckets ending at the count.
+    let writes = sink.write_seconds.count();
+    assert!(writes >= 1, "{sink:?}");
+    let series = "tower_siem_sink_write_seconds";
+    assert_eq!(
+        value(&format!("{series}_count{{sink=\"collect\",index=\"0\"}}")),
+        writes
+    );
+    assert_eq!(
+        value(&format!(
+            "{series}_bucket{{sink=\"collect\",index=\"0\",le=\"+Inf\"}}"
+        )),
+        writes
+    );
+    let buckets: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{series}_bucket")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(buckets.len(), 11);
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert!(text.contains(&format!("# TYPE {series} histogram")));
     // Every sample line belongs to a family announced with its type.
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let name = line.split(['{', ' ']).next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| text.contains(&format!("# TYPE {f} histogram")))
+            .unwrap_or(name);
         assert!(
-            text.contains(&format!("# TYPE {name} ")),
+            text.contains(&format!("# TYPE {family} ")),
             "{name} has no TYPE line"
         );
     }

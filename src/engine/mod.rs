@@ -156,6 +156,8 @@ pub struct Engine {
     sessions: BoundedMap<u64, Arc<str>>,
     hasher: RandomState,
     events: AtomicU64,
+    /// Verdicts given, by action (`Action as usize`).
+    verdicts: [AtomicU64; 4],
     alerts: Option<AlertHook>,
     /// Blocked client keys per network, for subnet escalation.
     subnets: BoundedMap<IpNet, Distinct>,
@@ -246,6 +248,34 @@ pub struct EngineStats {
     /// Decisions shared with other replicas, when the store shares them
     /// (`store::RedisStore`).
     pub shared: Option<crate::store::SharedStats>,
+    /// Verdicts given: one per request the layer saw (its gate's), one per application event
+    /// fired through [`Siem::fire`](crate::Siem::fire).
+    pub verdicts: VerdictCounts,
+}
+
+/// Verdicts given, by action.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VerdictCounts {
+    /// Let through.
+    pub allow: u64,
+    /// Let through, asking for a second factor.
+    pub step_up: u64,
+    /// Refused with 429.
+    pub throttle: u64,
+    /// Refused with 403.
+    pub block: u64,
+}
+
+impl VerdictCounts {
+    /// The counts by action, named as the metrics' `action` label.
+    pub fn by_action(&self) -> [(&'static str, u64); 4] {
+        [
+            ("allow", self.allow),
+            ("step_up", self.step_up),
+            ("throttle", self.throttle),
+            ("block", self.block),
+        ]
+    }
 }
 
 impl Engine {
@@ -383,6 +413,7 @@ impl Engine {
             config,
             hasher: window_hasher(),
             events: AtomicU64::new(0),
+            verdicts: Default::default(),
             alerts: None,
             redactor: Redactor::default(),
         })
@@ -457,6 +488,12 @@ impl Engine {
         self.request_rules
             .iter()
             .any(|&i| self.rules[i].accepts(status, Some(gate)))
+    }
+
+    /// Counts a verdict given (see [`EngineStats::verdicts`]).
+    #[inline]
+    pub fn count_verdict(&self, action: Action) {
+        self.verdicts[action as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an event that no rule reads (kept so `stats().events` is every event seen).
@@ -1137,6 +1174,15 @@ impl Engine {
             window_evictions: self.rules.iter().map(|r| r.windows.evicted()).sum(),
             decisions: self.store.decisions(),
             shared: self.store.shared(),
+            verdicts: {
+                let n = |a: Action| self.verdicts[a as usize].load(Ordering::Relaxed);
+                VerdictCounts {
+                    allow: n(Action::Allow),
+                    step_up: n(Action::StepUp),
+                    throttle: n(Action::Throttle),
+                    block: n(Action::Block),
+                }
+            },
         }
     }
 }

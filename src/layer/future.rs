@@ -143,6 +143,7 @@ pub(crate) fn record(
     start: Instant,
 ) {
     let siem = &ctx.siem;
+    siem.engine().count_verdict(ctx.gate.action);
     #[cfg(feature = "metrics")]
     crate::metrics::event(EventName::HTTP_REQUEST.as_str(), ctx.gate.action);
     let apply = ctx.gate.action != Action::Block

@@ -202,6 +202,29 @@ pub struct SinkStats {
     pub recovered: u64,
     /// Events in the spool, not yet delivered (included in `buffered`).
     pub spooled: u64,
+    /// How long its batch writes took.
+    pub write_seconds: WriteLatency,
+}
+
+/// Upper bounds (seconds) of the buckets of [`WriteLatency`]: 100 µs to 5 s.
+pub const WRITE_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
+
+/// Durations of a sink's batch writes, successful or failed (a write abandoned at the
+/// shutdown deadline is not counted).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WriteLatency {
+    /// Writes by duration: `counts[i]` took at most [`WRITE_BUCKETS`]`[i]` seconds and more
+    /// than the bucket before; the last entry counts those over 5 s. Not cumulative.
+    pub counts: Vec<u64>,
+    /// Their total duration, in microseconds.
+    pub sum_micros: u64,
+}
+
+impl WriteLatency {
+    /// Writes timed.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
 }
 
 /// Events lost, by reason.

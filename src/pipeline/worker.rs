@@ -20,7 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::{watch, Notify};
 
 use super::spool::{Recovered, Spool};
-use super::{Dropped, Overflow, PipelineConfig, SinkStats};
+use super::{Dropped, Overflow, PipelineConfig, SinkStats, WriteLatency, WRITE_BUCKETS};
 use crate::event::{EventName, SharedEvent};
 use crate::sink::{BoxFuture, Interest, Sink, SinkError};
 
@@ -52,6 +52,34 @@ struct Counters {
     corrupt: AtomicU64,
     recovered: AtomicU64,
     spooled: AtomicU64,
+    /// Batch writes by duration: bucket `i` counts those of at most `WRITE_BUCKETS[i]`
+    /// seconds (not cumulative; the last counts the rest).
+    write_buckets: [AtomicU64; WRITE_BUCKETS.len() + 1],
+    /// Their total duration, in microseconds.
+    write_micros: AtomicU64,
+}
+
+impl Counters {
+    /// Records the duration of one batch write (successful or failed).
+    pub(super) fn write_took(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let i = WRITE_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(WRITE_BUCKETS.len());
+        self.write_buckets[i].fetch_add(1, SeqCst);
+        self.write_micros
+            .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), SeqCst);
+    }
+}
+
+/// Times a write, whatever its outcome; a write abandoned at the shutdown deadline is not
+/// recorded.
+pub(super) async fn timed<F: std::future::Future>(slot: &Slot, write: F) -> F::Output {
+    let started = Instant::now();
+    let out = write.await;
+    slot.c.write_took(started.elapsed());
+    out
 }
 
 /// One sink's queue, counters and wake-up state.
@@ -110,6 +138,15 @@ impl Slot {
             write_errors,
             recovered: self.c.recovered.load(SeqCst),
             spooled: self.c.spooled.load(SeqCst),
+            write_seconds: WriteLatency {
+                counts: self
+                    .c
+                    .write_buckets
+                    .iter()
+                    .map(|b| b.load(SeqCst))
+                    .collect(),
+                sum_micros: self.c.write_micros.load(SeqCst),
+            },
         }
     }
 
@@ -626,7 +663,7 @@ async fn deliver(
     let retry = &core.config.retry;
     let mut attempt = 0u32;
     loop {
-        let write = guarded(|| sink.write(batch));
+        let write = timed(slot, guarded(|| sink.write(batch)));
         #[cfg(feature = "metrics")]
         let write = crate::metrics::timed(
             &slot.name,

@@ -136,6 +136,8 @@ pub struct DecisionStats {
     pub capacity: u64,
     /// Decisions dropped to stay within `capacity` (least severe and soonest to end first).
     pub evicted: u64,
+    /// Entities blocked now (at the latest event time the store has seen).
+    pub blocked: u64,
 }
 
 /// Counters of a store that shares decisions with other replicas (`RedisStore`, feature
@@ -488,10 +490,21 @@ impl RiskStore for MemoryStore {
     }
 
     fn decisions(&self) -> DecisionStats {
+        let now = self.held.now.load(Ordering::Acquire);
+        let blocked = if self.held.len.load(Ordering::Acquire) == 0 {
+            0
+        } else {
+            let t = self.held.table.read();
+            t.map
+                .values()
+                .filter(|(s, _)| s.blocked_until > now)
+                .count() as u64
+        };
         DecisionStats {
             held: self.held.len.load(Ordering::Acquire) as u64,
             capacity: self.held.capacity as u64,
             evicted: self.held.evicted.load(Ordering::Relaxed),
+            blocked,
         }
     }
 }

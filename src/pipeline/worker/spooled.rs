@@ -248,7 +248,7 @@ async fn step(core: &Core, slot: &Slot, sink: &dyn Sink, st: &mut State) -> Step
         if st.failures > 0 {
             slot.c.retries.fetch_add(1, SeqCst);
         }
-        let write = guarded(|| sink.write(&events));
+        let write = super::timed(slot, guarded(|| sink.write(&events)));
         #[cfg(feature = "metrics")]
         let write = crate::metrics::timed(
             &slot.name,
