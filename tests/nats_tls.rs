@@ -1,0 +1,300 @@
+//! `NatsSink` and the fleet detector over TLS against a throw-away `nats-server` that the test
+//! starts on a free port with JetStream, a certificate authority made by the test, and two
+//! users: one with a password, one with an NKey. The system's own NATS is not touched.
+#![cfg(feature = "nats")]
+
+mod support;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use support::services;
+use tower_siem::event::SharedEvent;
+use tower_siem::sink::{NatsSink, Sink, SinkErrorKind};
+use tower_siem::Event;
+
+const WAIT: Duration = Duration::from_secs(10);
+const USER: &str = "alice";
+const PASSWORD: &str = "pw-nats-Zr81";
+
+/// A CA, and a certificate for 127.0.0.1 signed by it: (CA PEM, server cert PEM, server key PEM).
+fn certificates() -> (String, String, String) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca_cert.pem(), server.pem(), key.serialize_pem())
+}
+
+fn nats_server() -> PathBuf {
+    let installed = Path::new("/usr/sbin/nats-server");
+    if installed.exists() {
+        installed.to_owned()
+    } else {
+        PathBuf::from("nats-server")
+    }
+}
+
+/// A `nats-server` with JetStream speaking only TLS on a free port; killed when dropped.
+struct TlsNats {
+    child: Child,
+    port: u16,
+    ca: String,
+    /// The NKey user's seed.
+    seed: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsNats {
+    fn start() -> TlsNats {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        let (ca, cert, key) = certificates();
+        std::fs::write(path.join("server.crt"), cert).unwrap();
+        std::fs::write(path.join("server.key"), key).unwrap();
+        let user = nkeys::KeyPair::new_user();
+        let seed = user.seed().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = format!(
+            r#"
+listen: "127.0.0.1:{port}"
+jetstream {{ store_dir: "{dir}/js" }}
+tls {{
+  cert_file: "{dir}/server.crt"
+  key_file: "{dir}/server.key"
+  timeout: 2
+}}
+authorization {{
+  users = [
+    {{ user: "{USER}", password: "{PASSWORD}" }}
+    {{ nkey: "{nkey}" }}
+  ]
+}}
+"#,
+            dir = path.display(),
+            nkey = user.public_key(),
+        );
+        std::fs::write(path.join("nats.conf"), conf).unwrap();
+        let child = Command::new(nats_server())
+            .arg("-c")
+            .arg(path.join("nats.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server at /usr/sbin/nats-server or on the PATH");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < WAIT, "nats-server with TLS did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsNats {
+            child,
+            port,
+            ca,
+            seed,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, scheme: &str, auth: &str) -> String {
+        format!("{scheme}://{auth}127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TlsNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn events(n: usize) -> Vec<SharedEvent> {
+    (0..n)
+        .map(|i| Arc::new(Event::new("auth.failure").user(format!("user{i}"))) as SharedEvent)
+        .collect()
+}
+
+fn sink(url: &str, stream: &str) -> NatsSink {
+    NatsSink::new(url)
+        .unwrap()
+        .stream(stream)
+        .unwrap()
+        .subject_prefix(format!("tls.{stream}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(3))
+        .ack_timeout(Duration::from_secs(3))
+}
+
+/// Messages in `stream`, read with a client of the test's own (password user, the CA).
+async fn stored(server: &TlsNats, stream: &str) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &server.ca).unwrap();
+    let client = async_nats::ConnectOptions::new()
+        .user_and_password(USER.to_owned(), PASSWORD.to_owned())
+        .add_root_certificates(ca)
+        .require_tls(true)
+        .connect(server.url("tls", ""))
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream(stream).await.unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server (as the NATS tests)"]
+async fn events_are_published_over_tls_with_a_password_or_an_nkey() {
+    // The service variable marks this as a service-backed test, like the others.
+    let _ = services::url("TOWER_SIEM_TEST_NATS");
+    let server = TlsNats::start();
+    let ca = server.ca.as_bytes().to_vec();
+
+    // tls:// with the user and password in the URL.
+    let password = sink(&server.url("tls", &format!("{USER}:{PASSWORD}@")), "TLS_PW")
+        .tls_root_certificate(ca.clone())
+        .unwrap();
+    let batch = events(5);
+    password.write(&batch).await.unwrap();
+    // Retried: stored once (the ids), as over plain TCP.
+    password.write(&batch).await.unwrap();
+    assert_eq!(stored(&server, "TLS_PW").await, 5);
+
+    // nats:// with the CA (which implies TLS) and an NKey: the seed signs the server's nonce.
+    let nkey = sink(&server.url("nats", ""), "TLS_NKEY")
+        .tls_root_certificate(ca.clone())
+        .unwrap()
+        .nkey(server.seed.clone())
+        .unwrap();
+    nkey.write(&events(3)).await.unwrap();
+    assert_eq!(stored(&server, "TLS_NKEY").await, 3);
+    let debug = format!("{nkey:?} {password:?}");
+    assert!(!debug.contains(&server.seed), "{debug}");
+    assert!(!debug.contains(PASSWORD), "{debug}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server (as the NATS tests)"]
+async fn a_wrong_ca_wrong_credentials_and_no_tls_are_refused() {
+    let _ = services::url("TOWER_SIEM_TEST_NATS");
+    let server = TlsNats::start();
+    let (other_ca, _, _) = certificates();
+
+    // A CA that did not sign the server's certificate.
+    let wrong_ca = sink(&server.url("tls", &format!("{USER}:{PASSWORD}@")), "TLS_X")
+        .tls_root_certificate(other_ca.into_bytes())
+        .unwrap();
+    let err = wrong_ca.write(&events(1)).await.unwrap_err();
+    assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("invalid peer certificate"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+
+    // The right CA, a wrong password: refused, the password never shown.
+    let wrong_pw = sink(&server.url("tls", &format!("{USER}:not-{PASSWORD}@")), "TLS_X")
+        .tls_root_certificate(server.ca.as_bytes().to_vec())
+        .unwrap();
+    let err = wrong_pw.write(&events(1)).await.unwrap_err();
+    assert!(err.to_string().contains("authorization"), "{err}");
+    assert!(!err.to_string().contains(PASSWORD), "{err}");
+
+    // An NKey the server does not know.
+    let stranger = nkeys::KeyPair::new_user().seed().unwrap();
+    let err = sink(&server.url("nats", ""), "TLS_X")
+        .tls_root_certificate(server.ca.as_bytes().to_vec())
+        .unwrap()
+        .nkey(stranger.clone())
+        .unwrap()
+        .write(&events(1))
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains(&stranger), "{err}");
+
+    // A plain nats:// URL, no CA: the server requires TLS, and the system's roots do not know
+    // the test's CA.
+    let plain = sink(&server.url("nats", &format!("{USER}:{PASSWORD}@")), "TLS_X");
+    assert!(plain.write(&events(1)).await.is_err());
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server, and Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn the_detector_reads_over_tls_with_an_nkey() {
+    use tower_siem::detect::FleetDetector;
+    use tower_siem::store::RedisStore;
+
+    let server = TlsNats::start();
+    let ca = server.ca.as_bytes().to_vec();
+    let stream = "TLS_DETECT";
+    sink(&server.url("tls", &format!("{USER}:{PASSWORD}@")), stream)
+        .tls_root_certificate(ca.clone())
+        .unwrap()
+        .write(&events(4))
+        .await
+        .unwrap();
+
+    let store = RedisStore::builder(services::url("TOWER_SIEM_TEST_REDIS"))
+        .namespace(services::unique("tls"))
+        .build()
+        .unwrap();
+    let detector = FleetDetector::builder(server.url("tls", ""), store)
+        .stream(stream)
+        .subject_prefix(format!("tls.{stream}"))
+        .consumer("tls-detect")
+        .tls_root_certificate(ca)
+        .unwrap()
+        .nkey(server.seed.clone())
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(!format!("{detector:?}").contains(&server.seed));
+    let detector = Arc::new(detector);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = {
+        let d = Arc::clone(&detector);
+        tokio::spawn(async move {
+            d.run(async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    let start = Instant::now();
+    while detector.stats().acked < 4 {
+        assert!(start.elapsed() < WAIT, "{:?}", detector.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+
+    // With a CA that did not sign the server's certificate, the detector does not start.
+    let store = RedisStore::builder(services::url("TOWER_SIEM_TEST_REDIS"))
+        .namespace(services::unique("tls"))
+        .build()
+        .unwrap();
+    let (other_ca, _, _) = certificates();
+    let refused = FleetDetector::builder(server.url("tls", ""), store)
+        .stream(stream)
+        .tls_root_certificate(other_ca.into_bytes())
+        .unwrap()
+        .nkey(server.seed.clone())
+        .unwrap()
+        .build()
+        .unwrap();
+    let err = refused.run(async {}).await.unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+}
