@@ -1,6 +1,7 @@
-//! `NatsSink` and the fleet detector over TLS against a throw-away `nats-server` that the test
-//! starts on a free port with JetStream, a certificate authority made by the test, and two
-//! users: one with a password, one with an NKey. The system's own NATS is not touched.
+//! `NatsSink` and the fleet detector over TLS against throw-away `nats-server`s that the test
+//! starts on free ports with JetStream and a certificate authority made by the test: one with
+//! two users (a password, an NKey), one in operator mode (an operator, account and user JWT
+//! made and signed here) for a credentials file. The system's own NATS is not touched.
 #![cfg(feature = "nats")]
 
 mod support;
@@ -297,4 +298,188 @@ async fn the_detector_reads_over_tls_with_an_nkey() {
         .unwrap();
     let err = refused.run(async {}).await.unwrap_err();
     assert!(err.to_string().contains("certificate"), "{err}");
+}
+
+/// Base64url without padding, as JWTs use.
+fn b64url(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// A NATS JWT with these claims (`nats` part), issued by `issuer` about `subject`.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+    let claims = serde_json::json!({
+        "jti": uuid::Uuid::new_v4().simple().to_string().to_uppercase(),
+        "iat": 1_700_000_000u64,
+        "iss": issuer.public_key(),
+        "name": name,
+        "sub": subject,
+        "nats": nats,
+    });
+    let head = b64url(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = b64url(claims.to_string().as_bytes());
+    let signed = format!("{head}.{body}");
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64url(&signature))
+}
+
+/// A `nats-server` in operator mode (an operator, an account with JetStream, a user whose
+/// credentials file the test writes), speaking only TLS; killed when dropped.
+struct OperatorNats {
+    child: Child,
+    port: u16,
+    ca: String,
+    creds: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl OperatorNats {
+    fn start() -> OperatorNats {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        let (ca, cert, key) = certificates();
+        std::fs::write(path.join("server.crt"), cert).unwrap();
+        std::fs::write(path.join("server.key"), key).unwrap();
+        let operator = nkeys::KeyPair::new_operator();
+        let account = nkeys::KeyPair::new_account();
+        // JetStream needs a system account.
+        let system = nkeys::KeyPair::new_account();
+        let user = nkeys::KeyPair::new_user();
+        let system_jwt = jwt(
+            &operator,
+            &system.public_key(),
+            "SYS",
+            serde_json::json!({"type": "account", "version": 2}),
+        );
+        let operator_jwt = jwt(
+            &operator,
+            &operator.public_key(),
+            "test-operator",
+            serde_json::json!({"type": "operator", "version": 2}),
+        );
+        let account_jwt = jwt(
+            &operator,
+            &account.public_key(),
+            "test-account",
+            serde_json::json!({
+                "limits": {
+                    "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+                    "wildcards": true, "conn": -1, "leaf": -1,
+                    "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1
+                },
+                "default_permissions": {"pub": {}, "sub": {}},
+                "type": "account",
+                "version": 2
+            }),
+        );
+        let user_jwt = jwt(
+            &account,
+            &user.public_key(),
+            "test-user",
+            serde_json::json!({
+                "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
+                "type": "user", "version": 2
+            }),
+        );
+        let creds = path.join("user.creds");
+        std::fs::write(
+            &creds,
+            format!(
+                "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+                 ************************* IMPORTANT *************************\n\
+                 NKEY Seed printed below can be used to sign and prove identity.\n\n\
+                 -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+                user.seed().unwrap()
+            ),
+        )
+        .unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = format!(
+            r#"
+listen: "127.0.0.1:{port}"
+jetstream {{ store_dir: "{dir}/js" }}
+tls {{
+  cert_file: "{dir}/server.crt"
+  key_file: "{dir}/server.key"
+  timeout: 2
+}}
+operator: "{operator_jwt}"
+system_account: "{system}"
+resolver: MEMORY
+resolver_preload: {{
+  {account}: "{account_jwt}"
+  {system}: "{system_jwt}"
+}}
+"#,
+            dir = path.display(),
+            account = account.public_key(),
+            system = system.public_key(),
+        );
+        std::fs::write(path.join("nats.conf"), conf).unwrap();
+        let child = Command::new(nats_server())
+            .arg("-c")
+            .arg(path.join("nats.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(path.join("log")).unwrap())
+            .spawn()
+            .expect("nats-server at /usr/sbin/nats-server or on the PATH");
+        let mut server = OperatorNats {
+            child,
+            port,
+            ca,
+            creds,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(server._dir.path().join("log"));
+                panic!("nats-server in operator mode exited ({status}): {log:?}");
+            }
+            assert!(start.elapsed() < WAIT, "nats-server in operator mode did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.port = port;
+        server
+    }
+}
+
+impl Drop for OperatorNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server (as the NATS tests)"]
+async fn events_are_published_with_a_credentials_file() {
+    let _ = services::url("TOWER_SIEM_TEST_NATS");
+    let server = OperatorNats::start();
+    let url = format!("tls://127.0.0.1:{}", server.port);
+    let with_creds = sink(&url, "TLS_CREDS")
+        .tls_root_certificate(server.ca.as_bytes().to_vec())
+        .unwrap()
+        .credentials_file(&server.creds);
+    with_creds.write(&events(3)).await.unwrap();
+
+    // Without them, or with a file that is not there, no connection.
+    let without = sink(&url, "TLS_CREDS")
+        .tls_root_certificate(server.ca.as_bytes().to_vec())
+        .unwrap();
+    assert!(without.write(&events(1)).await.is_err());
+    let missing = without.credentials_file(server.creds.with_extension("gone"));
+    let err = missing.write(&events(1)).await.unwrap_err();
+    assert!(err.to_string().contains("credentials file"), "{err}");
 }
