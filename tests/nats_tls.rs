@@ -206,9 +206,12 @@ async fn a_wrong_ca_wrong_credentials_and_no_tls_are_refused() {
     assert!(!text.contains(PASSWORD), "{text}");
 
     // The right CA, a wrong password: refused, the password never shown.
-    let wrong_pw = sink(&server.url("tls", &format!("{USER}:not-{PASSWORD}@")), "TLS_X")
-        .tls_root_certificate(server.ca.as_bytes().to_vec())
-        .unwrap();
+    let wrong_pw = sink(
+        &server.url("tls", &format!("{USER}:not-{PASSWORD}@")),
+        "TLS_X",
+    )
+    .tls_root_certificate(server.ca.as_bytes().to_vec())
+    .unwrap();
     let err = wrong_pw.write(&events(1)).await.unwrap_err();
     assert!(err.to_string().contains("authorization"), "{err}");
     assert!(!err.to_string().contains(PASSWORD), "{err}");
@@ -447,7 +450,10 @@ resolver_preload: {{
                 let log = std::fs::read_to_string(server._dir.path().join("log"));
                 panic!("nats-server in operator mode exited ({status}): {log:?}");
             }
-            assert!(start.elapsed() < WAIT, "nats-server in operator mode did not start");
+            assert!(
+                start.elapsed() < WAIT,
+                "nats-server in operator mode did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         server.port = port;

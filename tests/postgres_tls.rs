@@ -151,7 +151,10 @@ impl TlsPostgres {
             .arg(path.join("log"))
             .args(["-w", "-t", "10", "start"]);
         run(start, "pg_ctl start");
-        eprintln!("PostgreSQL with TLS on port {port} in {:?}", started.elapsed());
+        eprintln!(
+            "PostgreSQL with TLS on port {port} in {:?}",
+            started.elapsed()
+        );
         TlsPostgres { dir, port, ca }
     }
 
@@ -290,7 +293,10 @@ async fn a_wrong_ca_a_wrong_name_and_plain_tcp_are_refused() {
     let err = wrong.write(&events(1)).await.unwrap_err();
     assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
     let text = err.to_string();
-    assert!(text.contains("TLS") && text.contains("certificate"), "{text}");
+    assert!(
+        text.contains("TLS") && text.contains("certificate"),
+        "{text}"
+    );
     assert!(!text.contains(PASSWORD), "{text}");
     // So does require once a CA is given (libpq: it then verifies as verify-ca).
     let wrong = quick(&server.url("require"))
@@ -313,10 +319,7 @@ async fn a_wrong_ca_a_wrong_name_and_plain_tcp_are_refused() {
             .tls_root_certificate(server.ca.as_bytes().to_vec())
             .unwrap()
     };
-    let err = renamed("verify-full")
-        .write(&events(1))
-        .await
-        .unwrap_err();
+    let err = renamed("verify-full").write(&events(1)).await.unwrap_err();
     assert!(err.to_string().contains("certificate"), "{err}");
     renamed("verify-ca").write(&events(1)).await.unwrap();
 

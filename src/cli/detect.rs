@@ -200,8 +200,16 @@ async fn detect(args: DetectArgs, rules: RuleSet) -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
         let _ = stop.send(());
     });
-    let nats = setting(args.nats.clone(), "TOWER_SIEM_NATS", "nats://127.0.0.1:4222");
-    let redis = setting(args.redis.clone(), "TOWER_SIEM_REDIS", "redis://127.0.0.1:6379/");
+    let nats = setting(
+        args.nats.clone(),
+        "TOWER_SIEM_NATS",
+        "nats://127.0.0.1:4222",
+    );
+    let redis = setting(
+        args.redis.clone(),
+        "TOWER_SIEM_REDIS",
+        "redis://127.0.0.1:6379/",
+    );
     let store = match RedisStore::builder(&redis)
         .namespace(&args.namespace)
         .share_scores(true)

@@ -283,8 +283,8 @@ impl NatsSink {
         cert_pem: impl Into<Vec<u8>>,
         key_pem: impl Into<Vec<u8>>,
     ) -> Result<Self, SinkError> {
-        let pair = tls::ClientCert::new(cert_pem.into(), key_pem.into())
-            .map_err(SinkError::other)?;
+        let pair =
+            tls::ClientCert::new(cert_pem.into(), key_pem.into()).map_err(SinkError::other)?;
         Ok(self.set(|c| c.connection.client_cert = Some(Arc::new(pair))))
     }
 
@@ -474,9 +474,9 @@ impl Connection {
     pub(crate) async fn options(&self, url: &str) -> Result<async_nats::ConnectOptions, String> {
         let mut options = async_nats::ConnectOptions::new();
         // async-nats does not send the URL's user part by itself.
-        let addr: async_nats::ServerAddr = url.parse().map_err(|e: std::io::Error| {
-            format!("invalid NATS server address ({:?})", e.kind())
-        })?;
+        let addr: async_nats::ServerAddr = url
+            .parse()
+            .map_err(|e: std::io::Error| format!("invalid NATS server address ({:?})", e.kind()))?;
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8_lossy()

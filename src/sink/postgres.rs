@@ -319,9 +319,11 @@ impl State {
                 NoTls,
                 manager_config(),
             )),
-            mode => tls::connector(mode, config.root.as_deref().map(Vec::as_slice)).map(
-                |connector| Manager::from_config(config.pg.clone(), connector, manager_config()),
-            ),
+            mode => {
+                tls::connector(mode, config.root.as_deref().map(Vec::as_slice)).map(|connector| {
+                    Manager::from_config(config.pg.clone(), connector, manager_config())
+                })
+            }
         };
         #[cfg(not(feature = "postgres-tls"))]
         let manager: Result<Manager, String> = Ok(Manager::from_config(
@@ -507,9 +509,7 @@ impl TlsParams {
                         percent_encoding::percent_decode_str(s)
                             .decode_utf8()
                             .map(Cow::into_owned)
-                            .map_err(|_| {
-                                SinkError::other("invalid PostgreSQL connection string")
-                            })
+                            .map_err(|_| SinkError::other("invalid PostgreSQL connection string"))
                     };
                     let mut kept = Vec::new();
                     for pair in query.split('&') {
@@ -925,7 +925,8 @@ mod tls {
         };
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| format!("PostgreSQL TLS: invalid root certificate: {e}"))?;
+            let cert =
+                cert.map_err(|e| format!("PostgreSQL TLS: invalid root certificate: {e}"))?;
             roots
                 .add(cert)
                 .map_err(|e| format!("PostgreSQL TLS: unusable root certificate: {e}"))?;
@@ -937,7 +938,10 @@ mod tls {
     }
 
     /// The connector for `mode` (not `Disable`), trusting `root` or the system's roots.
-    pub(super) fn connector(mode: TlsMode, root: Option<&[u8]>) -> Result<MakeRustlsConnect, String> {
+    pub(super) fn connector(
+        mode: TlsMode,
+        root: Option<&[u8]>,
+    ) -> Result<MakeRustlsConnect, String> {
         let provider = provider();
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -1109,8 +1113,8 @@ mod tests {
 
     #[test]
     fn tls_params_are_taken_out_of_both_forms() {
-        let p = TlsParams::take("postgres://u:p@h/db?sslmode=verify-full&application_name=x")
-            .unwrap();
+        let p =
+            TlsParams::take("postgres://u:p@h/db?sslmode=verify-full&application_name=x").unwrap();
         assert_eq!(p.sslmode.as_deref(), Some("verify-full"));
         assert_eq!(p.rest, "postgres://u:p@h/db?application_name=x");
         let p = TlsParams::take("postgresql://h/db?sslrootcert=%2Ftmp%2Fca.pem&sslmode=require")
@@ -1128,7 +1132,15 @@ mod tests {
         let sink = PostgresSink::new("host=h sslmode=disable").unwrap();
         assert_eq!(sink.config.tls, TlsMode::Disable);
         // Never a panic, whatever the bytes.
-        for s in ["é=\\é", "a='\\é'", "=", "'", "a=\\", "postgres://h?%ff=1", "postgres://h?&&"] {
+        for s in [
+            "é=\\é",
+            "a='\\é'",
+            "=",
+            "'",
+            "a=\\",
+            "postgres://h?%ff=1",
+            "postgres://h?&&",
+        ] {
             let _ = PostgresSink::new(s);
         }
     }
@@ -1156,9 +1168,12 @@ mod tests {
             assert_eq!(sink.config.tls.name(), mode);
         }
         let sink = PostgresSink::new("postgres://u@h/db?sslmode=verify-full").unwrap();
-        assert!(sink.clone().tls_root_certificate(b"not pem".to_vec()).is_err());
-        let err = PostgresSink::new("postgres://u@h/db?sslrootcert=/nonexistent/ca.pem")
-            .unwrap_err();
+        assert!(sink
+            .clone()
+            .tls_root_certificate(b"not pem".to_vec())
+            .is_err());
+        let err =
+            PostgresSink::new("postgres://u@h/db?sslrootcert=/nonexistent/ca.pem").unwrap_err();
         assert!(err.to_string().contains("sslrootcert"), "{err}");
     }
 
