@@ -540,9 +540,12 @@ impl TlsParams {
     }
 }
 
+/// One `key=value` pair: its span in the string, its key and its unquoted value.
+type KeyValue<'a> = (Range<usize>, &'a str, String);
+
 /// The `key=value` pairs of a libpq key/value connection string: each pair's span, key and
 /// unquoted value.
-fn key_values(s: &str) -> Result<Vec<(Range<usize>, &str, String)>, SinkError> {
+fn key_values(s: &str) -> Result<Vec<KeyValue<'_>>, SinkError> {
     let bad = || SinkError::other("invalid PostgreSQL connection string");
     let bytes = s.as_bytes();
     let mut pairs = Vec::new();
