@@ -141,13 +141,10 @@ impl NatsSink {
     /// When `url` is not a valid NATS server address.
     pub fn new(url: impl Into<String>) -> Result<Self, SinkError> {
         let url = url.into();
-        let addr: async_nats::ServerAddr = url.parse().map_err(|e: std::io::Error| {
-            // The parser's message may quote the URL, credentials and all.
-            SinkError::other(format!("invalid NATS server address ({:?})", e.kind()))
-        })?;
+        let server = server_of(&url).map_err(SinkError::other)?;
         Ok(NatsSink {
             config: Arc::new(Config {
-                server: format!("{}:{}", addr.host(), addr.port()),
+                server,
                 url,
                 prefix: DEFAULT_PREFIX.to_owned(),
                 stream: DEFAULT_STREAM.to_owned(),
