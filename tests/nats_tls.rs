@@ -489,3 +489,99 @@ async fn events_are_published_with_a_credentials_file() {
     let err = missing.write(&events(1)).await.unwrap_err();
     assert!(err.to_string().contains("credentials file"), "{err}");
 }
+
+/// `tower-siem detect` with `--nats-ca` and `--nats-nkey`: reads the stream over TLS, and
+/// prints the URLs without their passwords.
+#[cfg(all(feature = "cli", feature = "redis"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server, and Redis: set TOWER_SIEM_TEST_REDIS"]
+async fn the_detect_command_connects_over_tls_with_an_nkey_file() {
+    let server = TlsNats::start();
+    let stream = "TLS_CLI";
+    sink(&server.url("tls", &format!("{USER}:{PASSWORD}@")), stream)
+        .tls_root_certificate(server.ca.as_bytes().to_vec())
+        .unwrap()
+        .write(&events(3))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let seed = dir.path().join("user.nk");
+    std::fs::write(&ca, &server.ca).unwrap();
+    std::fs::write(&seed, format!("{}\n", server.seed)).unwrap();
+    let run = |nats: String, extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tower-siem"))
+            .args(["detect", "--nats", &nats])
+            .args(["--redis", &services::url("TOWER_SIEM_TEST_REDIS")])
+            .args(["--namespace", &services::unique("tls")])
+            .args([
+                "--stream",
+                stream,
+                "--subject-prefix",
+                &format!("tls.{stream}"),
+            ])
+            .args(["--consumer", "cli", "--every", "1s"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // A password in the URL (not used with an NKey, but never to be printed).
+    let nats = server.url("tls", "");
+    let child = run(
+        nats.replace("tls://", "tls://nobody:hidden-pw@"),
+        &[
+            "--nats-ca",
+            ca.to_str().unwrap(),
+            "--nats-nkey",
+            seed.to_str().unwrap(),
+        ],
+    );
+    // Wait for a counters line showing the three events acknowledged, then Ctrl-C.
+    let mut child = child;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = String::new();
+    let start = Instant::now();
+    while !text.contains("3 acknowledged") && start.elapsed() < WAIT {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    text.extend(rx.try_iter().map(|l| l + "\n"));
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}\n{text}\n{errors}", out.status);
+    assert!(
+        !text.contains("hidden-pw") && !errors.contains("hidden-pw"),
+        "{text}{errors}"
+    );
+    assert!(!text.contains(&server.seed), "{text}");
+    assert!(text.contains("tls://nobody:***@127.0.0.1"), "{text}");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.contains("3 acknowledged"), "{text}");
+
+    // Without the CA, it cannot start: the certificate is not trusted.
+    let child = run(nats, &["--nats-nkey", seed.to_str().unwrap()]);
+    let out = child.wait_with_output().unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(errors.contains("certificate"), "{errors}");
+}
