@@ -82,6 +82,8 @@ const SCHEMA_LOCK: i64 = 0x7473_6965_6d5f_7363; // "tsiem_sc"
 /// [`tls_root_certificate`](PostgresSink::tls_root_certificate) or the URL's
 /// `sslrootcert=<file>` (`sslrootcert=system` names the system's). `allow` is treated as
 /// `prefer` (TLS tried first). Client certificates (`sslcert`, `sslkey`) are not supported.
+/// PostgreSQL offers no TLS on a Unix socket: use `prefer` or `disable` there (unlike libpq,
+/// tokio-postgres does not skip `require` for sockets).
 /// Passwords go over SCRAM with channel binding when the server supports it.
 ///
 /// Without `postgres-tls`, connections are plain TCP or a Unix socket, and a URL asking for TLS
@@ -118,7 +120,6 @@ struct Config {
     /// What the URL's `sslmode` asked for.
     tls: TlsMode,
     /// The CA certificates (PEM) to trust instead of the system's.
-    #[cfg_attr(not(feature = "postgres-tls"), allow(dead_code))]
     root: Option<Arc<Vec<u8>>>,
     table: String,
     pool_size: usize,
