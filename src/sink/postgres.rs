@@ -175,25 +175,27 @@ impl PostgresSink {
                 )))
             }
         };
+        if cfg!(not(feature = "postgres-tls")) {
+            let what = match tls {
+                TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => {
+                    Some(format!("sslmode={}", tls.name()))
+                }
+                _ if params.sslrootcert.is_some() => Some("sslrootcert".to_owned()),
+                _ => None,
+            };
+            if let Some(what) = what {
+                return Err(SinkError::other(format!(
+                    "{what}: PostgresSink connects without TLS unless the feature \
+                     `postgres-tls` is enabled; see \"Connection security\" in its docs"
+                )));
+            }
+        }
         let root = match params.sslrootcert.as_deref() {
             None | Some("system") => None,
             Some(path) => Some(Arc::new(std::fs::read(path).map_err(|e| {
                 SinkError::other(format!("cannot read sslrootcert {path:?}: {e}"))
             })?)),
         };
-        if cfg!(not(feature = "postgres-tls")) {
-            let asks_tls = matches!(
-                tls,
-                TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull
-            ) || params.sslrootcert.is_some();
-            if asks_tls {
-                return Err(SinkError::other(format!(
-                    "sslmode={}: PostgresSink connects without TLS unless the feature \
-                     `postgres-tls` is enabled; see \"Connection security\" in its docs",
-                    tls.name()
-                )));
-            }
-        }
         pg.ssl_mode(match tls {
             TlsMode::Disable => SslMode::Disable,
             TlsMode::Prefer => SslMode::Prefer,
