@@ -56,7 +56,9 @@ pub struct FleetDetector {
 
 #[derive(Clone, Debug)]
 struct Config {
+    /// Never printed: it may hold a user and password.
     url: String,
+    connection: crate::sink::nats::Connection,
     stream: String,
     subject_prefix: String,
     consumer: String,
@@ -150,8 +152,74 @@ impl FleetDetectorBuilder {
         self
     }
 
+    /// Refuses to connect to NATS without TLS, as
+    /// [`NatsSink::require_tls`](crate::sink::NatsSink::require_tls).
+    pub fn require_tls(mut self, on: bool) -> Self {
+        self.config.connection.require_tls = on;
+        self
+    }
+
+    /// Trusts the certificate authority in `pem` instead of the system's roots, as
+    /// [`NatsSink::tls_root_certificate`](crate::sink::NatsSink::tls_root_certificate);
+    /// implies TLS.
+    ///
+    /// # Errors
+    ///
+    /// When `pem` holds no usable certificate.
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Result<Self, DetectError> {
+        let pem = pem.into();
+        crate::sink::nats::tls::roots(&pem).map_err(|e| DetectError(format!("detector: {e}")))?;
+        self.config.connection.root = Some(Arc::new(pem));
+        Ok(self)
+    }
+
+    /// Presents this client certificate and key (PEM) to the NATS server, as
+    /// [`NatsSink::tls_client_certificate`](crate::sink::NatsSink::tls_client_certificate).
+    ///
+    /// # Errors
+    ///
+    /// When `cert_pem` holds no certificate or `key_pem` no private key.
+    pub fn tls_client_certificate(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Result<Self, DetectError> {
+        let pair = crate::sink::nats::tls::ClientCert::new(cert_pem.into(), key_pem.into())
+            .map_err(|e| DetectError(format!("detector: {e}")))?;
+        self.config.connection.client_cert = Some(Arc::new(pair));
+        Ok(self)
+    }
+
+    /// Authenticates to NATS with this token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.config.connection.token = Some(token.into().into());
+        self
+    }
+
+    /// Authenticates to NATS as the NKey user whose seed this is, as
+    /// [`NatsSink::nkey`](crate::sink::NatsSink::nkey).
+    ///
+    /// # Errors
+    ///
+    /// When `seed` is not a user NKey seed.
+    pub fn nkey(mut self, seed: impl Into<String>) -> Result<Self, DetectError> {
+        let seed = seed.into();
+        crate::sink::nats::check_seed(&seed).map_err(|e| DetectError(format!("detector: {e}")))?;
+        self.config.connection.nkey = Some(seed.into());
+        Ok(self)
+    }
+
+    /// Authenticates to NATS with the credentials file at `path`, read when connecting, as
+    /// [`NatsSink::credentials_file`](crate::sink::NatsSink::credentials_file).
+    pub fn credentials_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.connection.credentials_file = Some(path.into());
+        self
+    }
+
     /// Builds the detector's engine. Nothing connects until [`FleetDetector::run`].
     pub fn build(self) -> Result<FleetDetector, DetectError> {
+        crate::sink::nats::server_of(&self.config.url)
+            .map_err(|e| DetectError(format!("detector: {e}")))?;
         if self.config.consumer.is_empty()
             || self
                 .config
@@ -194,6 +262,7 @@ impl FleetDetector {
             rules: RuleSet::default(),
             config: Config {
                 url: nats_url.into(),
+                connection: crate::sink::nats::Connection::default(),
                 stream: "SIEM_EVENTS".to_owned(),
                 subject_prefix: "siem.events".to_owned(),
                 consumer: "tower-siem-detect".to_owned(),
@@ -201,6 +270,11 @@ impl FleetDetector {
                 store_timeout: Duration::from_secs(5),
             },
         }
+    }
+
+    /// The NATS server's `host:port`, without credentials.
+    fn server(&self) -> String {
+        crate::sink::nats::server_of(&self.config.url).unwrap_or_else(|e| e)
     }
 
     /// The detector's engine: its offenders, explanations and rule counters.
@@ -226,7 +300,13 @@ impl FleetDetector {
     /// running, failures are counted and retried.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), DetectError> {
         let c = &self.config;
-        let client = async_nats::ConnectOptions::new()
+        let server = self.server();
+        let options = c
+            .connection
+            .options(&c.url)
+            .await
+            .map_err(|e| DetectError(format!("detector: {e}")))?;
+        let client = options
             .name("tower-siem-detect")
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(None)
@@ -234,8 +314,8 @@ impl FleetDetector {
             .await
             .map_err(|e| {
                 DetectError(format!(
-                    "detector: cannot connect to NATS at {}: {e}",
-                    c.url
+                    "detector: cannot connect to NATS at {server}: {}",
+                    crate::sink::nats::connect_error(&e)
                 ))
             })?;
         let js = jetstream::new(client);
@@ -359,6 +439,8 @@ impl FleetDetector {
 impl fmt::Debug for FleetDetector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FleetDetector")
+            .field("server", &self.server())
+            .field("connection", &self.config.connection)
             .field("stream", &self.config.stream)
             .field("consumer", &self.config.consumer)
             .field("stats", &self.stats())

@@ -46,7 +46,7 @@
 
 mod jsonl;
 #[cfg(feature = "nats")]
-mod nats;
+pub(crate) mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "postgres", feature = "nats", feature = "redis"))]

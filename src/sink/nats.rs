@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,10 +52,22 @@ const SUBJECT_CACHE: usize = 1024;
 ///   and names longer than 128 bytes are cut. The name inside the message is the exact one.
 /// - **Connection.** The connection opens on the first write, not at construction, and is
 ///   re-established by the client after an outage; a batch that fails meanwhile is retried by
-///   the pipeline. Credentials may be given in the URL (`nats://user:password@host:4222`); they
-///   never appear in `Debug` output or errors written by this sink. `tls://` URLs use rustls
-///   with the `ring` provider (no OpenSSL, no cmake); the tests here run over plain TCP on
-///   loopback.
+///   the pipeline.
+///
+/// # Connection security
+///
+/// - **TLS.** A `tls://` URL, [`require_tls(true)`](NatsSink::require_tls), a
+///   [`tls_root_certificate`](NatsSink::tls_root_certificate) or a
+///   [`tls_client_certificate`](NatsSink::tls_client_certificate) make the connection use
+///   TLS (rustls with the `ring` provider, no OpenSSL, no cmake), refusing a server that does
+///   not offer it; the server's certificate is checked against the system's roots, or only the
+///   CA given, and must name the host of the URL. A `nats://` URL without these uses TLS only
+///   when the server requires it.
+/// - **Credentials.** A user and password in the URL (`nats://user:password@host:4222`,
+///   percent-encoded), a token (`nats://token@host:4222` or [`token`](NatsSink::token)), an [`nkey`](NatsSink::nkey) seed, or a
+///   [`credentials_file`](NatsSink::credentials_file) (a user JWT and its NKey seed, as `nsc`
+///   writes them, for servers in operator mode). Secrets never appear in `Debug` output or in
+///   errors written by this sink.
 ///
 /// The sink runs its connection on a small I/O runtime of its own (thread `tower-siem-io`), so it
 /// works from the pipeline's worker as well as from any application runtime.
@@ -92,6 +105,7 @@ struct Config {
     ack_timeout: Duration,
     connect_timeout: Duration,
     format: Format,
+    connection: Connection,
 }
 
 #[derive(Default)]
@@ -113,6 +127,7 @@ impl fmt::Debug for NatsSink {
             .field("max_age", &c.max_age)
             .field("ack_timeout", &c.ack_timeout)
             .field("format", &c.format)
+            .field("connection", &c.connection)
             .finish()
     }
 }
@@ -126,13 +141,10 @@ impl NatsSink {
     /// When `url` is not a valid NATS server address.
     pub fn new(url: impl Into<String>) -> Result<Self, SinkError> {
         let url = url.into();
-        let addr: async_nats::ServerAddr = url.parse().map_err(|e: std::io::Error| {
-            // The parser's message may quote the URL, credentials and all.
-            SinkError::other(format!("invalid NATS server address ({:?})", e.kind()))
-        })?;
+        let server = server_of(&url).map_err(SinkError::other)?;
         Ok(NatsSink {
             config: Arc::new(Config {
-                server: format!("{}:{}", addr.host(), addr.port()),
+                server,
                 url,
                 prefix: DEFAULT_PREFIX.to_owned(),
                 stream: DEFAULT_STREAM.to_owned(),
@@ -142,6 +154,7 @@ impl NatsSink {
                 ack_timeout: DEFAULT_ACK_TIMEOUT,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 format: Format::Native,
+                connection: Connection::default(),
             }),
             state: Arc::default(),
         })
@@ -235,6 +248,67 @@ impl NatsSink {
     /// How long to wait for the server when connecting (default 5 s).
     pub fn connect_timeout(self, timeout: Duration) -> Self {
         self.set(|c| c.connect_timeout = timeout)
+    }
+
+    /// Refuses to connect without TLS (default: TLS when the URL says `tls://`, a CA or client
+    /// certificate is given, or the server requires it).
+    pub fn require_tls(self, on: bool) -> Self {
+        self.set(|c| c.connection.require_tls = on)
+    }
+
+    /// Trusts the certificate authority in `pem` (one or more PEM certificates, a private CA)
+    /// instead of the system's roots; implies [`require_tls(true)`](Self::require_tls).
+    ///
+    /// # Errors
+    ///
+    /// When `pem` holds no usable certificate.
+    pub fn tls_root_certificate(self, pem: impl Into<Vec<u8>>) -> Result<Self, SinkError> {
+        let pem = pem.into();
+        tls::roots(&pem).map_err(SinkError::other)?;
+        Ok(self.set(|c| c.connection.root = Some(Arc::new(pem))))
+    }
+
+    /// Presents this client certificate (`cert_pem`, with its chain) and its private key
+    /// (`key_pem`) to a server that asks for one (mutual TLS); implies
+    /// [`require_tls(true)`](Self::require_tls).
+    ///
+    /// # Errors
+    ///
+    /// When `cert_pem` holds no certificate or `key_pem` no private key.
+    pub fn tls_client_certificate(
+        self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Result<Self, SinkError> {
+        let pair =
+            tls::ClientCert::new(cert_pem.into(), key_pem.into()).map_err(SinkError::other)?;
+        Ok(self.set(|c| c.connection.client_cert = Some(Arc::new(pair))))
+    }
+
+    /// Authenticates with this token (a server's `authorization { token: … }`).
+    pub fn token(self, token: impl Into<String>) -> Self {
+        let token: Arc<str> = token.into().into();
+        self.set(|c| c.connection.token = Some(token))
+    }
+
+    /// Authenticates as the NKey user whose seed (`SU…`) this is: the server sends a nonce,
+    /// signed with the seed; the seed itself is never sent.
+    ///
+    /// # Errors
+    ///
+    /// When `seed` is not a user NKey seed.
+    pub fn nkey(self, seed: impl Into<String>) -> Result<Self, SinkError> {
+        let seed = seed.into();
+        check_seed(&seed).map_err(SinkError::other)?;
+        let seed: Arc<str> = seed.into();
+        Ok(self.set(|c| c.connection.nkey = Some(seed)))
+    }
+
+    /// Authenticates with the credentials file at `path` (a user JWT and its NKey seed, as
+    /// `nsc` writes them), read when connecting, for servers in operator mode.
+    pub fn credentials_file(self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        self.set(|c| c.connection.credentials_file = Some(path))
     }
 
     /// The subject an event with this name is published on.
@@ -353,8 +427,219 @@ fn subject(prefix: &str, name: &str) -> String {
     out
 }
 
+/// How a client reaches NATS beyond its URL: TLS and credentials. Shared by [`NatsSink`] and
+/// the fleet detector.
+#[derive(Clone, Default)]
+pub(crate) struct Connection {
+    pub(crate) require_tls: bool,
+    /// CA certificates (PEM) trusted instead of the system's.
+    pub(crate) root: Option<Arc<Vec<u8>>>,
+    pub(crate) client_cert: Option<Arc<tls::ClientCert>>,
+    pub(crate) token: Option<Arc<str>>,
+    pub(crate) nkey: Option<Arc<str>>,
+    pub(crate) credentials_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let auth = if self.credentials_file.is_some() {
+            "credentials file"
+        } else if self.nkey.is_some() {
+            "nkey"
+        } else if self.token.is_some() {
+            "token"
+        } else {
+            "url or none"
+        };
+        f.debug_struct("Connection")
+            .field("require_tls", &self.tls_required())
+            .field("private_ca", &self.root.is_some())
+            .field("client_certificate", &self.client_cert.is_some())
+            .field("auth", &auth)
+            .field("credentials_file", &self.credentials_file)
+            .finish()
+    }
+}
+
+impl Connection {
+    fn tls_required(&self) -> bool {
+        self.require_tls || self.root.is_some() || self.client_cert.is_some()
+    }
+
+    /// The client's options for `url`: its user and password (or token), and TLS and
+    /// credentials as configured. Errors name no secret.
+    pub(crate) async fn options(&self, url: &str) -> Result<async_nats::ConnectOptions, String> {
+        let mut options = async_nats::ConnectOptions::new();
+        // async-nats does not send the URL's user part by itself.
+        let addr: async_nats::ServerAddr = url
+            .parse()
+            .map_err(|e: std::io::Error| format!("invalid NATS server address ({:?})", e.kind()))?;
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        match (addr.username(), addr.password()) {
+            (Some(user), Some(password)) => {
+                options = options.user_and_password(decode(user), decode(password));
+            }
+            // NATS's convention: a user part alone is a token.
+            (Some(token), None) => options = options.token(decode(token)),
+            _ => {}
+        }
+        if let Some(path) = &self.credentials_file {
+            options = options.credentials_file(path).await.map_err(|e| {
+                // The parser's message may quote the file's contents; say only its kind.
+                format!(
+                    "cannot use the NATS credentials file {}: {}",
+                    path.display(),
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        "not found".to_owned()
+                    } else {
+                        format!("{:?}", e.kind())
+                    }
+                )
+            })?;
+        }
+        if let Some(seed) = &self.nkey {
+            options = options.nkey(seed.to_string());
+        }
+        if let Some(token) = &self.token {
+            options = options.token(token.to_string());
+        }
+        if self.root.is_some() || self.client_cert.is_some() {
+            let config = tls::client_config(
+                self.root.as_deref().map(Vec::as_slice),
+                self.client_cert.as_deref(),
+            )?;
+            options = options.tls_client_config(config);
+        }
+        if self.tls_required() {
+            options = options.require_tls(true);
+        }
+        Ok(options)
+    }
+}
+
+/// A connection error without secrets: its kind, and for TLS and I/O its cause (a certificate
+/// or socket error).
+pub(crate) fn connect_error(e: &async_nats::ConnectError) -> String {
+    use async_nats::ConnectErrorKind as Kind;
+    match e.kind() {
+        Kind::Tls | Kind::Io | Kind::TimedOut => e.to_string(),
+        kind => kind.to_string(),
+    }
+}
+
+/// The `host:port` of a NATS URL, without credentials.
+pub(crate) fn server_of(url: &str) -> Result<String, String> {
+    let addr: async_nats::ServerAddr = url.parse().map_err(|e: std::io::Error| {
+        // The parser's message may quote the URL, credentials and all.
+        format!("invalid NATS server address ({:?})", e.kind())
+    })?;
+    Ok(format!("{}:{}", addr.host(), addr.port()))
+}
+
+/// Refuses what is not a user NKey seed, without quoting it.
+pub(crate) fn check_seed(seed: &str) -> Result<(), String> {
+    let plausible = seed.len() == 58
+        && seed.starts_with("SU")
+        && seed
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+    if plausible {
+        Ok(())
+    } else {
+        Err("not a NATS user NKey seed (58 characters of base32 starting with SU)".to_owned())
+    }
+}
+
+/// Rustls client configurations on the `ring` provider.
+pub(crate) mod tls {
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use rustls::{ClientConfig, RootCertStore};
+
+    /// A client certificate chain and its key, checked when given.
+    pub(crate) struct ClientCert {
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    }
+
+    impl ClientCert {
+        pub(crate) fn new(cert_pem: Vec<u8>, key_pem: Vec<u8>) -> Result<Self, String> {
+            let chain = CertificateDer::pem_slice_iter(&cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("NATS TLS: invalid client certificate: {e}"))?;
+            if chain.is_empty() {
+                return Err("NATS TLS: the client certificate holds no certificate".to_owned());
+            }
+            // Not the parser's message: it might quote the key.
+            let key = PrivateKeyDer::from_pem_slice(&key_pem)
+                .map_err(|_| "NATS TLS: no private key in the client key PEM".to_owned())?;
+            Ok(ClientCert { chain, key })
+        }
+    }
+
+    pub(crate) fn roots(pem: &[u8]) -> Result<RootCertStore, String> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("NATS TLS: invalid root certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("NATS TLS: unusable root certificate: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("NATS TLS: the root certificate holds no certificate".to_owned());
+        }
+        Ok(roots)
+    }
+
+    fn system_roots() -> Result<RootCertStore, String> {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(found.certs);
+        if roots.is_empty() {
+            return Err(format!(
+                "NATS TLS: no system root certificates found ({} errors)",
+                found.errors.len()
+            ));
+        }
+        Ok(roots)
+    }
+
+    /// Trusting `root` (or the system's roots), presenting `client` if given.
+    pub(crate) fn client_config(
+        root: Option<&[u8]>,
+        client: Option<&ClientCert>,
+    ) -> Result<ClientConfig, String> {
+        let roots = match root {
+            Some(pem) => roots(pem)?,
+            None => system_roots()?,
+        };
+        let builder =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("NATS TLS: {e}"))?
+                .with_root_certificates(roots);
+        match client {
+            Some(c) => builder
+                .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+                .map_err(|e| format!("NATS TLS: unusable client certificate or key: {e}")),
+            None => Ok(builder.with_no_client_auth()),
+        }
+    }
+}
+
 async fn open(config: &Config) -> Result<jetstream::Context, SinkError> {
-    let client = async_nats::ConnectOptions::new()
+    let options = config
+        .connection
+        .options(&config.url)
+        .await
+        .map_err(SinkError::unavailable)?;
+    let client = options
         .name("tower-siem")
         .connection_timeout(config.connect_timeout)
         .max_reconnects(None)
@@ -364,7 +649,7 @@ async fn open(config: &Config) -> Result<jetstream::Context, SinkError> {
             SinkError::unavailable(format!(
                 "cannot connect to NATS at {}: {}",
                 config.server,
-                e.kind()
+                connect_error(&e)
             ))
         })?;
     let context = jetstream::ContextBuilder::new()
@@ -496,6 +781,36 @@ mod tests {
         assert!(!debug.contains("s3cr3t-pw"), "{debug}");
         assert!(!debug.contains("alice"), "{debug}");
         assert!(debug.contains("127.0.0.1:4222"), "{debug}");
+    }
+
+    #[test]
+    fn credentials_and_tls_settings_are_checked_and_hidden() {
+        let seed = "SUANQDPB2RUOE4ETUA26CNX7FUKE5ZZKFCQIIW63OX225F2CO7UEXTM7ZY";
+        let sink = NatsSink::new("tls://127.0.0.1:4222")
+            .unwrap()
+            .token("tok-s3cr3t")
+            .nkey(seed)
+            .unwrap()
+            .credentials_file("/run/secrets/siem.creds");
+        let debug = format!("{sink:?}");
+        assert!(!debug.contains("tok-s3cr3t"), "{debug}");
+        assert!(!debug.contains(seed), "{debug}");
+        assert!(debug.contains("siem.creds"), "{debug}");
+        let err = NatsSink::new("nats://h:4222")
+            .unwrap()
+            .nkey("SUnot-a-seed")
+            .unwrap_err();
+        assert!(!err.to_string().contains("not-a-seed"), "{err}");
+        let err = NatsSink::new("nats://h:4222")
+            .unwrap()
+            .tls_root_certificate(b"no pem here".to_vec())
+            .unwrap_err();
+        assert!(err.to_string().contains("root certificate"), "{err}");
+        let err = NatsSink::new("nats://h:4222")
+            .unwrap()
+            .tls_client_certificate(b"".to_vec(), b"".to_vec())
+            .unwrap_err();
+        assert!(err.to_string().contains("client certificate"), "{err}");
     }
 
     #[test]

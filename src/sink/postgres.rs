@@ -67,11 +67,29 @@ const SCHEMA_LOCK: i64 = 0x7473_6965_6d5f_7363; // "tsiem_sc"
 ///
 /// # Connection security
 ///
-/// Connections are plain TCP or a Unix socket (`NoTls`); a URL asking for `sslmode=require` is
-/// refused at construction rather than silently downgraded. Use it on loopback, a Unix socket
-/// or a private network; to reach a database across an untrusted network, put a TLS tunnel
-/// (for example a local PgBouncer or stunnel with TLS to the server) in front of it. TLS inside
-/// the sink (tokio-postgres with a rustls connector) is not built in yet.
+/// With the feature `postgres-tls`, connections use TLS (rustls with the `ring` provider,
+/// through tokio-postgres-rustls) as the URL's `sslmode` asks, with libpq's meanings:
+///
+/// | `sslmode` | TLS | certificate checked |
+/// |---|---|---|
+/// | `disable` | never | — |
+/// | `allow`, `prefer` (the default) | when the server offers it, else plain | no |
+/// | `require` | always | no; against the CA, as `verify-ca`, when one is given |
+/// | `verify-ca` | always | signed by a trusted CA |
+/// | `verify-full` | always | signed by a trusted CA and issued for the host name |
+///
+/// The trusted CAs are the system's (rustls-native-certs), or only the one given by
+/// [`tls_root_certificate`](PostgresSink::tls_root_certificate) or the URL's
+/// `sslrootcert=<file>` (`sslrootcert=system` names the system's). `allow` is treated as
+/// `prefer` (TLS tried first). Client certificates (`sslcert`, `sslkey`) are not supported.
+/// PostgreSQL offers no TLS on a Unix socket: use `prefer` or `disable` there (unlike libpq,
+/// tokio-postgres does not skip `require` for sockets).
+/// Passwords go over SCRAM with channel binding when the server supports it.
+///
+/// Without `postgres-tls`, connections are plain TCP or a Unix socket, and a URL asking for TLS
+/// (`sslmode=require`, `verify-ca`, `verify-full`, or an `sslrootcert`) is refused at
+/// construction, with the feature to enable, rather than silently downgraded; `prefer` (the
+/// default) connects in plain.
 ///
 /// The sink runs its connections on a small I/O runtime of its own (thread `tower-siem-io`), so
 /// it works from the pipeline's worker as well as from any application runtime.
@@ -99,6 +117,10 @@ pub struct PostgresSink {
 #[derive(Clone)]
 struct Config {
     pg: tokio_postgres::Config,
+    /// What the URL's `sslmode` asked for.
+    tls: TlsMode,
+    /// The CA certificates (PEM) to trust instead of the system's.
+    root: Option<Arc<Vec<u8>>>,
     table: String,
     pool_size: usize,
     timeout: Duration,
@@ -116,6 +138,8 @@ impl fmt::Debug for PostgresSink {
         f.debug_struct("PostgresSink")
             .field("server", &server(&c.pg))
             .field("dbname", &c.pg.get_dbname())
+            .field("sslmode", &c.tls.name())
+            .field("private_ca", &c.root.is_some())
             .field("table", &c.table)
             .field("pool_size", &c.pool_size)
             .field("timeout", &c.timeout)
@@ -129,21 +153,61 @@ impl PostgresSink {
     ///
     /// # Errors
     ///
-    /// When `url` cannot be parsed, or asks for TLS (`sslmode=require`), which this sink does
-    /// not provide.
+    /// When `url` cannot be parsed, names an `sslrootcert` file that cannot be read, or asks
+    /// for TLS without the feature `postgres-tls` (see "Connection security").
     pub fn new(url: &str) -> Result<Self, SinkError> {
-        let pg: tokio_postgres::Config = url.parse().map_err(|_| {
+        let params = TlsParams::take(url)?;
+        let mut pg: tokio_postgres::Config = params.rest.parse().map_err(|_| {
             // The parser's message may quote the URL, password and all.
             SinkError::other("invalid PostgreSQL connection string")
         })?;
-        if pg.get_ssl_mode() == SslMode::Require {
-            return Err(SinkError::other(
-                "sslmode=require: PostgresSink connects without TLS; see \"Connection security\" \
-                 in its docs",
-            ));
+        let tls = match params.sslmode.as_deref() {
+            None => TlsMode::Prefer,
+            Some("disable") => TlsMode::Disable,
+            Some("allow" | "prefer") => TlsMode::Prefer,
+            Some("require") => TlsMode::Require,
+            Some("verify-ca") => TlsMode::VerifyCa,
+            Some("verify-full") => TlsMode::VerifyFull,
+            Some(other) => {
+                return Err(SinkError::other(format!(
+                    "invalid sslmode {other:?}: use disable, allow, prefer, require, verify-ca \
+                     or verify-full"
+                )))
+            }
+        };
+        if cfg!(not(feature = "postgres-tls")) {
+            let what = match tls {
+                TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => {
+                    Some(format!("sslmode={}", tls.name()))
+                }
+                _ if params.sslrootcert.is_some() => Some("sslrootcert".to_owned()),
+                _ => None,
+            };
+            if let Some(what) = what {
+                return Err(SinkError::other(format!(
+                    "{what}: PostgresSink connects without TLS unless the feature \
+                     `postgres-tls` is enabled; see \"Connection security\" in its docs"
+                )));
+            }
+        }
+        let root = match params.sslrootcert.as_deref() {
+            None | Some("system") => None,
+            Some(path) => Some(Arc::new(std::fs::read(path).map_err(|e| {
+                SinkError::other(format!("cannot read sslrootcert {path:?}: {e}"))
+            })?)),
+        };
+        pg.ssl_mode(match tls {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => SslMode::Require,
+        });
+        if let Some(root) = &root {
+            check_pem(root)?;
         }
         let config = Config {
             pg,
+            tls,
+            root,
             table: DEFAULT_TABLE.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             timeout: DEFAULT_TIMEOUT,
@@ -200,6 +264,22 @@ impl PostgresSink {
         self.set(|c| c.timeout = timeout)
     }
 
+    /// Trusts the certificate authority in `pem` (one or more PEM certificates, a private CA)
+    /// instead of the system's roots, as the URL's `sslrootcert=<file>` does (feature
+    /// `postgres-tls`). With `sslmode=require`, the server's certificate is then checked
+    /// against it, as with `verify-ca`.
+    ///
+    /// # Errors
+    ///
+    /// When `pem` holds no certificate.
+    #[cfg(feature = "postgres-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
+    pub fn tls_root_certificate(self, pem: impl Into<Vec<u8>>) -> Result<Self, SinkError> {
+        let pem = pem.into();
+        check_pem(&pem)?;
+        Ok(self.set(|c| c.root = Some(Arc::new(pem))))
+    }
+
     /// The table this sink writes to.
     pub fn table_name(&self) -> &str {
         &self.config.table
@@ -217,7 +297,7 @@ impl PostgresSink {
         let state = Arc::clone(&self.state);
         runtime::run(async move {
             within(config.timeout, "migrating the schema", async {
-                let pool = state.pool()?;
+                let pool = state.pool_ref()?;
                 state
                     .schema
                     .get_or_try_init(|| migrate(pool, &config.table))
@@ -232,28 +312,50 @@ impl PostgresSink {
 
 impl State {
     fn new(config: &Config) -> Self {
-        let manager = Manager::from_config(
+        let manager_config = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        #[cfg(feature = "postgres-tls")]
+        let manager = match config.tls {
+            TlsMode::Disable => Ok(Manager::from_config(
+                config.pg.clone(),
+                NoTls,
+                manager_config(),
+            )),
+            mode => {
+                tls::connector(mode, config.root.as_deref().map(Vec::as_slice)).map(|connector| {
+                    Manager::from_config(config.pg.clone(), connector, manager_config())
+                })
+            }
+        };
+        #[cfg(not(feature = "postgres-tls"))]
+        let manager: Result<Manager, String> = Ok(Manager::from_config(
             config.pg.clone(),
             NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(config.timeout))
-            .create_timeout(Some(config.timeout))
-            .recycle_timeout(Some(config.timeout))
-            .build()
-            .map_err(|e| format!("cannot set up the PostgreSQL pool: {e}"));
+            manager_config(),
+        ));
+        let pool = match manager {
+            Ok(manager) => Self::pool(manager, config),
+            Err(e) => Err(e),
+        };
         State {
             pool,
             schema: tokio::sync::OnceCell::new(),
         }
     }
 
-    fn pool(&self) -> Result<&Pool, SinkError> {
+    fn pool(manager: Manager, config: &Config) -> Result<Pool, String> {
+        Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.timeout))
+            .create_timeout(Some(config.timeout))
+            .recycle_timeout(Some(config.timeout))
+            .build()
+            .map_err(|e| format!("cannot set up the PostgreSQL pool: {e}"))
+    }
+
+    fn pool_ref(&self) -> Result<&Pool, SinkError> {
         self.pool.as_ref().map_err(|e| SinkError::other(e.clone()))
     }
 }
@@ -275,7 +377,7 @@ impl Sink for PostgresSink {
             let state = Arc::clone(&self.state);
             runtime::run(async move {
                 within(config.timeout, "writing a batch", async {
-                    let pool = state.pool()?;
+                    let pool = state.pool_ref()?;
                     state
                         .schema
                         .get_or_try_init(|| migrate(pool, &config.table))
@@ -319,7 +421,17 @@ fn server(pg: &tokio_postgres::Config) -> String {
 fn db_error(what: &str, e: tokio_postgres::Error) -> SinkError {
     let detail = match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
+        None => {
+            // The causes (an I/O error, the TLS handshake's reason) hold no credentials.
+            let mut detail = e.to_string();
+            let mut source = StdError::source(&e);
+            while let Some(cause) = source {
+                detail.push_str(": ");
+                detail.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            detail
+        }
     };
     let message = format!("PostgreSQL: {what}: {detail}");
     if e.as_db_error().is_some() {
@@ -333,6 +445,171 @@ fn pool_error(e: deadpool_postgres::PoolError) -> SinkError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => db_error("connecting", e),
         other => SinkError::unavailable(format!("PostgreSQL: no connection: {other}")),
+    }
+}
+
+/// The URL's `sslmode`, in libpq's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl TlsMode {
+    fn name(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// Refuses PEM text without a certificate in it.
+fn check_pem(pem: &[u8]) -> Result<(), SinkError> {
+    let has_cert = pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----");
+    if has_cert {
+        Ok(())
+    } else {
+        Err(SinkError::other(
+            "the PostgreSQL root certificate holds no PEM certificate",
+        ))
+    }
+}
+
+/// The connection string without `sslmode` and `sslrootcert`, which tokio-postgres either
+/// does not know (`verify-ca`, `verify-full`, `sslrootcert`) or should not see, and their values.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TlsParams {
+    rest: String,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+}
+
+impl TlsParams {
+    fn take(url: &str) -> Result<Self, SinkError> {
+        let mut out = TlsParams::default();
+        let mut keep = |key: &str, value: String| -> bool {
+            match key {
+                "sslmode" => out.sslmode = Some(value),
+                "sslrootcert" => out.sslrootcert = Some(value),
+                _ => return true,
+            }
+            false
+        };
+        let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            match url.split_once('?') {
+                None => url.to_owned(),
+                Some((base, query)) => {
+                    let decode = |s: &str| {
+                        percent_encoding::percent_decode_str(s)
+                            .decode_utf8()
+                            .map(Cow::into_owned)
+                            .map_err(|_| SinkError::other("invalid PostgreSQL connection string"))
+                    };
+                    let mut kept = Vec::new();
+                    for pair in query.split('&') {
+                        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                        if keep(&decode(key)?, decode(value)?) {
+                            kept.push(pair);
+                        }
+                    }
+                    if kept.is_empty() {
+                        base.to_owned()
+                    } else {
+                        format!("{base}?{}", kept.join("&"))
+                    }
+                }
+            }
+        } else {
+            let mut rest = String::with_capacity(url.len());
+            for (span, key, value) in key_values(url)? {
+                if keep(key, value) {
+                    rest.push_str(&url[span]);
+                    rest.push(' ');
+                }
+            }
+            rest
+        };
+        out.rest = rest;
+        Ok(out)
+    }
+}
+
+/// One `key=value` pair: its span in the string, its key and its unquoted value.
+type KeyValue<'a> = (Range<usize>, &'a str, String);
+
+/// The `key=value` pairs of a libpq key/value connection string: each pair's span, key and
+/// unquoted value.
+fn key_values(s: &str) -> Result<Vec<KeyValue<'_>>, SinkError> {
+    let bad = || SinkError::other("invalid PostgreSQL connection string");
+    let bytes = s.as_bytes();
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < bytes.len() && bytes[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= bytes.len() {
+            return Ok(pairs);
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = &s[start..i];
+        skip_ws(&mut i);
+        if key.is_empty() || bytes.get(i) != Some(&b'=') {
+            return Err(bad());
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let mut value = Vec::new();
+        if bytes.get(i) == Some(&b'\'') {
+            i += 1;
+            loop {
+                match bytes.get(i) {
+                    None => return Err(bad()),
+                    Some(b'\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        value.push(*bytes.get(i + 1).ok_or_else(bad)?);
+                        i += 2;
+                    }
+                    Some(&b) => {
+                        value.push(b);
+                        i += 1;
+                    }
+                }
+            }
+        } else {
+            while let Some(&b) = bytes.get(i) {
+                if b.is_ascii_whitespace() {
+                    break;
+                }
+                if b == b'\\' {
+                    value.push(*bytes.get(i + 1).ok_or_else(bad)?);
+                    i += 2;
+                } else {
+                    value.push(b);
+                    i += 1;
+                }
+            }
+        }
+        let value = String::from_utf8(value).map_err(|_| bad())?;
+        pairs.push((start..i, key, value));
     }
 }
 
@@ -609,6 +886,213 @@ fn action_name(action: crate::Action) -> &'static str {
     }
 }
 
+/// The rustls connectors of `postgres-tls`, on the `ring` provider.
+#[cfg(feature = "postgres-tls")]
+mod tls {
+    use std::sync::{Arc, OnceLock};
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+    use tokio_postgres_rustls::MakeRustlsConnect;
+
+    use super::TlsMode;
+
+    fn provider() -> Arc<CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// The system's roots, loaded once per process.
+    fn system_roots() -> Result<Arc<RootCertStore>, String> {
+        static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
+        ROOTS
+            .get_or_init(|| {
+                let found = rustls_native_certs::load_native_certs();
+                let mut roots = RootCertStore::empty();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    Err(format!(
+                        "PostgreSQL TLS: no system root certificates found ({} errors); give \
+                         the CA with tls_root_certificate or sslrootcert",
+                        found.errors.len()
+                    ))
+                } else {
+                    Ok(Arc::new(roots))
+                }
+            })
+            .clone()
+    }
+
+    fn roots(pem: Option<&[u8]>) -> Result<Arc<RootCertStore>, String> {
+        let Some(pem) = pem else {
+            return system_roots();
+        };
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert =
+                cert.map_err(|e| format!("PostgreSQL TLS: invalid root certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("PostgreSQL TLS: unusable root certificate: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("PostgreSQL TLS: the root certificate holds no certificate".to_owned());
+        }
+        Ok(Arc::new(roots))
+    }
+
+    /// The connector for `mode` (not `Disable`), trusting `root` or the system's roots.
+    pub(super) fn connector(
+        mode: TlsMode,
+        root: Option<&[u8]>,
+    ) -> Result<MakeRustlsConnect, String> {
+        let provider = provider();
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("PostgreSQL TLS: {e}"))?;
+        // libpq: `require` with a CA given checks the chain, as `verify-ca`.
+        let mode = match (mode, root) {
+            (TlsMode::Require, Some(_)) => TlsMode::VerifyCa,
+            (mode, _) => mode,
+        };
+        let config = match mode {
+            TlsMode::VerifyFull => builder
+                .with_root_certificates(roots(root)?)
+                .with_no_client_auth(),
+            TlsMode::VerifyCa => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(ChainOnly {
+                    roots: roots(root)?,
+                    provider,
+                }))
+                .with_no_client_auth(),
+            TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Unverified { provider }))
+                .with_no_client_auth(),
+        };
+        Ok(MakeRustlsConnect::new(config))
+    }
+
+    /// `verify-ca`: the chain must lead to a trusted root; the name is not checked.
+    #[derive(Debug)]
+    struct ChainOnly {
+        roots: Arc<RootCertStore>,
+        provider: Arc<CryptoProvider>,
+    }
+
+    /// `prefer` and `require` without a CA: encrypted, the certificate not checked (libpq's
+    /// meaning); the handshake's signatures still are.
+    #[derive(Debug)]
+    struct Unverified {
+        provider: Arc<CryptoProvider>,
+    }
+
+    impl ServerCertVerifier for ChainOnly {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                &self.roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )?;
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+
+    impl ServerCertVerifier for Unverified {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,7 +1118,74 @@ mod tests {
     }
 
     #[test]
+    fn tls_params_are_taken_out_of_both_forms() {
+        let p =
+            TlsParams::take("postgres://u:p@h/db?sslmode=verify-full&application_name=x").unwrap();
+        assert_eq!(p.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(p.rest, "postgres://u:p@h/db?application_name=x");
+        let p = TlsParams::take("postgresql://h/db?sslrootcert=%2Ftmp%2Fca.pem&sslmode=require")
+            .unwrap();
+        assert_eq!(p.sslrootcert.as_deref(), Some("/tmp/ca.pem"));
+        assert_eq!(p.rest, "postgresql://h/db");
+        let p = TlsParams::take("host=h user=u sslmode = 'verify-ca' password='a b\\'c'").unwrap();
+        assert_eq!(p.sslmode.as_deref(), Some("verify-ca"));
+        let pg: tokio_postgres::Config = p.rest.parse().unwrap();
+        assert_eq!(pg.get_password(), Some(&b"a b'c"[..]));
+        for bad in ["host", "host=h x", "password='open", "k=v\\"] {
+            assert!(TlsParams::take(bad).is_err(), "{bad:?}");
+        }
+        assert!(PostgresSink::new("postgres://h/db?sslmode=bogus").is_err());
+        let sink = PostgresSink::new("host=h sslmode=disable").unwrap();
+        assert_eq!(sink.config.tls, TlsMode::Disable);
+        // Never a panic, whatever the bytes.
+        for s in [
+            "é=\\é",
+            "a='\\é'",
+            "=",
+            "'",
+            "a=\\",
+            "postgres://h?%ff=1",
+            "postgres://h?&&",
+        ] {
+            let _ = PostgresSink::new(s);
+        }
+    }
+
+    #[cfg(not(feature = "postgres-tls"))]
+    #[test]
+    fn tls_without_the_feature_is_refused_naming_it() {
+        for url in [
+            "postgres://u@h/db?sslmode=require",
+            "postgres://u@h/db?sslmode=verify-full",
+            "host=h sslmode=verify-ca",
+            "postgres://u@h/db?sslrootcert=/x.pem",
+        ] {
+            let err = PostgresSink::new(url).unwrap_err();
+            assert!(err.to_string().contains("postgres-tls"), "{err}");
+        }
+        assert!(PostgresSink::new("postgres://u@h/db?sslmode=prefer").is_ok());
+    }
+
+    #[cfg(feature = "postgres-tls")]
+    #[test]
+    fn tls_modes_are_accepted_and_a_bad_ca_refused() {
+        for mode in ["disable", "prefer", "require", "verify-ca", "verify-full"] {
+            let sink = PostgresSink::new(&format!("postgres://u@h/db?sslmode={mode}")).unwrap();
+            assert_eq!(sink.config.tls.name(), mode);
+        }
+        let sink = PostgresSink::new("postgres://u@h/db?sslmode=verify-full").unwrap();
+        assert!(sink
+            .clone()
+            .tls_root_certificate(b"not pem".to_vec())
+            .is_err());
+        let err =
+            PostgresSink::new("postgres://u@h/db?sslrootcert=/nonexistent/ca.pem").unwrap_err();
+        assert!(err.to_string().contains("sslrootcert"), "{err}");
+    }
+
+    #[test]
     fn tls_is_refused_and_debug_hides_the_password() {
+        #[cfg(not(feature = "postgres-tls"))]
         assert!(PostgresSink::new("postgres://u@h/db?sslmode=require").is_err());
         let err = PostgresSink::new("postgres://u:pw-123@h:bad/db").unwrap_err();
         assert!(!err.to_string().contains("pw-123"), "{err}");
