@@ -107,8 +107,8 @@ mod rules;
 
 use self::allowlist::{allowlist, allowlist_add, allowlist_remove};
 use self::events::{events, feed};
-use self::rules::{rules, rules_reload};
 pub use self::events::{DEFAULT_EVENTS, ENTITY_EVENTS, FEED_KEEP_ALIVE, MAX_EVENTS};
+use self::rules::{rules, rules_reload};
 use crate::engine::{Dur, EntityKey, Offender};
 use crate::event::{Event, Subject};
 use crate::{PeerAddr, Siem};

@@ -44,14 +44,19 @@ pub(super) async fn rules_reload(
         }
         Some(Err(e)) => {
             let message: String = e.to_string().chars().take(512).collect();
-            event = event.attr("outcome", "failure").attr("error", message.clone());
+            event = event
+                .attr("outcome", "failure")
+                .attr("error", message.clone());
             Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("rules refused, the rules in force stay: {message}"),
             ))
         }
         // The file was forgotten meanwhile: cannot happen (a path is never unset).
-        None => Err(ApiError::new(StatusCode::CONFLICT, "no rules file to reload")),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no rules file to reload",
+        )),
     };
     if let Some(addr) = caller.client {
         event = event.attr("client", addr.to_string());
