@@ -266,16 +266,14 @@ impl Siem {
 type Fingerprint = Option<(Option<std::time::SystemTime>, u64, u64)>;
 
 fn fingerprint(path: &Path) -> Fingerprint {
-    use std::hash::{BuildHasher, Hash, Hasher};
     let meta = std::fs::metadata(path).ok()?;
     if meta.len() > MAX_RULES_FILE {
         // Not read: the length alone tells a change.
         return Some((meta.modified().ok(), meta.len(), 0));
     }
     let content = std::fs::read(path).ok()?;
-    let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
-    content.hash(&mut h);
-    Some((meta.modified().ok(), content.len() as u64, h.finish()))
+    let hash = ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(&content);
+    Some((meta.modified().ok(), content.len() as u64, hash))
 }
 
 struct Watch {
