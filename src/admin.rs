@@ -28,6 +28,8 @@
 //! | `DELETE /api/allowlist?cidr=198.51.100.0/24` | removes a network added at run time; `{"removed": "198.51.100.0/24"}` |
 //! | `GET /api/events?name=&entity=&action=&since=&until=&limit=` | stored events, newest first, as `{"events": […]}` (needs [`AdminBuilder::events`]; 501 without) |
 //! | `GET /api/feed?name=&entity=&action=` | events as they are recorded, over Server-Sent Events |
+//! | `GET /api/rules` | `{"rules": [{"id", "kind", "shadow"}], "file", "last_reload"}`: [`Siem::rules_status`] |
+//! | `POST /api/rules/reload` | reloads the rules file the SIEM knows ([`Siem::reload_rules_file`]); `{"outcome": "success", "file", "report"}`, 422 with the error when the file is refused (the rules in force stay), 409 when it knows no file |
 //! | `GET /` | the dashboard: an HTML page over these endpoints (its files under `/assets/`) |
 //! | `POST /login`, `POST /logout` | the dashboard's session: the token from a form, traded for a cookie |
 //!
@@ -51,6 +53,9 @@
 //! `client` (the admin request's socket address, when the server provides axum's
 //! `ConnectInfo<SocketAddr>` or a [`PeerAddr`]) and `operator`: the token's
 //! [fingerprint](token_fingerprint), never the token. No built-in rule reads these names.
+//! A rules reload is an `admin.rules.reload` event (no subject) with `file`, `outcome`,
+//! `error` (when refused), `client` and `operator`, next to the SIEM's own
+//! `siem.rules.reload` (see [`crate::reload`]).
 //!
 //! An entity is named in its display form, percent-encoded in the path; a user is given as
 //! the application names it, even when the SIEM stores user ids hashed.
@@ -98,10 +103,12 @@ use serde::{Deserialize, Serialize};
 
 mod allowlist;
 mod events;
+mod rules;
 
 use self::allowlist::{allowlist, allowlist_add, allowlist_remove};
 use self::events::{events, feed};
 pub use self::events::{DEFAULT_EVENTS, ENTITY_EVENTS, FEED_KEEP_ALIVE, MAX_EVENTS};
+use self::rules::{rules, rules_reload};
 use crate::engine::{Dur, EntityKey, Offender};
 use crate::event::{Event, Subject};
 use crate::{PeerAddr, Siem};
@@ -277,6 +284,8 @@ impl AdminBuilder {
             )
             .route("/api/events", get(events))
             .route("/api/feed", get(feed))
+            .route("/api/rules", get(rules))
+            .route("/api/rules/reload", post(rules_reload))
             .merge(page::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)

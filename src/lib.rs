@@ -89,6 +89,7 @@ pub mod layer;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 mod siem;
 pub mod signature;
 pub mod sink;

@@ -33,11 +33,13 @@ use crate::store::{MemoryStore, RiskStore};
 /// ```
 #[derive(Clone)]
 pub struct Siem {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    engine: Engine,
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    /// The rules file and the last reload (see [`crate::reload`]).
+    pub(crate) reload: crate::reload::ReloadState,
     pipeline: Pipeline,
     clock: Arc<dyn Clock>,
     redactor: Redactor,
@@ -95,6 +97,7 @@ impl From<ConfigError> for BuildError {
 #[must_use]
 pub struct SiemBuilder {
     rules: Option<RuleSet>,
+    rules_file: Option<std::path::PathBuf>,
     store: Option<Arc<dyn RiskStore>>,
     clock: Arc<dyn Clock>,
     sinks: Vec<Box<dyn Sink>>,
@@ -126,6 +129,7 @@ impl Default for SiemBuilder {
     fn default() -> Self {
         SiemBuilder {
             rules: None,
+            rules_file: None,
             store: None,
             clock: Arc::new(SystemClock),
             sinks: Vec::new(),
@@ -144,6 +148,7 @@ impl SiemBuilder {
     /// refuses a set that does not validate, including one with no active rule.
     pub fn rules(mut self, rules: RuleSet) -> Self {
         self.rules = Some(rules);
+        self.rules_file = None;
         self
     }
 
@@ -155,8 +160,13 @@ impl SiemBuilder {
     /// # Errors
     /// The file cannot be read or is invalid (a bound exceeded, no active rule left, …); the
     /// error names the line and field.
+    ///
+    /// The SIEM remembers the path: [`Siem::reload_rules_file`] and the admin API's
+    /// `POST /api/rules/reload` read it again.
     pub fn rules_file(self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
-        Ok(self.rules(RuleSet::from_file(path)?))
+        let mut b = self.rules(RuleSet::from_file(path.as_ref())?);
+        b.rules_file = Some(path.as_ref().to_owned());
+        Ok(b)
     }
 
     /// Keeps entity risk in this store instead of the in-process default.
@@ -310,6 +320,10 @@ impl SiemBuilder {
         Ok(Siem {
             inner: Arc::new(Inner {
                 engine,
+                reload: crate::reload::ReloadState {
+                    file: parking_lot::Mutex::new(self.rules_file),
+                    ..Default::default()
+                },
                 pipeline,
                 clock: self.clock,
                 redactor: self.redactor,

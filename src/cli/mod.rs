@@ -3,6 +3,8 @@
 //! | command | what |
 //! |---|---|
 //! | `tower-siem rules check FILE` | validate a rules file; every error with its line, rule and field |
+//! | `tower-siem rules show [--format toml\|table]` | the built-in rule pack, as shipped or as a table |
+//! | `tower-siem completions SHELL` | a completion script for bash, zsh, fish, elvish or powershell |
 //! | `tower-siem events [--db FILE] [--ip IP] [--user U] [--name N] [--since 10m] …` | query the SQLite event store: a table or JSON lines |
 //! | `tower-siem triage FILE…` | replay access logs through the rules: who would have been stepped up or blocked ([`triage`]) |
 //! | `tower-siem generate --lines N --seed S --out access.log --truth truth.json` | a labelled synthetic access log (see the `generate` module docs) |
@@ -22,7 +24,7 @@ pub mod triage;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Command-line arguments of `tower-siem`.
 #[derive(Debug, Parser)]
@@ -63,6 +65,18 @@ enum Command {
     /// over the whole fleet, share the blocks through Redis.
     #[cfg(all(feature = "nats", feature = "redis"))]
     Detect(detect::DetectArgs),
+    /// Print a shell completion script: `tower-siem completions bash > /etc/bash_completion.d/tower-siem`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The completion script of `tower-siem` for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tower-siem", &mut out);
+    out
 }
 
 /// Parses the process arguments and runs the command; the exit code to return from `main`.
@@ -80,5 +94,36 @@ pub fn run() -> ExitCode {
         Command::Allow(a) => admin::run(admin::Request::Allow(a)),
         #[cfg(all(feature = "nats", feature = "redis"))]
         Command::Detect(args) => detect::run(args),
+        Command::Completions { shell } => {
+            use std::io::Write;
+            match std::io::stdout().write_all(&completions(shell)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_for_every_shell() {
+        use clap::ValueEnum;
+        for shell in clap_complete::Shell::value_variants() {
+            let script = String::from_utf8(completions(*shell)).unwrap();
+            assert!(script.contains("tower-siem"), "{shell}");
+        }
+        let bash = String::from_utf8(completions(clap_complete::Shell::Bash)).unwrap();
+        assert!(
+            bash.contains("rules") && bash.contains("completions"),
+            "{bash}"
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 }

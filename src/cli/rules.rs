@@ -1,7 +1,8 @@
-//! `tower-siem rules`: check a rules file.
+//! `tower-siem rules`: check a rules file, show the built-in pack.
 //!
 //! A rules file extends the built-in pack (see [`RuleSet`]): `check` validates the resulting
-//! set and prints, per rule and in total, the most memory its per-key state may take.
+//! set and prints, per rule and in total, the most memory its per-key state may take. `show`
+//! prints the built-in pack, as shipped or as a table.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +25,22 @@ pub(crate) enum RulesCommand {
         #[arg(long, default_value_t = crate::engine::EngineConfig::default().window_capacity)]
         keys: usize,
     },
+    /// Print the built-in rule pack: its TOML as shipped (a starting point for a rules file),
+    /// or one line per rule with `--format table`.
+    Show {
+        /// `toml` or `table`.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
+        format: ShowFormat,
+    },
+}
+
+/// How `rules show` prints the pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ShowFormat {
+    /// The TOML file as shipped.
+    Toml,
+    /// One line per rule: id, kind, events, key, count, window, score.
+    Table,
 }
 
 pub(crate) fn run(cmd: RulesCommand) -> ExitCode {
@@ -37,7 +54,65 @@ pub(crate) fn run(cmd: RulesCommand) -> ExitCode {
             };
             code
         }
+        RulesCommand::Show { format } => {
+            let text = show(format);
+            match write!(std::io::stdout(), "{text}") {
+                Ok(()) => ExitCode::SUCCESS,
+                // A closed pipe (`| head`) is not worth a message.
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
     }
+}
+
+/// The built-in pack as `rules show` prints it.
+fn show(format: ShowFormat) -> String {
+    match format {
+        ShowFormat::Toml => crate::engine::DEFAULT_RULES.to_owned(),
+        ShowFormat::Table => table(&RuleSet::default()),
+    }
+}
+
+/// One line per rule under a header: id, kind, events (or pack), key, count, window, score.
+fn table(set: &RuleSet) -> String {
+    let rows: Vec<[String; 7]> = set
+        .rules
+        .iter()
+        .map(|r| {
+            let on = match (&r.pack, r.on.is_empty()) {
+                (Some(p), true) => format!("pack {p}"),
+                _ => r.on.join(","),
+            };
+            [
+                r.id.clone(),
+                format!("{:?}", r.kind).to_lowercase(),
+                on,
+                r.key
+                    .map_or_else(|| "-".to_owned(), |k| format!("{k:?}").to_lowercase()),
+                r.count.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                r.window.map_or_else(|| "-".to_owned(), |w| w.to_string()),
+                r.score.map_or_else(|| "-".to_owned(), |s| format!("{s}")),
+            ]
+        })
+        .collect();
+    let header = ["id", "kind", "on", "key", "count", "window", "score"].map(str::to_owned);
+    let mut width = [0usize; 7];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(width)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// The report of `rules check` and its exit code: every error, one per line; or `ok`, the
@@ -135,6 +210,30 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn show_prints_the_built_in_pack_and_check_accepts_it() {
+        let text = show(ShowFormat::Toml);
+        assert_eq!(RuleSet::from_toml(&text).unwrap(), RuleSet::default());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("builtin.toml");
+        std::fs::write(&path, &text).unwrap();
+        let (code, report) = check(&path, 65_536);
+        assert_eq!(code, ExitCode::SUCCESS, "{report}");
+        assert!(report.contains(": ok, "), "{report}");
+        // The table: a header and one line per rule, each naming its id.
+        let table = show(ShowFormat::Table);
+        let set = RuleSet::default();
+        assert_eq!(table.lines().count(), set.rules.len() + 1);
+        assert!(table.starts_with("id "), "{table}");
+        for r in &set.rules {
+            assert!(
+                table.lines().any(|l| l.starts_with(&format!("{} ", r.id))),
+                "{}",
+                r.id
+            );
+        }
+    }
 
     #[test]
     fn check_names_the_line_and_field_of_a_bad_file() {

@@ -7,17 +7,18 @@
 mod allowlist;
 mod clock;
 mod config;
+mod ruleset;
 mod score;
 mod verdict;
 pub(crate) mod window;
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ahash::RandomState;
+use arc_swap::ArcSwap;
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -28,12 +29,13 @@ pub use config::{
     After, ConfigError, Dur, EntityKind, MaxAction, RuleConfig, RuleKind, RuleSet, Scoring,
     SubnetEscalation, ValueField, DEFAULT_RULES,
 };
+pub use ruleset::{ReloadReport, RuleInfo};
 pub use score::{Contribution, EntityKey, EntityState, Evidence, Hold};
 pub use verdict::{Action, Verdict};
 
 use crate::event::{Event, EventName, Redactor, Subject};
 use crate::identify::mask;
-use crate::signature::{Hit, Inspector};
+use crate::signature::Hit;
 use crate::store::{Observation, RiskStore};
 use window::{BoundedMap, Distinct, Recent};
 
@@ -102,7 +104,8 @@ struct Compiled {
     remember: usize,
     keep: f64,
     shadow: bool,
-    windows: BoundedMap<u64, State>,
+    /// Shared with the set a reload replaces when the rule's state keeps its shape.
+    windows: Arc<BoundedMap<u64, State>>,
     /// The id hashed: how replicas sharing windows name the rule.
     tag: u64,
     hits: AtomicU64,
@@ -141,15 +144,11 @@ type AlertHook = Box<dyn Fn(Event) + Send + Sync>;
 
 /// The detection engine. Shared behind an `Arc` by [`Siem`](crate::Siem).
 pub struct Engine {
-    rules: Vec<Compiled>,
-    by_name: HashMap<Box<str>, Vec<usize>, RandomState>,
-    /// `by_name["http.request"]`, looked up once: the layer asks on every response.
-    request_rules: Box<[usize]>,
-    /// `wants_request` worked out ahead for statuses 0–999: bit `action as u8` of entry
-    /// `status` is set when some `http.request` rule accepts that status under that gate.
-    request_wants: Box<[u8]>,
-    by_pack: HashMap<Box<str>, usize, RandomState>,
-    inspector: Option<Inspector>,
+    /// The rules in force, swapped whole by [`Engine::reload`]; loaded once per event or
+    /// inspection.
+    rules: ArcSwap<ruleset::Rules>,
+    /// Serialises reloads (never taken by an event).
+    reloading: parking_lot::Mutex<()>,
     store: Arc<dyn RiskStore>,
     scoring: Scoring,
     config: EngineConfig,
@@ -169,8 +168,6 @@ pub struct Engine {
     redactor: Redactor,
     /// Whether the store shares window observations with other replicas.
     shares_windows: bool,
-    /// Threshold and distinct-count rules by [`Compiled::tag`], for others' observations.
-    by_tag: HashMap<u64, usize, RandomState>,
 }
 
 /// The pack id a signature rule names to fire on repeated singleton headers (see
@@ -185,7 +182,13 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field(
                 "rules",
-                &self.rules.iter().map(|r| &*r.id).collect::<Vec<_>>(),
+                &self
+                    .rules
+                    .load()
+                    .rules
+                    .iter()
+                    .map(|r| &*r.id)
+                    .collect::<Vec<_>>(),
             )
             .field("config", &self.config)
             .finish_non_exhaustive()
@@ -288,122 +291,11 @@ impl Engine {
         store: Arc<dyn RiskStore>,
         config: EngineConfig,
     ) -> Result<Engine, ConfigError> {
-        rules.validate()?;
-        let mut compiled = Vec::new();
-        let mut by_name: HashMap<Box<str>, Vec<usize>, RandomState> = HashMap::default();
-        let mut by_pack: HashMap<Box<str>, usize, RandomState> = HashMap::default();
-        let mut packs = Vec::new();
-        let builtin = crate::signature::builtin_packs();
-        for r in rules.rules.iter().filter(|r| r.enabled) {
-            let idx = compiled.len();
-            let key = r.key.unwrap_or(EntityKind::Ip);
-            let after = r.after.as_ref().map(|a| {
-                (
-                    a.on.iter()
-                        .map(|s| s.as_str().into())
-                        .collect::<Vec<Box<str>>>(),
-                    a.count as usize,
-                    a.window.millis(),
-                )
-            });
-            let c = Compiled {
-                tag: window_hasher().hash_one(r.id.as_str()),
-                id: r.id.as_str().into(),
-                kind: r.kind,
-                on: r.on.iter().map(|s| s.as_str().into()).collect(),
-                key,
-                target: r.target.unwrap_or(key),
-                count: r.count.unwrap_or(1) as usize,
-                window: r.window.map(|w| w.millis()).unwrap_or(i64::MAX),
-                field: r.field,
-                score: r.score.unwrap_or(0.0),
-                status: r.status.clone(),
-                gate: r.gate,
-                after,
-                remember: r.remember.unwrap_or(16) as usize, // 1..=1024: `validate`
-                keep: r.keep.unwrap_or(0.0),
-                shadow: r.shadow,
-                windows: BoundedMap::new(
-                    if matches!(r.kind, RuleKind::Signature | RuleKind::Relief) {
-                        1
-                    } else {
-                        config.window_capacity
-                    },
-                )
-                // A key's events protect its window while they can still count: for the
-                // rule's window (a novelty rule's known values, for good).
-                .with_horizon(match r.kind {
-                    RuleKind::Novelty => i64::MAX,
-                    _ => r.window.map(|w| w.millis()).unwrap_or(0),
-                }),
-                hits: AtomicU64::new(0),
-                shadow_hits: AtomicU64::new(0),
-            };
-            let mut names: Vec<&str> = c.on.iter().map(|s| &**s).collect();
-            if let Some((a, _, _)) = &c.after {
-                names.extend(a.iter().map(|s| &**s));
-            }
-            names.sort_unstable();
-            names.dedup();
-            if r.kind == RuleKind::Signature {
-                let pack = r.pack.clone().unwrap_or_default();
-                let def = rules
-                    .packs
-                    .iter()
-                    .find(|p| p.id == pack)
-                    .or_else(|| builtin.iter().find(|p| p.id == pack));
-                if let Some(def) = def {
-                    if !packs
-                        .iter()
-                        .any(|p: &crate::signature::Pack| p.id == def.id)
-                    {
-                        packs.push(def.clone());
-                    }
-                }
-                by_pack.insert(pack.into(), idx);
-            } else {
-                for n in names {
-                    by_name.entry(n.into()).or_default().push(idx);
-                }
-            }
-            compiled.push(c);
-        }
-        let inspector = if packs.is_empty() {
-            None
-        } else {
-            Some(Inspector::new(packs).map_err(|e| ConfigError::new(e.to_string()).field("pack"))?)
-        };
-        let request_rules = by_name
-            .get(EventName::HTTP_REQUEST.as_str())
-            .map_or_else(Box::default, |v| v.clone().into_boxed_slice());
-        let wants = |status: Option<u16>, gate: Action| {
-            request_rules
-                .iter()
-                .any(|&i| compiled[i].accepts(status, Some(gate)))
-        };
-        let request_wants = (0..WANTS_TABLE)
-            .map(|status| {
-                ACTIONS
-                    .iter()
-                    .filter(|&&a| wants(Some(status), a))
-                    .fold(0u8, |bits, &a| bits | 1 << a as u8)
-            })
-            .collect();
-        let by_tag = compiled
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| matches!(c.kind, RuleKind::Threshold | RuleKind::Distinct))
-            .map(|(i, c)| (c.tag, i))
-            .collect();
+        let (compiled, _) = ruleset::Rules::compile(rules, &config, None)?;
         Ok(Engine {
             shares_windows: store.shares_windows(),
-            by_tag,
-            rules: compiled,
-            by_name,
-            request_rules,
-            request_wants,
-            by_pack,
-            inspector,
+            rules: ArcSwap::from_pointee(compiled),
+            reloading: parking_lot::Mutex::new(()),
             store,
             scoring: rules.scoring.clone(),
             sessions: BoundedMap::new(config.session_capacity),
@@ -482,12 +374,14 @@ impl Engine {
     /// Whether any rule would look at an `http.request` with this status and gate action. The
     /// layer skips building the event when nothing would read it.
     pub fn wants_request(&self, status: Option<u16>, gate: Action) -> bool {
-        if let Some(bits) = status.and_then(|s| self.request_wants.get(usize::from(s))) {
+        let rules = self.rules.load();
+        if let Some(bits) = status.and_then(|s| rules.request_wants.get(usize::from(s))) {
             return bits & 1 << gate as u8 != 0;
         }
-        self.request_rules
+        rules
+            .request_rules
             .iter()
-            .any(|&i| self.rules[i].accepts(status, Some(gate)))
+            .any(|&i| rules.rules[i].accepts(status, Some(gate)))
     }
 
     /// Counts a verdict given (see [`EngineStats::verdicts`]).
@@ -507,9 +401,11 @@ impl Engine {
         self.take_observations();
         let t = event.millis();
         self.bind_session(event);
-        if let Some(idxs) = self.by_name.get(event.name.as_str()) {
+        // One load: the whole event sees one rule set, whatever a reload does meanwhile.
+        let rules = self.rules.load();
+        if let Some(idxs) = rules.by_name.get(event.name.as_str()) {
             for &i in idxs {
-                self.apply(i, event, t);
+                self.apply(&rules.rules[i], event, t);
             }
         }
     }
@@ -536,13 +432,14 @@ impl Engine {
         user_agent: Option<&[u8]>,
         t: i64,
     ) -> Vec<Hit> {
-        let Some(insp) = &self.inspector else {
+        let rules = self.rules.load();
+        let Some(insp) = &rules.inspector else {
             return Vec::new();
         };
         let hits = insp.inspect_raw(path, query, user_agent);
         for h in &hits {
-            if let Some(&i) = self.by_pack.get(&*h.pack) {
-                let r = &self.rules[i];
+            if let Some(&i) = rules.by_pack.get(&*h.pack) {
+                let r = &rules.rules[i];
                 let sample = self.redactor.hit_sample(h, path, query);
                 self.fire_evidence(r, subject, t, Some(&sample), h.weak);
             }
@@ -560,8 +457,9 @@ impl Engine {
     /// two `User-Agent`s): the rule bound to the `duplicate_header` pack fires with the names
     /// as its sample. Returns the hit, if a rule took it.
     pub fn report_duplicate_headers(&self, subject: &Subject, names: &str, t: i64) -> Option<Hit> {
-        let &i = self.by_pack.get(DUPLICATE_HEADER_PACK)?;
-        let r = &self.rules[i];
+        let rules = self.rules.load();
+        let &i = rules.by_pack.get(DUPLICATE_HEADER_PACK)?;
+        let r = &rules.rules[i];
         self.fire_evidence(r, subject, t, Some(names), false);
         Some(Hit {
             pack: DUPLICATE_HEADER_PACK.into(),
@@ -693,8 +591,7 @@ impl Engine {
         })
     }
 
-    fn apply(&self, i: usize, e: &Event, t: i64) {
-        let r = &self.rules[i];
+    fn apply(&self, r: &Compiled, e: &Event, t: i64) {
         if !r.accepts(e.status(), e.verdict.as_ref().map(|v| v.action)) {
             return;
         }
@@ -823,8 +720,9 @@ impl Engine {
         if !self.shares_windows {
             return;
         }
+        let rules = self.rules.load();
         self.store.take_observations(&mut |o| {
-            let Some(r) = self.by_tag.get(&o.rule).map(|&i| &self.rules[i]) else {
+            let Some(r) = rules.by_tag.get(&o.rule).map(|&i| &rules.rules[i]) else {
                 return;
             };
             match r.kind {
@@ -1132,7 +1030,7 @@ impl Engine {
             EntityKey::Session(s) => Subject::default().with_session(&**s),
             EntityKey::Device(d) => Subject::default().with_device(&**d),
         };
-        for r in &self.rules {
+        for r in &self.rules.load().rules {
             if r.key == key.kind() {
                 if let Some(h) = self.key_hash(r.key, &subject) {
                     r.windows.remove(&h);
@@ -1141,12 +1039,49 @@ impl Engine {
         }
     }
 
+    /// Replaces the rules in force with `rules`, compiled whole first: on error nothing
+    /// changes. Events and inspections under way finish with the set they loaded; each sees
+    /// one whole set. Window state of a rule that keeps its id and the shape of its state
+    /// moves over, a rule whose shape changed starts fresh (see [`ReloadReport`]); entity
+    /// scores and blocks live in the store and are untouched.
+    ///
+    /// The scoring (`[scoring]`) is read when the engine is built: a set whose scoring differs
+    /// from the one in force is refused (restart to change it).
+    ///
+    /// # Errors
+    /// The set does not validate, a custom signature pack does not compile, or its scoring
+    /// differs.
+    pub fn reload(&self, rules: &RuleSet) -> Result<ReloadReport, ConfigError> {
+        let _one = self.reloading.lock();
+        if rules.scoring != self.scoring {
+            return Err(ConfigError::new(
+                "[scoring] differs from the scoring in force; scoring changes need a restart",
+            )
+            .field("scoring"));
+        }
+        let old = self.rules.load_full();
+        let (new, report) = ruleset::Rules::compile(rules, &self.config, Some(&old))?;
+        self.rules.store(Arc::new(new));
+        Ok(report)
+    }
+
+    /// The rules in force: id, kind and whether in shadow mode, in file order.
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        self.rules.load().info()
+    }
+
+    /// The rule set in force, as given to [`Engine::new`] or the last [`Engine::reload`].
+    pub fn rule_set(&self) -> RuleSet {
+        self.rules.load().source.clone()
+    }
+
     /// Counters and the sizes of every bounded structure.
     pub fn stats(&self) -> EngineStats {
         self.store.sync();
+        let rules = self.rules.load();
         EngineStats {
             events: self.events.load(Ordering::Relaxed),
-            rules: self
+            rules: rules
                 .rules
                 .iter()
                 .map(|r| RuleStats {
@@ -1157,13 +1092,13 @@ impl Engine {
                 .collect(),
             entities: self.store.len(),
             entity_capacity: self.store.capacity(),
-            max_window_keys: self
+            max_window_keys: rules
                 .rules
                 .iter()
                 .map(|r| r.windows.len() as u64)
                 .max()
                 .unwrap_or(0),
-            window_capacity: self
+            window_capacity: rules
                 .rules
                 .iter()
                 .map(|r| r.windows.capacity() as u64)
@@ -1171,7 +1106,7 @@ impl Engine {
                 .unwrap_or(0),
             sessions: self.sessions.len() as u64,
             session_capacity: self.sessions.capacity() as u64,
-            window_evictions: self.rules.iter().map(|r| r.windows.evicted()).sum(),
+            window_evictions: rules.rules.iter().map(|r| r.windows.evicted()).sum(),
             decisions: self.store.decisions(),
             shared: self.store.shared(),
             verdicts: {
@@ -1214,11 +1149,13 @@ mod tests {
             EngineConfig::default(),
         )
         .unwrap();
-        assert!(!e.request_rules.is_empty());
+        let rules = e.rules.load();
+        assert!(!rules.request_rules.is_empty());
         let slow = |status: Option<u16>, gate: Action| {
-            e.request_rules
+            rules
+                .request_rules
                 .iter()
-                .any(|&i| e.rules[i].accepts(status, Some(gate)))
+                .any(|&i| rules.rules[i].accepts(status, Some(gate)))
         };
         let mut wanted = 0;
         for status in (0..=1100).map(Some).chain([None]) {
