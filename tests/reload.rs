@@ -449,3 +449,85 @@ mod admin {
         assert!(body["file"].is_null());
     }
 }
+
+/// Reloads under HTTP load through the layer: no request fails or is refused while the set
+/// is swapped back and forth, and once a set with a new rule is in force, the rule decides
+/// the very next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_fail_no_request_and_apply_from_the_next_one() {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use std::net::SocketAddr;
+    use tower::ServiceExt;
+
+    // The built-in pack, then the same with a rule that blocks an address on its first 404.
+    let strict = "[[rule]]\nid = \"probe.first_404\"\nkind = \"threshold\"\n\
+                  on = [\"http.request\"]\nstatus = [404]\nkey = \"ip\"\ncount = 1\n\
+                  window = \"10m\"\nscore = 100\n";
+    let siem = Siem::builder().build().unwrap();
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "ok" }))
+        .layer(siem.layer());
+    let get = move |path: &'static str, ip: [u8; 4]| {
+        let app = app.clone();
+        async move {
+            let req = Request::get(path)
+                .header("user-agent", "Mozilla/5.0")
+                .extension(ConnectInfo(SocketAddr::from((ip, 40_000))))
+                .body(Body::empty())
+                .unwrap();
+            app.oneshot(req).await.unwrap().status()
+        }
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for t in 0..4u8 {
+        let stop = stop.clone();
+        let get = get.clone();
+        load.push(tokio::spawn(async move {
+            let (mut sent, mut failed) = (0u32, 0u32);
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) || sent < 200 {
+                let ip = [10, t, (i / 250) as u8, (i % 250) as u8 + 1];
+                if get("/", ip).await != StatusCode::OK {
+                    failed += 1;
+                }
+                sent += 1;
+                i = (i + 1) % 60_000;
+            }
+            (sent, failed)
+        }));
+    }
+    for k in 0..60 {
+        let report = if k % 2 == 0 {
+            siem.reload_rules(strict)
+        } else {
+            siem.reload_rules("")
+        };
+        assert!(report.is_ok(), "reload {k}: {report:?}");
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut sent, mut failed) = (0, 0);
+    for l in load {
+        let (s, f) = l.await.unwrap();
+        sent += s;
+        failed += f;
+    }
+    assert!(sent >= 800, "{sent} requests");
+    assert_eq!(failed, 0, "{failed} of {sent} requests refused or failed");
+
+    // In force from the next request: one 404, then the address is blocked.
+    siem.reload_rules(strict).unwrap();
+    let client = [192, 0, 2, 77];
+    assert_eq!(get("/", client).await, StatusCode::OK);
+    assert_eq!(get("/nowhere", client).await, StatusCode::NOT_FOUND);
+    assert_eq!(get("/", client).await, StatusCode::FORBIDDEN);
+    // Without it, the same path is harmless.
+    siem.reload_rules("").unwrap();
+    let other = [192, 0, 2, 78];
+    assert_eq!(get("/nowhere", other).await, StatusCode::NOT_FOUND);
+    assert_eq!(get("/", other).await, StatusCode::OK);
+}
