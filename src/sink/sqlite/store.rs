@@ -276,6 +276,7 @@ impl SqliteStore {
     }
 
     /// Events matching `query`, newest first, each as stored: the JSON a sink wrote.
+    #[cfg(feature = "dashboard")]
     pub(crate) fn events_json(&self, query: &EventQuery) -> Result<Vec<String>, SqliteError> {
         let conn = self.conn.lock();
         let version = schema::user_version(&conn).map_err(query_error)?;
