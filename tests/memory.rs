@@ -15,7 +15,7 @@ use common::{router, AppState};
 use tower::{Layer, Service, ServiceExt};
 use tower_siem::{Event, Siem};
 
-/// Distinct clients; `TOWER_SIEM_MEMORY_CLIENTS` raises it (the README quotes 3,000,000).
+/// Distinct clients; `TOWER_SIEM_MEMORY_CLIENTS` raises it (the README quotes a run with 3,000,000).
 fn clients() -> u64 {
     std::env::var("TOWER_SIEM_MEMORY_CLIENTS")
         .ok()
