@@ -214,8 +214,16 @@ fn exit_codes() {
     assert_eq!(v["summary"]["malformed"], 3);
     assert_eq!(v["summary"]["parsed"], 0);
 
-    let empty = write(dir.path(), "empty.log", "");
-    assert_eq!(run(&[empty.to_str().unwrap()]).status.code(), Some(1));
+    // An empty input (a log rotated empty) is a warning, not a failure; blank lines likewise.
+    for (name, text) in [("empty.log", ""), ("blank.log", "\n\n")] {
+        let empty = write(dir.path(), name, text);
+        let out = run(&[empty.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("warning: the input holds no line"),
+            "{name}"
+        );
+    }
 
     let bad_rules = write(dir.path(), "rules.toml", "[[rule]]\nid = 1\n");
     let good = write(dir.path(), "good.log", &(mixed_log().join("\n") + "\n"));

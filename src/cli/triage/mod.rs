@@ -449,7 +449,14 @@ fn triage(args: &TriageArgs) -> Result<ExitCode, String> {
         let _ = writeln!(std::io::stderr(), "tower-siem triage: {e}");
         return Ok(ExitCode::from(2));
     }
-    if report.summary.parsed == 0 {
+    if report.summary.lines == 0 {
+        // An empty log (rotated overnight, say) is nothing to triage, not a failure: a cron
+        // job over it should not fail.
+        let _ = writeln!(
+            std::io::stderr(),
+            "tower-siem triage: warning: the input holds no line"
+        );
+    } else if report.summary.parsed == 0 {
         let _ = writeln!(
             std::io::stderr(),
             "tower-siem triage: no line could be parsed (try --format)"
