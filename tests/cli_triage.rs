@@ -668,3 +668,38 @@ fn the_report_table_is_capped_and_keeps_the_offenders() {
     assert_eq!(v["clients"][0]["requests"], 4);
     assert!(stderr.contains("--max-clients"), "{stderr}");
 }
+
+/// `generate` says when it writes more lines than asked (a small `--lines` keeps every
+/// attacker's traffic whole), and a reader that stops early (`generate | head`) is no error.
+#[test]
+fn generate_reports_its_line_count_and_stops_quietly_when_the_reader_does() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tower-siem"))
+        .args(["generate", "--lines", "10", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let written = out.stdout.iter().filter(|&&b| b == b'\n').count();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(written > 10, "{written} lines");
+    assert!(
+        stderr.contains(&format!("note: {written} lines, not the 10 asked for")),
+        "{stderr}"
+    );
+
+    // Read one line, then close the pipe: the generator stops without an error message.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tower-siem"))
+        .args(["generate", "--lines", "200000", "--seed", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("cannot write"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}

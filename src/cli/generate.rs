@@ -79,7 +79,9 @@ const MAX_LINES: u64 = 20_000_000;
 pub(crate) fn run(args: GenerateArgs) -> ExitCode {
     match run_inner(&args) {
         Ok(summary) => {
-            let _ = writeln!(io::stderr(), "{summary}");
+            if !summary.is_empty() {
+                let _ = writeln!(io::stderr(), "{summary}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -108,24 +110,48 @@ fn run_inner(args: &GenerateArgs) -> Result<String, String> {
                 f(&mut w).and_then(|()| w.flush())
             })
         };
-        res.map_err(|e| format!("cannot write the {what} to {}: {e}", path.display()))
+        res.map_err(|e| {
+            // The reader went away (`generate | head`): not an error, and nothing to report.
+            if path.as_os_str() == "-" && e.kind() == io::ErrorKind::BrokenPipe {
+                None
+            } else {
+                Some(format!(
+                    "cannot write the {what} to {}: {e}",
+                    path.display()
+                ))
+            }
+        })
     };
-    write_to(&args.out, "log", &|w| log.write_log(w, args.format))?;
+    match write_to(&args.out, "log", &|w| log.write_log(w, args.format)) {
+        Ok(()) => {}
+        Err(None) => return Ok(String::new()),
+        Err(Some(e)) => return Err(e),
+    }
     if let Some(truth) = &args.truth {
         write_to(truth, "ground truth", &|w| {
             serde_json::to_writer(&mut *w, &log.truth(args.seed, args.format))
                 .map_err(io::Error::other)?;
             w.write_all(b"\n")
-        })?;
+        })
+        .map_err(|e| e.unwrap_or_else(|| "the ground truth's reader went away".to_owned()))?;
     }
     let attackers = log.clients.iter().filter(|c| c.scenario.attacker()).count();
-    Ok(format!(
+    let mut summary = format!(
         "generated {} lines, {} clients ({} attackers), seed {}",
         log.recs.len(),
         log.clients.len(),
         attackers,
         args.seed
-    ))
+    );
+    if log.recs.len() as u64 != args.lines {
+        summary.push_str(&format!(
+            "\nnote: {} lines, not the {} asked for: every attacker's traffic is kept whole \
+             (from about 20,000 lines up, the count is exact)",
+            log.recs.len(),
+            args.lines
+        ));
+    }
+    Ok(summary)
 }
 
 // ---- Scenarios ------------------------------------------------------------------------------
