@@ -15,7 +15,8 @@ use crate::engine::RuleSet;
 #[derive(Debug, Subcommand)]
 pub(crate) enum RulesCommand {
     /// Validate a rules file: prints `ok`, the rule count and the memory the rules' per-key
-    /// state may take (per rule and in total), or every error with its line and field. The file
+    /// state may take (per rule and in total), or every rule's errors with their line and
+    /// field (a TOML syntax error ends the reading: only the first one is shown). The file
     /// extends the built-in pack unless it sets `builtin = false`.
     Check {
         /// The TOML rules file.
