@@ -113,7 +113,8 @@ fn json_report_follows_the_contract() {
     assert_eq!(s["parsed"], log.len());
     assert_eq!(s["malformed"], 0);
     assert_eq!(s["clients"], 8);
-    assert!(s["seconds"].as_f64().unwrap() >= 0.0);
+    // Wall time of the run, as a number (its value depends on the machine).
+    assert!(s["seconds"].is_f64(), "{}", s["seconds"]);
 
     let clients = v["clients"].as_array().unwrap();
     assert_eq!(s["flagged"], clients.len());
