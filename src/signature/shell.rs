@@ -24,8 +24,8 @@
 //! `ls`, `pwd`; tools that need arguments such as `cat`, `sleep`, `curl`), by name, as a path
 //! reaching a `bin` directory (`/usr/bin/id`, `../../bin/sh`, `/???/??t`), or with `.exe`.
 //! A word missing from the list is judged by its place and shape alone (see
-//! [`unknown_command`]): a program name standing alone right after a break-out or first in
-//! the value (`;reboot`, `a);halt`) is strong; in the other places of an injection, weak.
+//! [`unknown_command`]): a program name standing alone right after a break-out (`a);halt`)
+//! is strong; first in the value (`;reboot`) and in the other places of an injection, weak.
 //! A value that is a path to a binary ending in `|` (`../../usr/bin/env|`) is Perl's
 //! pipe-open: strong.
 //!
@@ -1166,9 +1166,9 @@ fn judge_command(
 /// Judges an unknown word after the separator `toks[i]`: a command missing from [`command`]'s
 /// list (`;reboot`, `|notepad|`, `a);halt`). Its name cannot tell, so only its place and its
 /// shape do: a program name standing alone, between separators or at the end of the value,
-/// right where a command would start. Glued to a `;`, `|`, `||` or `&&` that opens the
-/// value or follows a break-out, it is strong (no person starts a search with `;word`);
-/// split by quotes or escapes it is strong there too. With a blank in between, after a `&`,
+/// right where a command would start. Glued to a `;`, `|`, `||` or `&&` after a break-out
+/// it is strong; first in the value it is weak (an application's own link may carry
+/// `?title=|Home`) unless split by quotes or escapes (`;r'e'boot`). With a blank in between, after a `&`,
 /// a newline or a substitution that stands alone (`& more`, a text area's leading newline,
 /// `` `npm` ``; not jQuery's `$(document).ready`), or after a number (`5;see`), it is weak;
 /// glued to a `;`, `|` or newline after the value's first datum (`a;halt`) too, but not to
@@ -1224,7 +1224,9 @@ fn unknown_command(
     let first = toks[..i].iter().all(|t| t.t != T::Word);
     let level = match place {
         Place::BreakOut if alone && hard && (glued || split) => Level::Strong,
-        Place::Lead if first && alone && hard && (glued || split) => Level::Strong,
+        // First in the value, a name alone is weak unless split: an application's own link
+        // may carry `?title=|Home`; `;r'e'boot` is nobody's title.
+        Place::Lead if first && alone && hard && split => Level::Strong,
         Place::BreakOut | Place::Lead if alone || args_shellish => Level::Weak,
         Place::LeadAfterToken if alone && (glued || split) && sep.flags & AMP == 0 => Level::Weak,
         Place::LeadAfterWord if alone && glued && double => Level::Weak,
@@ -1449,10 +1451,6 @@ mod tests {
     #[test]
     fn unknown_commands_by_place() {
         for v in [
-            ";reboot",
-            "|notepad|",
-            "&&shutdown",
-            "||halt;",
             "a);reboot",
             "';reboot;'",
             ";r'e'boot",
@@ -1462,6 +1460,13 @@ mod tests {
             assert!(strong(v), "{v:?} -> {:?}", detect(v.as_bytes()));
         }
         for v in [
+            ";reboot",
+            "|notepad|",
+            "&&shutdown",
+            "||halt;",
+            // An application's own link: stepped up at most, never denied.
+            "|Home",
+            ";Overview",
             "; reboot",
             "& reboot",
             "&reboot&",
